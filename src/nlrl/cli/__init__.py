@@ -1,0 +1,10 @@
+"""Command-line interface: ``nlrl solve | classify | grade | bench | report | gpi``."""
+
+from __future__ import annotations
+
+from ._app import app, main
+
+# Each command module attaches itself to ``app`` when imported.
+from . import solve  # noqa: E402,F401
+
+__all__ = ["app", "main"]

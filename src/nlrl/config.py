@@ -1,0 +1,104 @@
+"""Settings from (lowest to highest priority) defaults, a TOML config file, ``NLRL_*``
+environment variables and explicit arguments (the CLI's flags).
+
+The config file is ``$NLRL_CONFIG`` if set, else ``./nlrl.toml`` if it exists::
+
+    backend = "openai"
+    base_url = "http://127.0.0.1:8000/v1"
+    run_dir = "./cache"
+
+Settings are passed explicitly to what needs them; there is no global configuration object.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from ._exceptions import ConfigError
+
+
+def _config_file() -> Path | None:
+    env = os.environ.get("NLRL_CONFIG")
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ConfigError(f"NLRL_CONFIG points to {p}, which is not a file")
+        return p
+    p = Path("nlrl.toml")
+    return p if p.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NLRL_", extra="ignore")
+
+    backend: str = "embedded"
+    model: Optional[str] = None
+    base_url: Optional[str] = None
+    strategy: str = "cot"
+    n: int = 1
+    max_tokens: int = 384
+    temperature: Optional[float] = None
+    seed: Optional[int] = None
+    n_ctx: int = 4096
+    run_dir: Path = Path("./cache")
+    data_dir: Optional[Path] = None
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if not isinstance(logging.getLevelName(v), int):
+            raise ValueError(f"unknown log level {v!r}")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with ``overrides`` (None values ignored) on top of file and environment."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {where}: {err['msg']}") from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read config: {exc}") from None
+
+
+def setup_logging(run_dir: Path | str, level: str = "INFO") -> Path:
+    """Log nlrl's records to ``run_dir/nlrl.log`` (created); returns the log file's path."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+    path = run_dir / "nlrl.log"
+    logger = logging.getLogger("nlrl")
+    logger.setLevel(level)
+    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve()
+               for h in logger.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    return path

@@ -1,0 +1,16 @@
+"""Chain of thought (Wei et al. 2022): one sample of the few-shot CoT prompt, greedy by default."""
+
+from __future__ import annotations
+
+from .base import Run, Strategy, StrategyResult
+
+
+class ChainOfThought(Strategy):
+    name = "cot"
+
+    def run(self, run: Run) -> StrategyResult:
+        comp = run.sample().completions[0]
+        answer = run.task.extract(comp.text)
+        run.event("sample", comp.text, index=0, answer=answer, finish_reason=comp.finish_reason,
+                  tokens=comp.num_tokens)
+        return run.result(self.name, answer, comp.text)

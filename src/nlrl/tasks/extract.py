@@ -1,0 +1,157 @@
+"""Pulling the final answer out of a chain of thought, and noticing when it has been written.
+
+:func:`extract_answer` reads a finished completion. :class:`AnswerWatcher` reads a stream: it
+says "complete" once the final-answer *line* is finished (not the instant ``Final Answer:``
+appears, before the answer is written), or, for code, once the fenced block is closed. It looks
+at each piece once, so watching a stream costs O(tokens).
+"""
+
+from __future__ import annotations
+
+import re
+
+_FINAL = re.compile(r"final answer\s*(?:is)?\s*[:：]\s*(.*)", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"(?:the )?answer is[:\s]+(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE)
+_HASHES = re.compile(r"####\s*(.+)")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+_FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_DEF = re.compile(r"^(?:from|import|def|class|@)\b.*", re.DOTALL | re.MULTILINE)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), nested braces included."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    i = text.find("{", start)
+    if i < 0:
+        m = re.match(r"\\boxed\s+(\S+)", text[start:])  # "\boxed 5"
+        return m.group(1).rstrip("$.") if m else None
+    depth = 0
+    for j in range(i, len(text)):
+        ch = text[j]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j].strip()
+    return None
+
+
+def _final_line(text: str) -> str | None:
+    matches = list(_FINAL.finditer(text))
+    if not matches:
+        return None
+    ans = matches[-1].group(1).strip()
+    return ans or None
+
+
+def _clean_span(ans: str) -> str:
+    ans = ans.strip().strip("*").strip()
+    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
+        ans = ans.strip("$").strip()
+    return ans.rstrip(".").strip()
+
+
+def extract_math(text: str) -> str | None:
+    """Final answer of a math solution: Final Answer line, boxed, ####, "answer is", last number."""
+    line = _final_line(text)
+    if line is not None:
+        boxed = last_boxed(line)
+        return _clean_span(boxed if boxed is not None else line)
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed
+    for pattern in (_HASHES, _ANSWER_IS):
+        found = pattern.findall(text)
+        if found:
+            return _clean_span(found[-1])
+    numbers = _NUMBER.findall(text)
+    return numbers[-1].replace(",", "") if numbers else None
+
+
+def extract_code(text: str) -> str | None:
+    """Program in a completion: the last fenced Python block, else the text from the first def."""
+    blocks = [b for b in _FENCE.findall(text) if b.strip()]
+    if blocks:
+        with_def = [b for b in blocks if "def " in b]
+        return (with_def or blocks)[-1].rstrip() + "\n"
+    m = _DEF.search(text)
+    return m.group(0).rstrip() + "\n" if m else None
+
+
+def extract_short(text: str) -> str | None:
+    """A short answer span: the Final Answer line, else "the answer is X", else the last line."""
+    line = _final_line(text)
+    if line is not None:
+        return _clean_span(line.splitlines()[0])
+    found = _ANSWER_IS.findall(text)
+    if found:
+        return _clean_span(found[-1])
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return _clean_span(lines[-1]) if lines else None
+
+
+_EXTRACTORS = {"math": extract_math, "coding": extract_code, "commonsense": extract_short}
+
+
+def extract_answer(text: str, domain: str) -> str | None:
+    """The final answer of ``text`` for ``domain`` (math / coding / commonsense), or None."""
+    return _EXTRACTORS.get(domain, extract_short)(text)
+
+
+class AnswerWatcher:
+    """Incrementally detects a finished answer in streamed text.
+
+    For math and commonsense the answer is finished when a line starting with "Final Answer:"
+    has non-empty content and has been ended by a newline. For code it is finished when the
+    fenced block that holds a ``def`` is closed.
+    """
+
+    _MARK = "final answer"
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self._line = ""           # the current, unfinished line
+        self._in_fence = False
+        self._fence_has_def = False
+        self.complete = False
+
+    def feed(self, piece: str) -> bool:
+        """Add streamed text; True once the answer is complete."""
+        if self.complete:
+            return True
+        while piece:
+            nl = piece.find("\n")
+            if nl < 0:
+                self._line += piece
+                # A closing fence needs no newline after it to be complete.
+                if self._in_fence and self._fence_has_def and self._line.strip() == "```":
+                    self.complete = True
+                return self.complete
+            self._line += piece[:nl]
+            piece = piece[nl + 1 :]
+            if self._end_line(self._line):
+                self.complete = True
+                return True
+            self._line = ""
+        return False
+
+    def _end_line(self, line: str) -> bool:
+        stripped = line.strip()
+        if self.domain == "coding":
+            if stripped.startswith("```"):
+                if self._in_fence:
+                    self._in_fence = False
+                    return self._fence_has_def
+                self._in_fence = True
+                self._fence_has_def = False
+            elif self._in_fence and stripped.startswith("def "):
+                self._fence_has_def = True
+            return False
+        low = stripped.lower().lstrip("*# ")
+        if low.startswith(self._MARK):
+            rest = stripped.split(":", 1)[1].strip() if ":" in stripped else ""
+            return bool(rest.strip("*$ "))
+        return False
