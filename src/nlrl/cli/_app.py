@@ -8,18 +8,53 @@ single line on stderr and exit code 1, never a traceback.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from .._exceptions import NLRLError
 
+
+class _OneLineErrors(TyperGroup):
+    """Every way a command can fail ends as one ``error: ...`` line and a non-zero exit:
+    NLRLError → 1, usage errors → 2 (click's convention), interrupt → 130."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NLRLError as exc:
+            _die(str(exc), 1)
+        except click.ClickException as exc:
+            _die(exc.format_message(), exc.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            _die("interrupted", 130)
+        if isinstance(rv, int) and rv:  # typer.Exit(code) returns its code without standalone mode
+            sys.exit(rv)
+        return rv
+
+
+def _die(message: str, code: int) -> None:
+    click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    sys.exit(code)
+
+
 app = typer.Typer(
     name="nlrl",
+    cls=_OneLineErrors,
     help="Test-time reasoning strategies, graders and Natural Language RL for language models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Test-time reasoning strategies, graders and Natural Language RL for language models."""
 
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
@@ -29,12 +64,5 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the app, mapping nlrl's errors to one line and exit 1."""
-    try:
-        app(args=argv, standalone_mode=True)
-    except NLRLError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+    """Console entry point (``nlrl``)."""
+    app(args=argv)

@@ -1,0 +1,5 @@
+"""``python -m nlrl`` is the ``nlrl`` command."""
+
+from .cli import main
+
+main()
