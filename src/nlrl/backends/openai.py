@@ -1,0 +1,679 @@
+"""OpenAI-compatible servers: vLLM, SGLang, llama.cpp's server, llama-cpp-python, Ollama, OpenAI.
+
+Why ``httpx.AsyncClient`` and not the ``openai`` SDK: we need the raw response. Servers differ
+in ways the SDK hides or rejects: llama-cpp-python's server answers a request for ``n=2`` with
+one choice (we count the choices and fill the rest), llama.cpp's rejects ``n>1`` with a 400
+(we fall back to one request per sample), some send non-JSON bodies or cut streams that must
+become clear errors naming the server. Retrying is ours too: the SDK retries one URL, we move a
+failed request to another server of the fleet and honour ``Retry-After``. And a raw client
+builds no pydantic objects per chunk, which keeps the per-request overhead small (see
+``benchmarks/backend_http.py``).
+
+The API is synchronous (:meth:`Backend.generate`) over an async core: one event loop in a
+daemon thread owns the client, all requests of a call run concurrently, bounded by
+``max_concurrency`` requests in flight across all servers. ``on_token`` is called from that
+loop's thread, one call at a time.
+
+>>> b = OpenAIBackend("my-model", base_url="http://127.0.0.1:8000/v1")   # doctest: +SKIP
+>>> b.complete("Q: 2+2?\\nA:", SamplingParams(max_tokens=8)).texts      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Literal, Sequence, TypeVar
+
+import httpx
+
+from .._exceptions import BackendConnectionError, BackendError, BackendResponseError, ConfigError
+from ._stops import StopBuffer
+from .base import (
+    Backend,
+    Completion,
+    Generation,
+    SamplingParams,
+    TokenCallback,
+    TokenEvent,
+    Usage,
+    check_prompts,
+)
+from .pool import Server, ServerPool, split_base_urls
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Endpoint = Literal["completions", "chat"]
+_PATHS = {"completions": "/completions", "chat": "/chat/completions"}
+_FINISH = {"stop": "stop", "eos": "stop", "length": "length"}
+_MAX_RETRY_AFTER_S = 60.0
+_PROMPT_TOKENS_MEMO = 4096
+
+
+@dataclass
+class _Choice:
+    """One completion as it is assembled from a response or a stream."""
+
+    stops: Sequence[str]
+    buf: StopBuffer = field(init=False)
+    logprobs: list[float] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
+    chunks: int = 0
+    finish: str | None = None  # set once the completion is over, by the server or by us
+    by_client: bool = False  # we ended it (stop string found here, or on_token said so)
+
+    def __post_init__(self) -> None:
+        self.buf = StopBuffer(self.stops)
+
+
+class OpenAIBackend(Backend):
+    """Generate through one or more OpenAI-compatible servers.
+
+    ``base_url`` is one URL, a comma-separated list or a list (``http://host:8000`` means
+    ``http://host:8000/v1``). ``endpoint="completions"`` sends the prompt as is (base models,
+    few-shot prompts); ``"chat"`` sends it as one user message and the server applies the chat
+    template. ``n_mode``: ``"auto"`` asks for ``n`` and fills what the server did not return with
+    one request per missing sample (seed + i); ``"native"`` trusts ``n``; ``"emulate"`` always
+    sends one request per sample. ``extra_body`` is merged into every request body (e.g.
+    ``{"repeat_penalty": 1.1}`` for llama.cpp, ``{"return_token_ids": True}`` for vLLM).
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | Sequence[str],
+        api_key_env: str = "OPENAI_API_KEY",
+        endpoint: Endpoint = "completions",
+        max_concurrency: int = 16,
+        max_retries: int = 4,
+        timeout_s: float = 60.0,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        n_mode: Literal["auto", "native", "emulate"] = "auto",
+        extra_body: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if endpoint not in _PATHS:
+            raise ConfigError(f"invalid endpoint {endpoint!r}: must be 'completions' or 'chat'")
+        if n_mode not in ("auto", "native", "emulate"):
+            raise ConfigError(f"invalid n_mode {n_mode!r}: must be 'auto', 'native' or 'emulate'")
+        for name, value, low in (("max_concurrency", max_concurrency, 1), ("max_retries", max_retries, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(f"invalid {name}={value!r}: must be an integer >= {low}")
+        if not (timeout_s > 0 and backoff_s >= 0 and max_backoff_s >= backoff_s):
+            raise ConfigError("timeout_s must be > 0 and 0 <= backoff_s <= max_backoff_s")
+        self._pool = ServerPool(split_base_urls(base_url))
+        self._model = model
+        self._api_key = os.environ.get(api_key_env) or "EMPTY"
+        self._api_key_env = api_key_env
+        self._endpoint: Endpoint = endpoint
+        self.chat = endpoint == "chat"
+        self._max_concurrency = max_concurrency
+        self._max_retries = max_retries
+        self._timeout_s = float(timeout_s)
+        self._backoff_s = float(backoff_s)
+        self._max_backoff_s = float(max_backoff_s)
+        self._n_mode = n_mode
+        self._extra_body = dict(extra_body or {})
+        self._transport = transport
+        self._model_info: dict[str, Any] | None = None
+        self._prompt_tokens: OrderedDict[int, int] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._start_lock = threading.Lock()
+
+    # ---- capabilities -----------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return self._model or self._run(self._resolve_model())
+
+    @property
+    def base_urls(self) -> list[str]:
+        return [s.url for s in self._pool.servers]
+
+    @property
+    def context_length(self) -> int | None:
+        """From the server's model list where it says (vLLM ``max_model_len``), else None."""
+        self._run(self._resolve_model())  # fetches the model list once
+        info = self._model_info or {}
+        for key in ("max_model_len", "context_length", "context_window"):
+            if isinstance(info.get(key), int):
+                return info[key]
+        meta = info.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("n_ctx_train"), int):
+            return meta["n_ctx_train"]
+        return None
+
+    @property
+    def supports_logprobs(self) -> bool:
+        return True
+
+    def server_stats(self) -> list[dict[str, object]]:
+        """Per server: requests sent, retries, connection failures, requests in flight."""
+        return self._pool.stats()
+
+    # ---- the sync facade over the event loop thread ------------------------------------------
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._start_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="nlrl-openai", daemon=True)
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def _run(self, coro: Awaitable[T]) -> T:
+        if threading.current_thread() is self._thread:
+            raise ConfigError("OpenAIBackend.generate cannot be called from inside on_token")
+        fut = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())  # type: ignore[arg-type]
+        try:
+            return fut.result()
+        except BaseException:
+            fut.cancel()
+            raise
+
+    async def _client_(self) -> httpx.AsyncClient:
+        if self._client is None:
+            n = len(self._pool)
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout_s, connect=min(10.0, self._timeout_s)),
+                limits=httpx.Limits(max_connections=self._max_concurrency * n + n,
+                                    max_keepalive_connections=self._max_concurrency * n),
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                transport=self._transport,
+            )
+            self._sem = asyncio.Semaphore(self._max_concurrency)
+        return self._client
+
+    def close(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self._client is not None:
+            asyncio.run_coroutine_threadsafe(self._client.aclose(), loop).result(timeout=10)
+            self._client = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._loop = self._thread = None
+
+    # ---- generation -------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams,
+        *,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        check_prompts(prompts)
+        if not prompts:
+            return []
+        return self._run(self._generate_all(list(prompts), params, on_token))
+
+    async def _generate_all(
+        self, prompts: list[str], params: SamplingParams, on_token: TokenCallback | None
+    ) -> list[Generation]:
+        await self._client_()
+        model = await self._resolve_model()
+        tasks = [asyncio.ensure_future(self._generate_one(pi, p, model, params, on_token))
+                 for pi, p in enumerate(prompts)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _generate_one(
+        self, pi: int, prompt: str, model: str, params: SamplingParams, on_token: TokenCallback | None
+    ) -> Generation:
+        start = time.perf_counter()
+        n = params.n
+        emulate = n > 1 and (self._n_mode == "emulate"
+                             or (self._n_mode == "auto" and self._pool.any_non_native_n()))
+        done: dict[int, _Choice] = {}
+        usage = Usage()
+        if not emulate:
+            got, usage = await self._request(pi, prompt, model, params, n, 0, on_token)
+            done.update(got)
+        missing = [i for i in range(n) if i not in done]
+        if missing:
+            results = await asyncio.gather(
+                *(self._request(pi, prompt, model, params, 1, i, on_token) for i in missing))
+            for got, u in results:
+                done.update(got)
+                usage = usage + u
+        comps = []
+        for i in range(n):
+            c = done[i]
+            comps.append(Completion(
+                index=i,
+                text=c.buf.text,
+                token_ids=tuple(c.token_ids),
+                logprobs=tuple(c.logprobs) if params.logprobs and c.logprobs else None,
+                finish_reason=c.finish,  # type: ignore[arg-type]
+            ))
+        usage = Usage(usage.prompt_tokens, usage.completion_tokens, usage.calls,
+                      time.perf_counter() - start)
+        return Generation(prompt, tuple(comps), usage)
+
+    def _body(self, prompt: str, model: str, params: SamplingParams, n: int, seed: int | None,
+              stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "max_tokens": params.max_tokens,
+                                "temperature": params.temperature, "top_p": params.top_p}
+        if self._endpoint == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}]
+            if params.logprobs:
+                body["logprobs"] = True
+        else:
+            body["prompt"] = prompt
+            if params.logprobs:
+                body["logprobs"] = 1
+        if n > 1:
+            body["n"] = n
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if seed is not None:
+            body["seed"] = seed
+        # Non-OpenAI knobs go out only when set: OpenAI itself rejects unknown fields.
+        if params.top_k:
+            body["top_k"] = params.top_k
+        if params.repetition_penalty != 1.0:
+            body["repetition_penalty"] = params.repetition_penalty
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        body.update(self._extra_body)
+        return body
+
+    async def _request(
+        self, pi: int, prompt: str, model: str, params: SamplingParams, n: int, first: int,
+        on_token: TokenCallback | None,
+    ) -> tuple[dict[int, _Choice], Usage]:
+        """One logical request (retried as needed); returns its choices keyed by sample index."""
+        seed = params.seed_for(first)
+        streamed = [0]  # events already handed to on_token: a retry would repeat them
+
+        async def attempt(server: Server) -> tuple[dict[int, _Choice], Usage]:
+            ask = n if server.native_n is not False else 1
+            body = self._body(prompt, model, params, ask, seed, on_token is not None)
+            try:
+                got, usage = await self._post(server, body, pi, first, params, on_token, streamed)
+            except BackendResponseError as exc:
+                if exc.status != 400 or ask == 1 or server.native_n is not None:
+                    raise
+                # llama.cpp's server rejects n > 1 with a 400: ask again for one sample.
+                body = self._body(prompt, model, params, 1, seed, on_token is not None)
+                got, usage = await self._post(server, body, pi, first, params, on_token, streamed)
+                server.native_n = False
+                log.info("%s rejects n>1; sampling one request per completion", server.url)
+                return got, usage
+            if ask > 1:
+                server.native_n = len(got) >= ask
+            return got, usage
+
+        return await self._with_retries(attempt, lambda: streamed[0] == 0)
+
+    async def _with_retries(self, fn: Callable[[Server], Awaitable[T]],
+                            can_retry: Callable[[], bool] = lambda: True) -> T:
+        assert self._sem is not None
+        failed: Server | None = None
+        for attempt in range(self._max_retries + 1):
+            async with self._sem:
+                server = self._pool.pick(avoid=failed)
+                server.outstanding += 1
+                server.requests += 1
+                try:
+                    result = await fn(server)
+                    self._pool.mark_up(server)
+                    return result
+                except BackendError as exc:
+                    error = exc
+                finally:
+                    server.outstanding -= 1
+            if not (error.retryable and can_retry()) or attempt == self._max_retries:
+                if attempt:
+                    error.args = (f"{error.args[0]} (gave up after {attempt + 1} attempts)",)
+                error.attempts = attempt + 1  # type: ignore[attr-defined]
+                raise error
+            delay = self._delay(attempt, error.retry_after)
+            server.retries += 1
+            if isinstance(error, BackendConnectionError):
+                self._pool.mark_down(server, delay)
+            failed = server if len(self._pool) > 1 else None
+            log.warning("%s; retry %d/%d in %.2fs", error, attempt + 1, self._max_retries, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None and 0 <= retry_after <= _MAX_RETRY_AFTER_S:
+            return retry_after
+        # Full jitter: spreads the retries of many concurrent requests over the window.
+        cap = min(self._max_backoff_s, self._backoff_s * 2 ** attempt)
+        return random.uniform(cap / 2, cap)
+
+    # ---- one HTTP exchange ------------------------------------------------------------------
+
+    async def _post(
+        self, server: Server, body: dict[str, Any], pi: int, first: int, params: SamplingParams,
+        on_token: TokenCallback | None, streamed: list[int],
+    ) -> tuple[dict[int, _Choice], Usage]:
+        client = await self._client_()
+        url = server.url + _PATHS[self._endpoint]
+        try:
+            if not body.get("stream"):
+                resp = await client.post(url, json=body)
+                if resp.status_code >= 400:
+                    raise _http_error(server.url, resp, body.get("model"), self._api_key_env)
+                data = _json(server.url, resp)
+                return self._parse_full(server.url, data, body, pi, first, params, None)
+            async with client.stream("POST", url, json=body) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise _http_error(server.url, resp, body.get("model"), self._api_key_env)
+                if "text/event-stream" not in resp.headers.get("content-type", ""):
+                    await resp.aread()  # the server ignored stream=true: one JSON body
+                    data = _json(server.url, resp)
+                    return self._parse_full(server.url, data, body, pi, first, params, on_token)
+                return await self._parse_stream(server.url, resp, body, pi, first, params,
+                                                on_token, streamed)
+        except httpx.TimeoutException as exc:
+            raise BackendConnectionError(
+                f"openai server {server.url}: no response within {self._timeout_s:g}s "
+                f"({type(exc).__name__})", provider=self.name, retryable=True) from exc
+        except httpx.ConnectError as exc:
+            raise BackendConnectionError(
+                f"openai server {server.url}: cannot connect ({_reason(exc)})",
+                provider=self.name, retryable=True) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise _cut(server.url, _reason(exc), streamed[0]) from exc
+
+    def _parse_full(
+        self, url: str, data: Any, body: dict[str, Any], pi: int, first: int,
+        params: SamplingParams, on_token: TokenCallback | None,
+    ) -> tuple[dict[int, _Choice], Usage]:
+        raw = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(raw, list) or not raw:
+            raise BackendResponseError(
+                f"openai server {url}: response has no choices: {_snippet(data)}",
+                provider=self.name, status=200)
+        want = body.get("n", 1)
+        out: dict[int, _Choice] = {}
+        for j, ch in enumerate(raw[:want]):
+            if not isinstance(ch, dict):
+                raise BackendResponseError(f"openai server {url}: malformed choice: {_snippet(ch)}",
+                                           provider=self.name, status=200)
+            c = _Choice(params.stop)
+            text = self._delta_text(ch, full=True)
+            c.logprobs.extend(self._delta_logprobs(ch))
+            c.token_ids.extend(t for t in ch.get("token_ids") or () if isinstance(t, int))
+            released, stopped = c.buf.feed(text)
+            if not stopped:
+                released += c.buf.flush()
+            c.finish = "stop" if stopped else _FINISH.get(ch.get("finish_reason") or "", "stop")
+            if on_token is not None and released and on_token(
+                    TokenEvent(pi, first + j, released, None, sum(c.logprobs) if c.logprobs else None)):
+                c.finish = "answer"
+            out[first + j] = c
+        usage = self._usage(body, data.get("usage"), out.values(), complete=True)
+        return out, usage
+
+    async def _parse_stream(
+        self, url: str, resp: httpx.Response, body: dict[str, Any], pi: int, first: int,
+        params: SamplingParams, on_token: TokenCallback | None, streamed: list[int],
+    ) -> tuple[dict[int, _Choice], Usage]:
+        want = body.get("n", 1)
+        out: dict[int, _Choice] = {}
+        usage_raw: Any = None
+        finished = False
+        async for line in resp.aiter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators, comments (": ping"), event:/id: fields
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                finished = True
+                break
+            try:
+                chunk = json.loads(payload)
+            except json.JSONDecodeError:
+                raise BackendResponseError(
+                    f"openai server {url}: stream event is not JSON: {payload[:200]!r}",
+                    provider=self.name, status=resp.status_code) from None
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("error"):
+                raise BackendResponseError(
+                    f"openai server {url}: error in the stream: {_error_message(chunk)}",
+                    provider=self.name, status=resp.status_code)
+            if chunk.get("usage"):
+                usage_raw = chunk["usage"]
+            for ch in chunk.get("choices") or ():
+                j = ch.get("index", 0) if isinstance(ch, dict) else want
+                if not isinstance(j, int) or j >= want:
+                    continue
+                c = out.setdefault(first + j, _Choice(params.stop))
+                if c.finish is not None:
+                    continue
+                text = self._delta_text(ch, full=False)
+                lps = self._delta_logprobs(ch)
+                c.logprobs.extend(lps)
+                c.token_ids.extend(t for t in ch.get("token_ids") or () if isinstance(t, int))
+                if text:
+                    c.chunks += 1
+                    released, stopped = c.buf.feed(text)
+                    if released and on_token is not None:
+                        streamed[0] += 1
+                        if on_token(TokenEvent(pi, first + j, released, None, sum(lps) if lps else None)):
+                            c.finish, c.by_client = "answer", True
+                            continue
+                    if stopped:
+                        c.finish, c.by_client = "stop", True
+                        continue
+                reason = ch.get("finish_reason")
+                if reason:
+                    c.finish = _FINISH.get(reason, "stop")
+                    tail = c.buf.flush()
+                    if tail and on_token is not None:
+                        streamed[0] += 1
+                        on_token(TokenEvent(pi, first + j, tail, None, None))
+            if out and all(c.finish for c in out.values()) and any(c.by_client for c in out.values()):
+                break  # we ended every completion ourselves: close the stream, stop the server
+        open_ = [i for i, c in out.items() if c.finish is None]
+        if not out or open_:
+            why = "ended before any completion" if not out else f"ended with completion {open_[0]} unfinished"
+            if not finished:
+                why += " (no [DONE])"
+            raise _cut(url, why, streamed[0])
+        return out, self._usage(body, usage_raw, out.values(), complete=usage_raw is not None)
+
+    def _delta_text(self, ch: dict[str, Any], *, full: bool) -> str:
+        if self._endpoint == "chat":
+            part = ch.get("message" if full else "delta") or {}
+            text = part.get("content") if isinstance(part, dict) else None
+        else:
+            text = ch.get("text")
+        return text if isinstance(text, str) else ""
+
+    def _delta_logprobs(self, ch: dict[str, Any]) -> list[float]:
+        lp = ch.get("logprobs")
+        if not isinstance(lp, dict):
+            return []
+        if self._endpoint == "chat":
+            items = lp.get("content") or ()
+            vals = [t.get("logprob") for t in items if isinstance(t, dict)]
+        else:
+            vals = lp.get("token_logprobs") or []
+        return [float(v) for v in vals if isinstance(v, (int, float))]
+
+    def _usage(self, body: dict[str, Any], raw: Any, choices: Any, *, complete: bool) -> Usage:
+        """The server's usage; for a stream we closed early, what we can honestly count."""
+        key = hash(body.get("prompt") or json.dumps(body.get("messages")))
+        if complete and isinstance(raw, dict):
+            prompt = int(raw.get("prompt_tokens") or 0)
+            completion = int(raw.get("completion_tokens") or 0)
+            self._prompt_tokens[key] = prompt
+            self._prompt_tokens.move_to_end(key)
+            while len(self._prompt_tokens) > _PROMPT_TOKENS_MEMO:
+                self._prompt_tokens.popitem(last=False)
+            return Usage(prompt, completion, 1)
+        # No usage (a stream we closed, or a server that sends none): vLLM, SGLang and
+        # llama.cpp stream one token per chunk; the prompt's count is the server's last report.
+        completion = sum(max(c.chunks, len(c.logprobs)) for c in choices)
+        return Usage(self._prompt_tokens.get(key, 0), completion, 1)
+
+    async def _resolve_model(self) -> str:
+        """The model to ask for: the given name, else the first the server lists."""
+        if self._model is not None and self._model_info is not None:
+            return self._model
+        await self._client_()
+
+        async def fetch(server: Server) -> str:
+            client = await self._client_()
+            try:
+                resp = await client.get(server.url + "/models")
+            except httpx.TimeoutException as exc:
+                raise BackendConnectionError(
+                    f"openai server {server.url}: no response within {self._timeout_s:g}s",
+                    provider=self.name, retryable=True) from exc
+            except httpx.TransportError as exc:
+                raise BackendConnectionError(
+                    f"openai server {server.url}: cannot connect ({_reason(exc)})",
+                    provider=self.name, retryable=True) from exc
+            if resp.status_code >= 400:
+                if self._model is not None and resp.status_code in (404, 405, 501):
+                    return self._model  # no model list here; the name given will be checked
+                raise _http_error(server.url, resp, None, self._api_key_env)
+            data = _json(server.url, resp)
+            models = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(models, list):
+                raise BackendResponseError(
+                    f"openai server {server.url}: /models answered without a model list: "
+                    f"{_snippet(data)}", provider=self.name, status=resp.status_code)
+            entries = [m for m in models if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            mine = [m for m in entries if m["id"] == self._model] if self._model else entries[:1]
+            if not mine and self._model is None:
+                raise BackendResponseError(f"openai server {server.url} serves no model",
+                                           provider=self.name, status=resp.status_code)
+            self._model_info = mine[0] if mine else {}
+            return self._model or mine[0]["id"]
+
+        if self._model is None:
+            self._model = await self._with_retries(fetch)
+        elif self._model_info is None:
+            try:
+                await self._with_retries(fetch)
+            except BackendResponseError as exc:
+                if exc.status in (401, 403):
+                    raise
+                self._model_info = {}  # the model list is a nicety; generation will tell
+        return self._model
+
+
+# ---- error translation ----------------------------------------------------------------------
+
+
+def _http_error(url: str, resp: httpx.Response, model: Any, key_env: str) -> BackendError:
+    status = resp.status_code
+    msg = _error_message(_try_json(resp)) or resp.text[:200].strip() or resp.reason_phrase
+    head = f"openai server {url}: HTTP {status}"
+    if status in (401, 403):
+        return BackendResponseError(
+            f"{head} (authentication failed: {msg}); set the server's API key in ${key_env}",
+            provider="openai", status=status)
+    if status == 404:
+        if model and ("model" in msg.lower() or str(model) in msg):
+            text = f"{head} (model {model!r} not found: {msg})"
+        else:
+            text = f"{head} (not found: {msg}); check the base URL, it usually ends in /v1"
+        return BackendResponseError(text, provider="openai", status=status)
+    if status == 429 or status == 408 or status >= 500:
+        return BackendResponseError(f"{head}: {msg}", provider="openai", status=status,
+                                    retry_after=_retry_after(resp), retryable=True)
+    return BackendResponseError(f"{head}: {msg}", provider="openai", status=status)
+
+
+def _cut(url: str, why: str, streamed: int) -> BackendConnectionError:
+    if streamed:
+        # The caller already holds these tokens; a fresh request would send different ones.
+        return BackendConnectionError(
+            f"openai server {url}: stream cut after {streamed} streamed pieces ({why}); "
+            "not retried because its tokens were already delivered", provider="openai")
+    return BackendConnectionError(f"openai server {url}: connection lost ({why})",
+                                  provider="openai", retryable=True)
+
+
+def _json(url: str, resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        kind = resp.headers.get("content-type", "no content type")
+        raise BackendResponseError(
+            f"openai server {url}: HTTP {resp.status_code} response is not JSON ({kind}): "
+            f"{resp.text[:120]!r}; is this an OpenAI-compatible endpoint?",
+            provider="openai", status=resp.status_code) from None
+
+
+def _try_json(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _error_message(data: Any) -> str:
+    if not isinstance(data, dict):
+        return ""
+    err = data.get("error", data.get("detail", data.get("message")))
+    if isinstance(err, dict):
+        err = err.get("message") or err.get("msg") or json.dumps(err)[:200]
+    elif isinstance(err, list):
+        err = "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in err[:3])
+    return str(err or "")[:300]
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    ms = resp.headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def _snippet(data: Any) -> str:
+    text = json.dumps(data) if not isinstance(data, str) else data
+    return text[:200]
