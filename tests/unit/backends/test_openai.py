@@ -473,7 +473,7 @@ def test_slow_server_gets_fewer_requests(make_server, make_backend):
     slow, fast = make_server(delay_s=0.15), make_server(delay_s=0.01)
     be = make_backend(f"{slow.url},{fast.url}", max_concurrency=4)
     be.generate([f"p{i}" for i in range(32)], P(max_tokens=1))
-    assert len(fast.gen_requests()) > 3 * len(slow.gen_requests())
+    assert len(fast.gen_requests()) >= 2 * len(slow.gen_requests())
 
 
 def test_down_server_is_skipped(make_server, make_backend):
