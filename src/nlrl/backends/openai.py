@@ -78,7 +78,7 @@ class OpenAIBackend(Backend):
     """Generate through one or more OpenAI-compatible servers.
 
     ``base_url`` is one URL, a comma-separated list or a list (``http://host:8000`` means
-    ``http://host:8000/v1``). ``endpoint="completions"`` sends the prompt as is (base models,
+    ``http://host:8000/v1``); when omitted, ``$OPENAI_BASE_URL``. ``endpoint="completions"`` sends the prompt as is (base models,
     few-shot prompts); ``"chat"`` sends it as one user message and the server applies the chat
     template. ``n_mode``: ``"auto"`` asks for ``n`` and fills what the server did not return with
     one request per missing sample (seed + i); ``"native"`` trusts ``n``; ``"emulate"`` always
@@ -92,7 +92,7 @@ class OpenAIBackend(Backend):
         self,
         model: str | None = None,
         *,
-        base_url: str | Sequence[str],
+        base_url: str | Sequence[str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         endpoint: Endpoint = "completions",
         max_concurrency: int = 16,
@@ -113,6 +113,10 @@ class OpenAIBackend(Backend):
                 raise ConfigError(f"invalid {name}={value!r}: must be an integer >= {low}")
         if not (timeout_s > 0 and backoff_s >= 0 and max_backoff_s >= backoff_s):
             raise ConfigError("timeout_s must be > 0 and 0 <= backoff_s <= max_backoff_s")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise ConfigError("the openai backend needs a server: --base-url URL "
+                              "(or base_url=..., or $OPENAI_BASE_URL)")
         self._pool = ServerPool(split_base_urls(base_url))
         self._model = model
         self._api_key = os.environ.get(api_key_env) or "EMPTY"
@@ -161,6 +165,10 @@ class OpenAIBackend(Backend):
     @property
     def supports_logprobs(self) -> bool:
         return True
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens ``text`` encodes to, asked of the server; None when it has no tokenize route."""
+        return self._run(self._count(text))
 
     def server_stats(self) -> list[dict[str, object]]:
         """Per server: requests sent, retries, connection failures, requests in flight."""
@@ -383,7 +391,7 @@ class OpenAIBackend(Backend):
                 if resp.status_code >= 400:
                     raise _http_error(server.url, resp, body.get("model"), self._api_key_env)
                 data = _json(server.url, resp)
-                return self._parse_full(server.url, data, body, pi, first, params, None)
+                return await self._parse_full(server, data, body, pi, first, params, None)
             async with client.stream("POST", url, json=body) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
@@ -391,8 +399,8 @@ class OpenAIBackend(Backend):
                 if "text/event-stream" not in resp.headers.get("content-type", ""):
                     await resp.aread()  # the server ignored stream=true: one JSON body
                     data = _json(server.url, resp)
-                    return self._parse_full(server.url, data, body, pi, first, params, on_token)
-                return await self._parse_stream(server.url, resp, body, pi, first, params,
+                    return await self._parse_full(server, data, body, pi, first, params, on_token)
+                return await self._parse_stream(server, resp, body, pi, first, params,
                                                 on_token, streamed)
         except httpx.TimeoutException as exc:
             raise BackendConnectionError(
@@ -405,10 +413,11 @@ class OpenAIBackend(Backend):
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise _cut(server.url, _reason(exc), streamed[0]) from exc
 
-    def _parse_full(
-        self, url: str, data: Any, body: dict[str, Any], pi: int, first: int,
+    async def _parse_full(
+        self, server: Server, data: Any, body: dict[str, Any], pi: int, first: int,
         params: SamplingParams, on_token: TokenCallback | None,
     ) -> tuple[dict[int, _Choice], Usage]:
+        url = server.url
         raw = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(raw, list) or not raw:
             raise BackendResponseError(
@@ -432,14 +441,13 @@ class OpenAIBackend(Backend):
                     TokenEvent(pi, first + j, released, None, sum(c.logprobs) if c.logprobs else None)):
                 c.finish = "answer"
             out[first + j] = c
-        usage = self._usage(body, data.get("usage"), out.values(), complete=True)
-        return out, usage
+        return out, await self._usage(server, body, data.get("usage"), out.values())
 
     async def _parse_stream(
-        self, url: str, resp: httpx.Response, body: dict[str, Any], pi: int, first: int,
+        self, server: Server, resp: httpx.Response, body: dict[str, Any], pi: int, first: int,
         params: SamplingParams, on_token: TokenCallback | None, streamed: list[int],
     ) -> tuple[dict[int, _Choice], Usage]:
-        want = body.get("n", 1)
+        url, want = server.url, body.get("n", 1)
         out: dict[int, _Choice] = {}
         usage_raw: Any = None
         finished = False
@@ -501,7 +509,7 @@ class OpenAIBackend(Backend):
             if not finished:
                 why += " (no [DONE])"
             raise _cut(url, why, streamed[0])
-        return out, self._usage(body, usage_raw, out.values(), complete=usage_raw is not None)
+        return out, await self._usage(server, body, usage_raw, out.values())
 
     def _delta_text(self, ch: dict[str, Any], *, full: bool) -> str:
         if self._endpoint == "chat":
@@ -522,21 +530,60 @@ class OpenAIBackend(Backend):
             vals = lp.get("token_logprobs") or []
         return [float(v) for v in vals if isinstance(v, (int, float))]
 
-    def _usage(self, body: dict[str, Any], raw: Any, choices: Any, *, complete: bool) -> Usage:
-        """The server's usage; for a stream we closed early, what we can honestly count."""
+    async def _usage(self, server: Server, body: dict[str, Any], raw: Any, choices: Any) -> Usage:
+        """The server's usage; for a stream without one, what we can honestly count."""
         key = hash(body.get("prompt") or json.dumps(body.get("messages")))
-        if complete and isinstance(raw, dict):
+        if isinstance(raw, dict) and "completion_tokens" in raw:
             prompt = int(raw.get("prompt_tokens") or 0)
-            completion = int(raw.get("completion_tokens") or 0)
-            self._prompt_tokens[key] = prompt
-            self._prompt_tokens.move_to_end(key)
-            while len(self._prompt_tokens) > _PROMPT_TOKENS_MEMO:
-                self._prompt_tokens.popitem(last=False)
-            return Usage(prompt, completion, 1)
-        # No usage (a stream we closed, or a server that sends none): vLLM, SGLang and
-        # llama.cpp stream one token per chunk; the prompt's count is the server's last report.
+            self._remember(key, prompt)
+            return Usage(prompt, int(raw.get("completion_tokens") or 0), 1)
+        # No usage: a stream we closed early, or a server that sends none in streams
+        # (llama-cpp-python). Servers stream one token per chunk; the prompt is counted by the
+        # server's tokenize route (once per distinct prompt), or 0 where it has none.
         completion = sum(max(c.chunks, len(c.logprobs)) for c in choices)
-        return Usage(self._prompt_tokens.get(key, 0), completion, 1)
+        prompt = self._prompt_tokens.get(key)
+        if prompt is None and "prompt" in body:
+            prompt = await self._count_on(server, body["prompt"])
+            if prompt is not None:
+                self._remember(key, prompt)
+        return Usage(prompt or 0, completion, 1)
+
+    def _remember(self, key: int, prompt_tokens: int) -> None:
+        self._prompt_tokens[key] = prompt_tokens
+        self._prompt_tokens.move_to_end(key)
+        while len(self._prompt_tokens) > _PROMPT_TOKENS_MEMO:
+            self._prompt_tokens.popitem(last=False)
+
+    async def _count(self, text: str) -> int | None:
+        await self._client_()
+        model = await self._resolve_model()
+        return await self._count_on(self._pool.pick(), text, model)
+
+    async def _count_on(self, server: Server, text: str, model: str | None = None) -> int | None:
+        """Ask the server's tokenize route: vLLM/SGLang and llama.cpp at /tokenize,
+        llama-cpp-python at /extras/tokenize/count. Learned once per server."""
+        client = await self._client_()
+        routes = ["/extras/tokenize/count", "/tokenize"]
+        if server.tokenize_route is not None:
+            routes = [server.tokenize_route] if server.tokenize_route else []
+        body = {"model": model or self._model, "prompt": text, "content": text, "input": text}
+        for route in routes:
+            try:
+                resp = await client.post(server.root + route, json=body)
+                data = resp.json() if resp.status_code == 200 else None
+            except (httpx.HTTPError, json.JSONDecodeError, UnicodeDecodeError):
+                data = None
+            count = None
+            if isinstance(data, dict):
+                count = data.get("count")
+                if not isinstance(count, int) and isinstance(data.get("tokens"), list):
+                    count = len(data["tokens"])
+            if isinstance(count, int):
+                server.tokenize_route = route
+                return count
+        if server.tokenize_route is None:
+            server.tokenize_route = ""
+        return None
 
     async def _resolve_model(self) -> str:
         """The model to ask for: the given name, else the first the server lists."""

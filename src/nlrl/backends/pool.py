@@ -29,6 +29,13 @@ class Server:
     down_until: float = 0.0
     #: True/False once learned: does the server return ``n`` choices when asked for them?
     native_n: bool | None = None
+    #: learned: which tokenize route the server has ("" = none), None until asked
+    tokenize_route: str | None = None
+
+    @property
+    def root(self) -> str:
+        """The URL without its trailing ``/v1`` (tokenize routes live at the root)."""
+        return self.url[: -len("/v1")] if self.url.endswith("/v1") else self.url
 
     def stats(self) -> dict[str, object]:
         return {"url": self.url, "requests": self.requests, "retries": self.retries,

@@ -35,7 +35,11 @@ class FakeOpenAI:
         token_delay_s: float = 0.0,
         honour_stop: bool = True,
         words: list[str] | None = None,
+        tokenize: bool = False,
+        stream_usage: bool = True,
     ) -> None:
+        self.tokenize = tokenize
+        self.stream_usage = stream_usage
         self.n_support = n_support
         self.models = models
         self.api_key = api_key
@@ -124,6 +128,9 @@ def _handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, body: dict[str, Any], fault: tuple[Any, ...] | None) -> None:
             if not self._authorized():
+                return
+            if self.path == "/tokenize" and srv.tokenize:
+                self._send_json(200, {"tokens": list(range(len(body["prompt"].split())))})
                 return
             if self.path not in ("/v1/completions", "/v1/chat/completions"):
                 self._send_json(404, {"detail": "Not Found"})
@@ -245,7 +252,7 @@ def _handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     sent += 1
                     if srv.token_delay_s:
                         time.sleep(srv.token_delay_s)
-            if (body.get("stream_options") or {}).get("include_usage"):
+            if srv.stream_usage and (body.get("stream_options") or {}).get("include_usage"):
                 self._chunk(json.dumps({"id": "s", "choices": [], "usage": usage}))
             self._chunk("[DONE]")
             self.wfile.write(b"0\r\n\r\n")
@@ -446,6 +453,20 @@ def test_on_token_true_closes_the_stream(make_server, make_backend):
     assert srv.disconnects == 1  # the server noticed: it stopped generating
 
 
+def test_stream_without_usage_counts_chunks_and_asks_tokenize(make_server, make_backend):
+    srv = make_server(tokenize=True, stream_usage=False)  # llama-cpp-python sends no usage
+    b = make_backend(srv.url)
+    assert b.count_tokens("one two three") == 3
+    g = b.complete("a b c d", P(max_tokens=4), on_token=lambda e: None)
+    assert g.usage.prompt_tokens == 4 and g.usage.completion_tokens == 4
+    g = b.complete("a b c d", P(max_tokens=2), on_token=lambda e: None)
+    assert g.usage.prompt_tokens == 4  # remembered: no second tokenize request
+    assert sum(r["path"] == "/tokenize" for r in srv.requests) == 2
+    no_route = make_server(stream_usage=False)
+    g = make_backend(no_route.url).complete("a b", P(max_tokens=2), on_token=lambda e: None)
+    assert g.usage.prompt_tokens == 0 and g.usage.completion_tokens == 2
+
+
 def test_stop_strings_applied_even_when_server_ignores_them(make_server, make_backend):
     srv = make_server(honour_stop=False, words=["4", "\n", "Q", ":", " next"])
     b = make_backend(srv.url)
@@ -598,8 +619,10 @@ def test_stream_cut_before_any_token_is_retried(make_server, make_backend):
 def test_config_errors():
     with pytest.raises(ConfigError, match="invalid base URL"):
         OpenAIBackend("m", base_url="localhost:8000")
-    with pytest.raises(ConfigError, match="needs base_url"):
+    with pytest.raises(ConfigError, match="needs a server: --base-url URL"):
         OpenAIBackend("m", base_url="")
+    with pytest.raises(ConfigError, match="needs base_url"):
+        OpenAIBackend("m", base_url=[" "])
     with pytest.raises(ConfigError, match="endpoint"):
         OpenAIBackend("m", base_url="http://x", endpoint="embeddings")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_concurrency"):
