@@ -1,0 +1,85 @@
+"""The one record type every dataset loader produces.
+
+A :class:`Record` is a benchmark item ready to run: ``prompt`` is the question as the model should
+see it (a CommonsenseQA stem with its lettered choices, a HumanEval signature and docstring, ...),
+before the domain's few-shot template wraps it; ``reference`` and ``checker`` say how its answer is
+graded (``get_verifier(checker).check(output, reference, **context)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .._exceptions import ConfigError
+
+#: Checkers (verifier names) and the prompt domain each implies when a source does not say.
+CHECKER_DOMAINS: Mapping[str, str] = MappingProxyType({
+    "math": "math",
+    "code": "coding",
+    "qa": "commonsense",
+    "choice": "commonsense",
+    "yesno": "commonsense",
+    "collie": "commonsense",
+})
+DOMAINS: tuple[str, ...] = ("math", "coding", "commonsense")
+
+
+def _frozen(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(m or {}))
+
+
+@dataclass(frozen=True)
+class Record:
+    """One benchmark item.
+
+    ``id`` is unique within its dataset; ``index`` is its 0-based position in the source (what
+    ``--shard`` and ordering use). ``metadata`` holds breakdown keys such as MATH's ``level``,
+    ``subject`` and ``type``; ``context`` holds extra keyword arguments for the checker.
+    """
+
+    id: str
+    prompt: str
+    reference: Any
+    domain: str
+    checker: str
+    dataset: str = "custom"
+    index: int = 0
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ConfigError(f"record id must be a non-empty string, got {self.id!r}")
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise ConfigError(f"record {self.id!r} has an empty prompt")
+        if self.domain not in DOMAINS:
+            raise ConfigError(f"record {self.id!r}: domain must be one of {', '.join(DOMAINS)}, "
+                              f"got {self.domain!r}")
+        if self.checker not in CHECKER_DOMAINS:
+            raise ConfigError(f"record {self.id!r}: checker must be one of "
+                              f"{', '.join(CHECKER_DOMAINS)}, got {self.checker!r}")
+        object.__setattr__(self, "metadata", _frozen(self.metadata))
+        object.__setattr__(self, "context", _frozen(self.context))
+
+    def digest(self) -> str:
+        """A short hash of what the model sees and how it is graded (changes invalidate results)."""
+        payload = json.dumps([self.prompt, self.reference, self.domain, self.checker, dict(self.context)],
+                             sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "index": self.index,
+            "prompt": self.prompt,
+            "reference": self.reference,
+            "domain": self.domain,
+            "checker": self.checker,
+            "metadata": dict(self.metadata),
+            "context": dict(self.context),
+        }
