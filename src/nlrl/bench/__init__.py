@@ -1,0 +1,56 @@
+"""Benchmarking: datasets as records, a resumable runner with a SQLite run store, a completion
+cache, metrics with confidence intervals, and reports with plots.
+
+>>> from nlrl.bench import BenchRunner, load_dataset            # doctest: +SKIP
+>>> BenchRunner(backend, strategy="cot").run(load_dataset("gsm8k"), "runs/gsm8k-cot", limit=50)
+"""
+
+from __future__ import annotations
+
+from .cache import CacheStats, CachingBackend
+from .datasets import (
+    BUILTIN,
+    Dataset,
+    Skipped,
+    dataset_names,
+    from_dicts,
+    from_file,
+    from_hf,
+    load_dataset,
+    resolve_data_dir,
+)
+from .metrics import accuracy, bootstrap_interval, breakdown, summarize, wilson_interval
+from .progress import BenchProgress
+from .records import Record
+from .report import RunInfo, load_run, plot_runs, render_table
+from .runner import BenchRunner, grade_text
+from .store import RunStore, SampleKey
+
+__all__ = [
+    "BUILTIN",
+    "BenchProgress",
+    "BenchRunner",
+    "CacheStats",
+    "CachingBackend",
+    "Dataset",
+    "Record",
+    "RunInfo",
+    "RunStore",
+    "SampleKey",
+    "Skipped",
+    "accuracy",
+    "bootstrap_interval",
+    "breakdown",
+    "dataset_names",
+    "from_dicts",
+    "from_file",
+    "from_hf",
+    "grade_text",
+    "load_dataset",
+    "load_run",
+    "plot_runs",
+    "render_table",
+    "resolve_data_dir",
+    "summarize",
+    "wilson_interval",
+]

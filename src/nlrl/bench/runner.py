@@ -1,0 +1,428 @@
+"""Run a strategy over a dataset with a backend, grade every sample, and never lose one.
+
+>>> from nlrl import ScriptedBackend
+>>> from nlrl.bench import BenchRunner, from_dicts
+>>> ds = from_dicts([{"question": "What is 2 + 2?", "answer": "4"}])
+>>> runner = BenchRunner(ScriptedBackend([" 2 + 2 = 4.\\nFinal Answer: 4\\n"]), progress=False)
+>>> runner.run(ds, out_dir)["accuracy"]                                  # doctest: +SKIP
+1.0
+
+Each finished sample is graded by its record's checker and written to the run store
+(``run.sqlite`` in the output directory) in its own transaction before the next one counts as
+done, then appended to ``results.jsonl``. A run that is killed and started again reads the store,
+rewrites ``results.jsonl`` from it and runs only what is missing; at the end ``results.jsonl`` is
+rewritten in dataset order from the store, so a resumed run and an uninterrupted one end with the
+same file (up to timings) and the same summary.
+
+The strategy never sees the reference: the task it gets carries the question only, so a reward
+model cannot grade itself against the answer key. Grading happens here, after the strategy.
+
+A :class:`~nlrl.BackendError` stops the run: samples in flight finish or fail, everything
+finished is kept, ``summary.json`` is written with ``"complete": false``, and the error is raised
+again (the CLI exits 1); the same command resumes the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from .._exceptions import BackendError, NLRLError, RunStoreError, VerifierError
+from ..backends.base import Backend, Generation, SamplingParams, TokenCallback
+from ..gists import GistStream
+from ..strategies import Budget, Run, Strategy, get_strategy
+from ..tasks.task import Task
+from .datasets import Dataset, load_dataset
+from .metrics import summarize
+from .progress import BenchProgress
+from .records import Record
+from .store import RunStore, SampleKey
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.jsonl"
+SUMMARY = "summary.json"
+STORE = "run.sqlite"
+#: backends whose calls are network requests worth overlapping (others run one sample at a time)
+HTTP_BACKENDS = frozenset({"openai"})
+HTTP_CONCURRENCY = 8
+
+
+class _Meter(Backend):
+    """A per-sample view of the shared backend that times model calls and counts cache hits."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.chat = inner.chat
+        self.model_s = 0.0
+        self.cached = 0
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams, *,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
+        start = time.perf_counter()
+        try:
+            gens = self.inner.generate(prompts, params, on_token=on_token)
+        finally:
+            self.model_s += time.perf_counter() - start
+        self.cached += sum(len(g.completions) for g in gens if g.usage.calls == 0)
+        return gens
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def context_length(self) -> int | None:
+        return self.inner.context_length
+
+    @property
+    def supports_logprobs(self) -> bool:
+        return self.inner.supports_logprobs
+
+    def count_tokens(self, text: str) -> int | None:
+        return self.inner.count_tokens(text)
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
+        return self.inner.apply_chat_template(messages)
+
+    def check_prompt(self, prompt: str, max_tokens: int = 0) -> None:
+        self.inner.check_prompt(prompt, max_tokens)
+
+
+def grade_text(record: Record, output: str, answer: str | None) -> str:
+    """What the checker reads: the strategy's chosen answer as a final-answer line (so a vote's
+    winner is graded, not whichever sample happens to be ``output``), the whole output for code,
+    and for COLLIE the text after the last "Final Answer:" (the passage asked for)."""
+    if record.checker == "code" or answer is None:
+        return output
+    if record.checker == "collie":
+        i = output.lower().rfind("final answer:")
+        return output[i + len("final answer:"):].strip() if i >= 0 else output
+    return f"Final Answer: {answer}"
+
+
+class BenchRunner:
+    """Runs one strategy configuration with one backend over datasets.
+
+    ``strategy`` is a registered name (with ``strategy_options`` for its constructor) or a
+    :class:`Strategy`; ``n``, ``max_tokens``, ``max_total_tokens``, ``temperature`` and ``seed``
+    form its budget. ``concurrency`` bounds samples in flight (default: 8 for HTTP backends, else
+    1; the embedded engine serialises its calls with its own lock anyway). ``progress``: a
+    :class:`BenchProgress`, False for none, None for a bar when stderr is a terminal.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        strategy: Strategy | str = "cot",
+        strategy_options: Mapping[str, Any] | None = None,
+        n: int = 1,
+        max_tokens: int = 384,
+        max_total_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = 0,
+        adaptive: bool = True,
+        difficulty: str | None = None,
+        steps: int | None = None,
+        reward: Any = None,
+        concurrency: int | None = None,
+        progress: BenchProgress | bool | None = None,
+        plots: bool = True,
+        backend_label: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.strategy_options = dict(strategy_options or {})
+        if isinstance(strategy, str):
+            self.strategy_name = strategy
+            self.strategy = get_strategy(strategy, **self.strategy_options)
+        else:
+            self.strategy_name = getattr(strategy, "name", type(strategy).__name__)
+            self.strategy = strategy
+        self.budget = Budget(n=n, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
+                             temperature=temperature, seed=seed)
+        self.seed = seed
+        self.adaptive = adaptive
+        self.difficulty = difficulty
+        self.steps = steps
+        self.reward = reward
+        if concurrency is not None and concurrency < 1:
+            from .._exceptions import ConfigError
+
+            raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+        self.concurrency = concurrency or (HTTP_CONCURRENCY if backend.name in HTTP_BACKENDS else 1)
+        self.progress = progress
+        self.plots = plots
+        self.backend_label = backend_label or backend.name
+        self._verifiers: dict[str, Any] = {}
+        self._vlock = threading.Lock()
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def config(self, dataset: str) -> dict[str, Any]:
+        """What identifies this run: results of another configuration are never mixed in."""
+        return {
+            "dataset": dataset,
+            "strategy": self.strategy_name,
+            "strategy_options": {k: _plain(v) for k, v in sorted(self.strategy_options.items())},
+            "n": self.budget.n,
+            "max_tokens": self.budget.max_tokens,
+            "max_total_tokens": self.budget.max_total_tokens,
+            "temperature": self.budget.temperature,
+            "seed": self.seed,
+            "adaptive": self.adaptive,
+            "difficulty": self.difficulty,
+            "steps": self.steps,
+            "reward": None if self.reward is None else _plain(getattr(self.reward, "name", self.reward)),
+            "backend": self.backend_label,
+            "model": self.backend.model_name,
+        }
+
+    @staticmethod
+    def config_key(config: Mapping[str, Any]) -> str:
+        """Hash of the strategy configuration (dataset, model and seed are keyed separately)."""
+        body = {k: v for k, v in config.items() if k not in ("dataset", "model", "seed")}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    # -- one sample ----------------------------------------------------------------------------
+
+    def verifier(self, checker: str) -> Any:
+        with self._vlock:
+            if checker not in self._verifiers:
+                from ..verifiers import get_verifier
+
+                self._verifiers[checker] = get_verifier(checker)
+            return self._verifiers[checker]
+
+    def solve(self, record: Record) -> dict[str, Any]:
+        """Run the strategy on ``record`` and grade it: one ``results.jsonl`` row.
+
+        A prompt that cannot be used (too long for the context, say) or an answer that cannot be
+        graded is an error *of this sample* (``error`` set, ``correct`` false); a backend failure
+        raises :class:`BackendError`.
+        """
+        start = time.perf_counter()
+        meter = _Meter(self.backend)
+        row: dict[str, Any] = {
+            "id": record.id, "dataset": record.dataset, "index": record.index, "prompt": record.prompt,
+            "dynamic_prompt": None, "domain": record.domain, "strategy": self.strategy_name,
+            "output": "", "final_answer": None, "reference": record.reference, "checker": record.checker,
+            "correct": False, "score": 0.0, "verdict": None, "gists": [], "trace": [],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0, "wall_s": 0.0},
+            "cached": 0, "model_s": 0.0, "latency_s": 0.0, "metadata": dict(record.metadata), "error": None,
+        }
+        stream = GistStream(record.domain, adaptive=self.adaptive)
+        try:
+            task = Task.build(record.prompt, domain=record.domain, backend=self.backend,
+                              difficulty=self.difficulty, steps=self.steps, metadata=record.metadata)
+            row["dynamic_prompt"] = task.prompt_text
+            self.backend.check_prompt(task.prompt_text, 1)
+            run = Run(task, meter, reward=self.reward, budget=self.budget, on_token=stream)
+            result = self.strategy.run(run)
+            stream.finish()
+            row.update(output=result.output, final_answer=result.answer, strategy=result.strategy,
+                       trace=[e.to_dict() for e in result.trace], usage=result.usage.to_dict())
+            if result.extra:
+                row["extra"] = {k: _plain(v) for k, v in result.extra.items()}
+        except BackendError:
+            raise
+        except NLRLError as exc:  # this sample cannot be run; the benchmark goes on
+            row["error"] = f"{type(exc).__name__}: {exc}"
+        row["gists"] = [g.to_dict() for g in stream.gists]
+        if row["error"] is None:
+            try:
+                verdict = self.verifier(record.checker).check(
+                    grade_text(record, row["output"], row["final_answer"]), record.reference, **record.context)
+                row.update(correct=verdict.correct, score=verdict.score, verdict=verdict.to_dict())
+            except VerifierError as exc:
+                row["error"] = f"VerifierError: {exc}"
+        row["cached"] = meter.cached
+        row["model_s"] = round(meter.model_s, 4)
+        row["latency_s"] = round(time.perf_counter() - start, 4)
+        return row
+
+    # -- a whole run ---------------------------------------------------------------------------
+
+    def run(self, dataset: Dataset | Any, out_dir: str | os.PathLike[str], *, limit: int | None = None,
+            shard: tuple[int, int] | None = None, force: bool = False) -> dict[str, Any]:
+        """Run (or resume) ``dataset`` into ``out_dir``; returns the summary written there."""
+        ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+        selected = ds.select(limit=limit, shard=shard)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with _DirLock(out), RunStore(out / STORE) as store:
+            config = self.config(ds.name)
+            resumed = store.bind(config, force=force)
+            ckey = self.config_key(config)
+            model, seed = self.backend.model_name, str(self.seed)
+            keys = [(SampleKey(ds.name, r.id, ckey, model, seed), r.digest()) for r in selected]
+            done = store.done(keys)
+            log.info("bench %s: %d selected, %d already done%s", ds.name, len(selected), len(done),
+                     " (resumed)" if resumed else "")
+            writer = _ResultsWriter(out / RESULTS)
+            writer.rewrite(done[k] for k, _ in keys if k in done)
+            todo = [(r, k, d) for r, (k, d) in zip(selected, keys) if k not in done]
+            progress = self._progress(ds.name)
+            progress.start(len(selected), done=len(done),
+                           correct=sum(bool(r.get("correct")) for r in done.values()))
+            started = time.perf_counter()
+            failure: BaseException | None = None
+            try:
+                self._run_all(todo, store, writer, progress)
+            except BaseException as exc:  # KeyboardInterrupt included: keep what is finished
+                failure = exc
+            finally:
+                progress.stop()
+                wall = float(store.get_meta("wall_s", 0.0)) + (time.perf_counter() - started)
+                store.set_meta("wall_s", wall)
+                finished = store.done(keys)
+                rows = [finished[k] for k, _ in keys if k in finished]
+                writer.rewrite(rows)
+                summary = summarize(rows, config=config, selected=len(selected), wall_s=wall, extra={
+                    "shard": list(shard) if shard else None, "limit": limit,
+                    "skipped_rows": len(ds.skipped), "concurrency": self.concurrency,
+                    **({"cache": self.backend.stats.to_dict()} if hasattr(self.backend, "stats") else {}),
+                    **({"stopped_by": f"{type(failure).__name__}: {failure}"} if failure else {}),
+                })
+                _write_json(out / SUMMARY, summary)
+                if self.plots and failure is None:
+                    from .report import plot_runs
+
+                    plot_runs([(out, summary, rows)], out)
+            if failure is not None:
+                if isinstance(failure, BackendError):
+                    raise type(failure)(
+                        f"{failure} -- stopped after {len(rows)}/{len(selected)} samples; finished samples "
+                        f"are saved in {out}; run the same command again to resume",
+                        provider=failure.provider, status=failure.status,
+                        retry_after=failure.retry_after, retryable=failure.retryable) from failure
+                raise failure
+            return summary
+
+    def _progress(self, name: str) -> BenchProgress:
+        if isinstance(self.progress, BenchProgress):
+            return self.progress
+        return BenchProgress(enabled=False if self.progress is False else None,
+                             description=f"{name} · {self.strategy_name}")
+
+    def _finish(self, rec: Record, key: SampleKey, digest: str, row: dict[str, Any], store: RunStore,
+                writer: "_ResultsWriter", progress: BenchProgress) -> None:
+        if store.add(key, digest, bool(row["correct"]), row):
+            writer.append(row)
+        progress.advance(row)
+
+    def _run_all(self, todo: list[tuple[Record, SampleKey, str]], store: RunStore, writer: "_ResultsWriter",
+                 progress: BenchProgress) -> None:
+        if self.concurrency <= 1:
+            for rec, key, digest in todo:
+                self._finish(rec, key, digest, self.solve(rec), store, writer, progress)
+            return
+        # Bounded submission: at most `concurrency` samples in flight, so a failure stops new work.
+        pending: dict[Future[dict[str, Any]], tuple[Record, SampleKey, str]] = {}
+        items: Iterator[tuple[Record, SampleKey, str]] = iter(todo)
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="nlrl-bench") as pool:
+            def refill() -> None:
+                while failure is None and len(pending) < self.concurrency:
+                    item = next(items, None)
+                    if item is None:
+                        return
+                    pending[pool.submit(self.solve, item[0])] = item
+
+            try:
+                refill()
+                while pending:
+                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        rec, key, digest = pending.pop(fut)
+                        try:
+                            row = fut.result()
+                        except BaseException as exc:
+                            failure = failure or exc
+                            continue
+                        self._finish(rec, key, digest, row, store, writer, progress)
+                    refill()
+            except BaseException as exc:  # interrupted while waiting: let in-flight samples land
+                failure = failure or exc
+                for fut in list(pending):
+                    rec, key, digest = pending.pop(fut)
+                    try:
+                        self._finish(rec, key, digest, fut.result(), store, writer, progress)
+                    except BaseException:
+                        pass
+        if failure is not None:
+            raise failure
+
+
+class _ResultsWriter:
+    """``results.jsonl``: rewritten atomically from the store, appended to as samples finish."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def rewrite(self, rows: Any) -> None:
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        with self._lock:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            os.replace(tmp, self.path)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+
+
+class _DirLock:
+    """One process per output directory: a second ``nlrl bench`` on it is refused, not interleaved."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / ".lock"
+        self._fh: Any = None
+
+    def __enter__(self) -> "_DirLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return self
+        self._fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            self._fh = None
+            raise RunStoreError(f"{self.path.parent} is in use by another benchmark run") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-friendly stand-in for an option value (objects by their name)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return str(getattr(v, "name", None) or type(v).__name__)
+
+
