@@ -1,0 +1,100 @@
+"""``nlrl gpi``: language generalized policy iteration on a text environment or a dataset.
+
+Writes ``OUT/results.json`` (``iterations``: one object per iteration with the metric, calls and
+tokens per step, parse failures) and ``OUT/gpi.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from .._exceptions import ConfigError, UnknownNameError
+from ._app import app
+
+
+def _known_specs() -> list[str]:
+    from ..gpi.dataset import DATASETS
+    from ..gpi.envs import known_envs
+
+    return known_envs() + [f"dataset:{name}" for name in sorted(DATASETS)]
+
+
+@app.command()
+def gpi(
+    env: str = typer.Option(..., "--env", "-e", help="tictactoe, maze, maze:LAYOUT or dataset:NAME."),
+    iterations: int = typer.Option(3, "--iterations", "-k", help="GPI iterations (>= 1)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for results.json and the plot."),
+    games: Optional[int] = typer.Option(None, "--games", help="TicTacToe games per iteration."),
+    episodes: Optional[int] = typer.Option(None, "--episodes", help="Episodes per iteration (maze: start positions)."),
+    rollouts: int = typer.Option(1, "--rollouts", help="Maze: episodes per start position."),
+    opponent: str = typer.Option("random", "--opponent", help="TicTacToe opponent: random or first."),
+    mode: str = typer.Option("iterative", "--mode", help="iterative (table carried across iterations) or decision (GPI at every step)."),
+    estimator: str = typer.Option("td", "--estimator", help="Q^L estimate: td (look-ahead + V^L) or mc (rollouts)."),
+    k: int = typer.Option(2, "--k", help="TD variations or MC rollouts per candidate action."),
+    depth: int = typer.Option(1, "--depth", help="Look-ahead moves after the candidate (MC: rollout length)."),
+    mask: str = typer.Option("topk", "--mask", help="Candidates: topk (distinct policy samples) or all (legal actions)."),
+    top_k: int = typer.Option(2, "--top-k", help="Candidates kept from the policy samples."),
+    samples: int = typer.Option(4, "--samples", help="Policy samples drawn to find the top-k."),
+    max_states: int = typer.Option(8, "--max-states", help="Iterative mode: states improved per iteration."),
+    train: int = typer.Option(8, "--train", help="Datasets: training questions."),
+    heldout: int = typer.Option(8, "--heldout", help="Datasets: held-out questions."),
+    max_tokens: int = typer.Option(48, "--max-tokens", help="Token limit of each JSON answer."),
+    retries: int = typer.Option(2, "--retries", help="Retries of an answer that does not parse."),
+    temperature: float = typer.Option(0.0, "--temperature", help="First-attempt temperature (0 = greedy)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of episodes, sampling and fallbacks."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Engine: embedded (default), openai, hf, scripted."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model path / id / script file of the backend."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+) -> None:
+    """Run language GPI and write OUT/results.json and OUT/gpi.png."""
+    from ..backends import load_backend
+    from ..gpi.dataset import DATASETS, DatasetGPI, default_grader, load_records, split
+    from ..gpi.envs import make_env
+    from ..gpi.llm import JsonCaller
+    from ..gpi.loop import GPIConfig, GPIRun
+    from ..gpi.plot import plot_result
+
+    if iterations < 1:
+        raise ConfigError(f"--iterations must be >= 1, got {iterations}")
+    if games is not None and episodes is not None and games != episodes:
+        raise ConfigError("--games and --episodes are the same setting; give one")
+    n_episodes = games if games is not None else episodes
+    say = (lambda _m: None) if quiet else (lambda m: typer.echo(m, err=True))
+
+    dataset = env[len("dataset:"):] if env.startswith("dataset:") else None
+    if dataset is not None:
+        if dataset not in DATASETS:
+            raise UnknownNameError("environment", env, _known_specs())
+        if n_episodes is not None:
+            raise ConfigError("--games/--episodes are for tictactoe and maze; datasets use --train and --heldout")
+        records = load_records(dataset, limit=train + heldout)
+        train_set, held_set = split(records, train, heldout)
+        grade, grader_name = default_grader(dataset)
+    else:
+        try:
+            options: dict[str, Any] = {"opponent": opponent} if env == "tictactoe" else {}
+            text_env = make_env(env, **options)
+        except UnknownNameError:
+            raise UnknownNameError("environment", env, _known_specs()) from None
+        config = GPIConfig(mode=mode, estimator=estimator, k=k, depth=depth, mask=mask, top_k=top_k,
+                           policy_samples=samples, max_states=max_states,
+                           episodes=n_episodes if n_episodes is not None else 10, rollouts=rollouts, seed=seed)
+
+    engine = load_backend(backend or "embedded", model)
+    with engine:
+        caller = JsonCaller(engine, retries=retries, temperature=temperature, max_tokens=max_tokens, seed=seed)
+        if dataset is not None:
+            result = DatasetGPI(engine, train_set, held_set, grade, dataset=dataset, caller=caller,
+                                seed=seed, progress=say).run(iterations)
+            result["grader"] = grader_name
+        else:
+            result = GPIRun(text_env, engine, config, caller=caller, progress=say).run(iterations)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    plot = plot_result(result, out / "gpi.png")
+    typer.echo(f"wrote {out / 'results.json'} and {plot}")
