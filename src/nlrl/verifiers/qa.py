@@ -1,0 +1,231 @@
+"""Short-answer QA: HotpotQA's official normalisation, exact match and token F1; multiple choice;
+yes/no.
+
+>>> exact_match("The Beatles!", "beatles"), round(f1_score("the big apple", "big apple pie"), 3)
+(True, 0.8)
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from typing import Any, Mapping, Sequence
+
+from .._exceptions import VerifierError
+from .base import Verdict, Verifier
+
+__all__ = [
+    "ChoiceVerifier", "QAVerifier", "YesNoVerifier", "exact_match", "extract_choice",
+    "extract_short_answer", "extract_yes_no", "f1_score", "normalize_answer",
+]
+
+
+def normalize_answer(s: str) -> str:
+    """HotpotQA's (and SQuAD's) normalisation: lower case, no punctuation, no articles, single spaces."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def exact_match(prediction: str, truth: str) -> bool:
+    return normalize_answer(prediction) == normalize_answer(truth)
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    """HotpotQA's token F1; a yes/no/noanswer on either side must match exactly."""
+    pred, gold = normalize_answer(prediction), normalize_answer(truth)
+    special = ("yes", "no", "noanswer")
+    if (pred in special or gold in special) and pred != gold:
+        return 0.0
+    pred_toks, gold_toks = pred.split(), gold.split()
+    same = sum((Counter(pred_toks) & Counter(gold_toks)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred_toks), same / len(gold_toks)
+    return 2 * precision * recall / (precision + recall)
+
+
+_SEGMENT = [
+    re.compile(r"Finish\[(.*?)\]", re.S),
+    re.compile(r"final\s+answer\s*(?:is)?\s*[:：]\s*(.+)", re.I),
+    re.compile(r"final\s+answer\s+is\s+(.+)", re.I),
+    re.compile(r"\bthe\s+answer\s+is\s*[:：]?\s*(.+)", re.I),
+    re.compile(r"^\s*answer\s*[:：]\s*(.+)", re.I | re.M),
+]
+
+
+def _answer_segment(text: str) -> str | None:
+    for pat in _SEGMENT:
+        found = pat.findall(text)
+        if found:
+            seg = found[-1].strip().split("\n", 1)[0].strip()
+            if seg:
+                return seg
+    return None
+
+
+def extract_short_answer(text: str) -> str:
+    """The answer part of a QA output: ``Finish[...]``, "Final Answer:", "the answer is", "Answer:",
+    else the last non-empty line."""
+    seg = _answer_segment(text or "")
+    if seg is not None:
+        return re.sub(r"\s*I hope it is correct\.?$", "", seg).strip().rstrip(".").strip()
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _references(reference: Any) -> list[str]:
+    if isinstance(reference, Mapping):
+        reference = reference.get("answer", reference.get("answers"))
+    if isinstance(reference, str):
+        refs = [reference]
+    elif isinstance(reference, (list, tuple)) and all(isinstance(r, str) for r in reference):
+        refs = list(reference)
+    elif isinstance(reference, (int, float)) and not isinstance(reference, bool):
+        refs = [str(reference)]
+    else:
+        raise VerifierError(f"qa reference must be a string or a list of strings, got {reference!r}")
+    if not refs:
+        raise VerifierError("qa reference has no answer")
+    return refs
+
+
+class QAVerifier(Verifier):
+    """Exact match after HotpotQA normalisation decides ``correct``; ``score`` is the best token F1.
+
+    ``reference`` is a string, a list of accepted strings, or a record with ``answer``.
+    """
+
+    name = "qa"
+
+    def check(self, output: str, reference: Any, **context: Any) -> Verdict:
+        refs = _references(reference)
+        pred = extract_short_answer(output)
+        if not normalize_answer(pred):
+            return Verdict.failed("no answer found in the output", pred or None)
+        em = any(exact_match(pred, r) for r in refs)
+        f1 = max(f1_score(pred, r) for r in refs)
+        return Verdict(em, 1.0 if em else f1, f"EM={int(em)} F1={f1:.3f} against {refs[0]!r}", pred)
+
+
+# ---------------------------------------------------------------------------------------------
+# multiple choice
+
+
+def extract_choice(text: str, labels: Sequence[str] = "ABCDE", choices: Sequence[str] | None = None) -> str | None:
+    """The chosen label in ``text``: from the answer segment ("Final Answer: (B)"), a bracketed
+    "(B)" or "B)" / "B." opening a line, the label alone, or the text of exactly one choice."""
+    text = text or ""
+    labs = "".join(re.escape(lab) for lab in labels)
+    seg = _answer_segment(text)
+    for part in ([seg] if seg else []) + [text]:
+        stripped = part.strip().strip("*.()[]: ")
+        if stripped.upper() in labels and len(stripped) == 1:
+            return stripped.upper()
+        if part is seg:
+            m = re.match(rf"^\W*([{labs}])\b", part)
+            if m:
+                return m.group(1)
+        found = re.findall(rf"\(([{labs}])\)|(?:option|choice)\s+([{labs}])\b|^\s*([{labs}])[).:]", part, re.M)
+        if found:
+            return next(g for g in found[-1] if g)
+    if choices:
+        target = normalize_answer(seg if seg else text)
+        hits = [lab for lab, c in zip(labels, choices) if normalize_answer(c) and
+                re.search(rf"\b{re.escape(normalize_answer(c))}\b", target)]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+class ChoiceVerifier(Verifier):
+    """Multiple choice. ``reference``: a label ("B"), a 0-based index (1 = "B"), or a record
+    ``{"answer": "B", "choices": [...], "labels": "ABCDE"}``; CommonsenseQA records
+    (``answerKey`` and ``question.choices``) are understood too."""
+
+    name = "choice"
+
+    def check(self, output: str, reference: Any, **context: Any) -> Verdict:
+        labels: Sequence[str] = context.get("labels") or "ABCDE"
+        choices = context.get("choices")
+        answer = reference
+        if isinstance(reference, Mapping):
+            answer = reference.get("answer", reference.get("answerKey"))
+            q = reference.get("question")
+            raw = reference.get("choices") or (q.get("choices") if isinstance(q, Mapping) else None)
+            if raw:
+                if all(isinstance(c, Mapping) for c in raw):
+                    labels = [str(c["label"]) for c in raw]
+                    choices = [str(c["text"]) for c in raw]
+                else:
+                    choices = [str(c) for c in raw]
+            labels = reference.get("labels", labels)
+        if isinstance(answer, int) and not isinstance(answer, bool):
+            if not 0 <= answer < len(labels):
+                raise VerifierError(f"choice index {answer} is outside the {len(labels)} labels")
+            answer = labels[answer]
+        if not isinstance(answer, str) or answer.strip().upper() not in [str(lab).upper() for lab in labels]:
+            raise VerifierError(f"choice reference must be one of {list(labels)} or an index, got {answer!r}")
+        gold = answer.strip().upper()
+        labels = [str(lab).upper() for lab in labels]
+        picked = extract_choice(output, labels, choices)
+        if picked is None:
+            return Verdict.failed("no choice found in the output")
+        if picked == gold:
+            return Verdict.passed(f"chose {picked}", picked)
+        return Verdict.failed(f"chose {picked}, the answer is {gold}", picked)
+
+
+# ---------------------------------------------------------------------------------------------
+# yes / no
+
+_YES, _NO = ("yes", "true", "correct"), ("no", "false", "incorrect")
+
+
+def _as_bool(word: str) -> bool | None:
+    w = word.strip().strip(string.punctuation + " ").lower()
+    return True if w in _YES else False if w in _NO else None
+
+
+def extract_yes_no(text: str) -> bool | None:
+    """Yes (True), no (False) or None: the answer segment's first word, else the output's first
+    word, else the last "yes"/"no" in the output."""
+    text = text or ""
+    seg = _answer_segment(text)
+    for part in ([seg] if seg else []) + [text]:
+        words = part.split()
+        if words:
+            b = _as_bool(words[0])
+            if b is not None:
+                return b
+    found = re.findall(r"\b(yes|no)\b", text, re.I)
+    return found[-1].lower() == "yes" if found else None
+
+
+def _gold_bool(reference: Any) -> bool:
+    if isinstance(reference, Mapping):
+        reference = reference.get("answer")
+    if isinstance(reference, bool):
+        return reference
+    if isinstance(reference, str) and _as_bool(reference) is not None:
+        return bool(_as_bool(reference))
+    raise VerifierError(f"yes/no reference must be a bool or 'yes'/'no', got {reference!r}")
+
+
+class YesNoVerifier(Verifier):
+    """Yes/no questions (StrategyQA). ``reference``: a bool, "yes"/"no", or a record with ``answer``."""
+
+    name = "yesno"
+
+    def check(self, output: str, reference: Any, **context: Any) -> Verdict:
+        gold = _gold_bool(reference)
+        said = extract_yes_no(output)
+        if said is None:
+            return Verdict.failed("no yes/no answer found in the output")
+        word = "yes" if said else "no"
+        if said == gold:
+            return Verdict.passed(f"answered {word}", word)
+        return Verdict.failed(f"answered {word}, the answer is {'yes' if gold else 'no'}", word)
+
