@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._exceptions import ModelLoadError, PromptError
+from ._llama_batch import BatchedSampler
 from ._stops import StopBuffer
 from .base import (
     Backend,
@@ -65,6 +66,9 @@ class LlamaCppBackend(Backend):
         n_threads: int | None = None,
         n_batch: int = 512,
         chat: bool = False,
+        batched: bool = True,
+        batch_n_ctx: int = 8192,
+        batch_n_seq: int = 16,
         verbose: bool = False,
     ) -> None:
         path = Path(model) if model else Path(default_model_path())
@@ -84,12 +88,16 @@ class LlamaCppBackend(Backend):
                 n_ctx=n_ctx,
                 n_batch=n_batch,
                 n_threads=n_threads or max(1, os.cpu_count() or 1),
+                n_threads_batch=n_threads or max(1, os.cpu_count() or 1),
                 logits_all=False,
                 verbose=verbose,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"cannot load model {path}: {exc}", provider=self.name) from exc
         self._path = path
+        self._n_threads = n_threads or max(1, os.cpu_count() or 1)
+        self._batched: BatchedSampler | None = None
+        self._batch_opts = (batched, batch_n_ctx, batch_n_seq, n_batch)
         self._is_eog = lambda tok: bool(llama_vocab_is_eog(self._llm._model.vocab, tok))
         self._pieces: dict[int, bytes] = {}
         self._lock = threading.Lock()
@@ -145,6 +153,9 @@ class LlamaCppBackend(Backend):
             messages=messages, add_generation_prompt=True, bos_token=bos, eos_token="")
 
     def close(self) -> None:
+        if getattr(self, "_batched", None) is not None:
+            self._batched.close()
+            self._batched = None
         llm = getattr(self, "_llm", None)
         if llm is not None:
             llm.close()
@@ -172,9 +183,14 @@ class LlamaCppBackend(Backend):
             for pi, (prompt, toks) in enumerate(zip(prompts, encoded)):
                 start = time.perf_counter()
                 comps, prompt_evals = [], 0
-                for i in range(params.n):
-                    comp, evaluated = self._sample(pi, i, toks, params, on_token)
-                    comps.append(comp)
+                while len(comps) < params.n:
+                    batch = self._batch_size(len(toks), params, params.n - len(comps))
+                    if batch > 1:
+                        done, evaluated = self._sample_batch(pi, toks, params, len(comps), batch, on_token)
+                        comps.extend(done)
+                    else:
+                        comp, evaluated = self._sample(pi, len(comps), toks, params, on_token)
+                        comps.append(comp)
                     prompt_evals += evaluated
                 usage = Usage(
                     prompt_tokens=prompt_evals,
@@ -184,6 +200,27 @@ class LlamaCppBackend(Backend):
                 )
                 out.append(Generation(prompt, tuple(comps), usage))
         return out
+
+    def _batch_size(self, prompt_len: int, params: SamplingParams, remaining: int) -> int:
+        """How many samples to decode together: 1 means the sequential path.
+
+        Batching needs a second context; it is used for n > 1 without a repetition penalty
+        (penalties would need per-sequence history samplers we do not build)."""
+        enabled, n_ctx, n_seq, _ = self._batch_opts
+        if not enabled or remaining < 2 or params.repetition_penalty != 1.0:
+            return 1
+        room = min(params.max_tokens, max(1, n_ctx - prompt_len))
+        return min(remaining, max(1, (n_ctx - prompt_len) // room), n_seq)
+
+    def _sample_batch(self, pi: int, toks: list[int], params: SamplingParams, first: int, count: int,
+                      on_token: TokenCallback | None) -> tuple[list[Completion], int]:
+        if self._batched is None:
+            _, n_ctx, n_seq, n_batch = self._batch_opts
+            self._batched = BatchedSampler(self._llm, n_ctx=n_ctx, n_seq_max=n_seq, n_batch=n_batch,
+                                           n_threads=self._n_threads)
+        max_tokens = min(params.max_tokens, self._batched.n_ctx - len(toks))
+        return self._batched.sample(pi, toks, params, first, count, max_tokens, self._piece,
+                                    self._is_eog, on_token)
 
     def _piece(self, tok: int) -> bytes:
         piece = self._pieces.get(tok)

@@ -1,0 +1,211 @@
+"""Batched multi-sequence sampling on llama.cpp: N samples of one prompt decoded together.
+
+The prompt is evaluated once into sequence 0; its KV entries are then shared with sequences
+1..N-1 (``llama_memory_seq_cp`` on a unified KV cache tags the same cells, it copies nothing),
+and every decoding step feeds one token per live sequence in a single ``llama_decode``. On a CPU
+the weights are read once per step for all N sequences instead of once per token, which is
+where sequential sampling spends its time.
+
+This uses llama.cpp's C API through ``llama_cpp``'s ctypes bindings (the high-level ``Llama``
+class serves one sequence). It owns a second context on the same loaded model.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .._exceptions import BackendError
+from ._stops import StopBuffer
+from .base import Completion, SamplingParams, TokenCallback, TokenEvent
+
+_RANDOM_SEED = 0xFFFFFFFF
+
+
+@dataclass
+class _Seq:
+    index: int
+    sampler: Any
+    stops: StopBuffer
+    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+    ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish: str = "length"
+    done: bool = False
+    last: int = -1  # token to feed at the next step
+
+
+class BatchedSampler:
+    """Samples several continuations of a prompt in lock-step on its own llama.cpp context."""
+
+    def __init__(self, llm: Any, *, n_ctx: int, n_seq_max: int, n_batch: int, n_threads: int) -> None:
+        import llama_cpp
+
+        self._lc = llama_cpp
+        self._llm = llm
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq_max
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.kv_unified = True   # sequences share the prompt's cells
+        params.swa_full = True     # sliding-window layers keep the shared prompt for every sequence
+        ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
+        if ctx is None:
+            raise BackendError("cannot create a batched llama.cpp context", provider="embedded")
+        self._ctx = ctx
+        self._mem = llama_cpp.llama_get_memory(ctx)
+        self.n_ctx = n_ctx
+        self.n_seq_max = n_seq_max
+        self.n_batch = n_batch
+        self._batch = llama_cpp.llama_batch_init(max(n_batch, n_seq_max), 0, 1)
+        self._cached: list[int] = []  # prompt tokens whose KV sits in sequence 0
+        self._n_vocab = llm.n_vocab()
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._lc.llama_batch_free(self._batch)
+            self._lc.llama_free(self._ctx)
+            self._ctx = None
+
+    def capacity(self, prompt_len: int, max_tokens: int) -> int:
+        """How many sequences fit in the KV cache next to a prompt of this length."""
+        return max(0, min(self.n_seq_max, (self.n_ctx - prompt_len) // max(1, max_tokens)))
+
+    # -- decoding ---------------------------------------------------------------------------
+
+    def _decode(self, items: Sequence[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, pos, seq, want_logits) items, in chunks of n_batch."""
+        b = self._batch
+        for start in range(0, len(items), self.n_batch):
+            chunk = items[start : start + self.n_batch]
+            for k, (tok, pos, seq, want) in enumerate(chunk):
+                b.token[k] = tok
+                b.pos[k] = pos
+                b.n_seq_id[k] = 1
+                b.seq_id[k][0] = seq
+                b.logits[k] = want
+            b.n_tokens = len(chunk)
+            rc = self._lc.llama_decode(self._ctx, b)
+            if rc != 0:
+                raise BackendError(f"llama_decode failed (code {rc}): the KV cache is full",
+                                   provider="embedded")
+
+    def _prefill(self, tokens: list[int]) -> int:
+        """Evaluate the prompt into sequence 0, reusing the cached prefix; returns tokens evaluated."""
+        lc, mem = self._lc, self._mem
+        common = 0
+        for a, b in zip(self._cached, tokens):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(tokens) - 1)  # the last prompt token is re-fed for its logits
+        for s in range(1, self.n_seq_max):
+            lc.llama_memory_seq_rm(mem, s, -1, -1)
+        if not lc.llama_memory_seq_rm(mem, 0, common, -1):
+            lc.llama_memory_clear(mem, True)
+            common = 0
+        todo = tokens[common:]
+        last = len(tokens) - 1
+        self._decode([(t, common + k, 0, common + k == last) for k, t in enumerate(todo)])
+        self._cached = list(tokens)
+        return len(todo)
+
+    def _sampler(self, params: SamplingParams, seed: int | None) -> Any:
+        lc = self._lc
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        if params.temperature == 0.0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
+            return chain
+        if params.top_k > 0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(params.top_p, 1))
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(params.temperature))
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(_RANDOM_SEED if seed is None else seed))
+        return chain
+
+    def _logprob(self, batch_index: int, tok: int) -> float:
+        logits = np.ctypeslib.as_array(self._lc.llama_get_logits_ith(self._ctx, batch_index),
+                                       shape=(self._n_vocab,))
+        top = float(logits.max())
+        return float(logits[tok] - top - np.log(np.exp(logits - top).sum()))
+
+    def sample(
+        self,
+        prompt_index: int,
+        tokens: list[int],
+        params: SamplingParams,
+        first_index: int,
+        count: int,
+        max_tokens: int,
+        piece: Callable[[int], bytes],
+        is_eog: Callable[[int], bool],
+        on_token: TokenCallback | None,
+    ) -> tuple[list[Completion], int]:
+        """``count`` completions (indices first_index..) of ``tokens``; returns them and the
+        number of prompt tokens evaluated."""
+        lc = self._lc
+        evaluated = self._prefill(tokens)
+        for s in range(1, count):
+            lc.llama_memory_seq_cp(self._mem, 0, s, -1, -1)
+        seqs = [_Seq(first_index + s, self._sampler(params, params.seed_for(first_index + s)),
+                     StopBuffer(params.stop)) for s in range(count)]
+        # batch position of each live sequence's logits: after the prefill, all share the last
+        logit_pos = {s: -1 for s in range(count)}
+        pos = len(tokens)
+        try:
+            while True:
+                feed = []
+                for s, seq in enumerate(seqs):
+                    if seq.done:
+                        continue
+                    tok = lc.llama_sampler_sample(seq.sampler, self._ctx, logit_pos[s])
+                    if is_eog(tok):
+                        seq.finish, seq.done = "stop", True
+                        continue
+                    seq.ids.append(tok)
+                    lp = self._logprob(logit_pos[s], tok) if params.logprobs else None
+                    if lp is not None:
+                        seq.logprobs.append(lp)
+                    released, stopped = seq.stops.feed(seq.decoder.decode(piece(tok)))
+                    if released and on_token is not None and on_token(
+                            TokenEvent(prompt_index, seq.index, released, tok, lp)):
+                        seq.finish, seq.done = "answer", True
+                        continue
+                    if stopped:
+                        seq.finish, seq.done = "stop", True
+                        continue
+                    if len(seq.ids) >= max_tokens:
+                        seq.done = True
+                        continue
+                    feed.append((tok, pos, s, True))
+                if not feed:
+                    break
+                self._decode(feed)
+                logit_pos = {item[2]: k for k, item in enumerate(feed)}
+                pos += 1
+        except BaseException:
+            lc.llama_memory_clear(self._mem, True)
+            self._cached = []
+            raise
+        finally:
+            for seq in seqs:
+                lc.llama_sampler_free(seq.sampler)
+        out = []
+        for seq in seqs:
+            if seq.finish != "answer" and not seq.stops.stopped:
+                tail, _ = seq.stops.feed(seq.decoder.decode(b"", final=True))
+                tail += seq.stops.flush()
+                if tail and on_token is not None:
+                    on_token(TokenEvent(prompt_index, seq.index, tail, None, None))
+            out.append(Completion(seq.index, seq.stops.text, tuple(seq.ids),
+                                  tuple(seq.logprobs) if params.logprobs else None,
+                                  seq.finish))  # type: ignore[arg-type]
+        return out, evaluated
