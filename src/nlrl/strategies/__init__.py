@@ -1,4 +1,8 @@
-"""Reasoning strategies behind one interface, and their registry."""
+"""Reasoning strategies behind one interface, and their registry.
+
+>>> sorted(STRATEGIES.names())[:3]
+['adaptive-self-consistency', 'auto', 'beam']
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,27 @@ from typing import Any
 from .._registry import Registry
 from .base import Budget, Run, Strategy, StrategyResult, TraceEvent
 from .cot import ChainOfThought
+from .voting import AnswerGroup, Vote, majority
 
 STRATEGIES: Registry[Any] = Registry("strategy")
 STRATEGIES.register("cot", ChainOfThought)
+STRATEGIES.register("self-consistency", "nlrl.strategies.self_consistency:SelfConsistency")
+STRATEGIES.register("adaptive-self-consistency", "nlrl.strategies.self_consistency:AdaptiveSelfConsistency")
+STRATEGIES.register("best-of-n", "nlrl.strategies.best_of_n:BestOfN")
+STRATEGIES.register("weighted-best-of-n", "nlrl.strategies.best_of_n:WeightedBestOfN")
+STRATEGIES.register("self-refine", "nlrl.strategies.self_refine:SelfRefine")
+STRATEGIES.register("divide-and-conquer", "nlrl.strategies.divide_conquer:DivideAndConquer")
+STRATEGIES.register("beam", "nlrl.strategies.beam:BeamSearch")
+STRATEGIES.register("auto", "nlrl.strategies.compute_optimal:Auto")
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:
-    """Instantiate the strategy registered as ``name``."""
+    """Instantiate the strategy registered as ``name`` (unknown names list the known ones)."""
     return STRATEGIES.create(name, **options)
 
 
 __all__ = [
+    "AnswerGroup",
     "Budget",
     "ChainOfThought",
     "Run",
@@ -25,5 +39,7 @@ __all__ = [
     "Strategy",
     "StrategyResult",
     "TraceEvent",
+    "Vote",
     "get_strategy",
+    "majority",
 ]

@@ -1,0 +1,209 @@
+"""Step-level beam search guided by a process reward (Snell et al. 2024, arXiv 2408.03314, §5;
+after Yao et al.'s and Xie et al.'s step-wise decoding).
+
+The solution is written one step per line (``stepwise`` prompt: the domain's worked examples
+with a step per line). Each round, every live beam is extended by ``expansions`` sampled next
+steps (one completion stopped at a newline is one step), each candidate path is scored by a
+process reward over its steps, and the ``width`` best paths survive. A path is finished when it
+writes its final-answer line. The search ends when ``width`` paths are finished, after
+``max_steps`` steps, or when the token budget cannot pay for another round; the best finished
+path wins.
+
+Scores of a path's steps are combined by ``aggregate``: ``min`` (default: a chain is as good as
+its weakest step), ``last`` (Snell et al.'s choice for a PRM), ``mean`` or ``prod``. Without a
+process reward, and when the backend reports log-probabilities, a step's score is its own
+geometric-mean token probability, read from the sampled tokens at no extra cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .._exceptions import ConfigError
+from ..tasks.prompts import load_template, render_string
+from .base import Run, Strategy, StrategyResult
+from .rewards import resolve_reward
+from .sampling import affordable, temperature_of
+from .scoring import score_steps
+
+log = logging.getLogger(__name__)
+
+_FINAL_LINE = re.compile(r"final answer\s*(?:is)?\s*[:：]\s*\S", re.IGNORECASE)
+_STEP_K = re.compile(r"(?=\bStep\s+\d+\s*[:.])")
+AGGREGATES = ("min", "last", "mean", "prod")
+
+
+def split_steps(text: str) -> list[str]:
+    """Steps of a solution: its non-empty lines, and within a line each "Step k:" part."""
+    steps: list[str] = []
+    for line in text.splitlines():
+        for part in _STEP_K.split(line):
+            if part.strip():
+                steps.append(part.strip())
+    return steps
+
+
+def aggregate(scores: Sequence[float], how: str) -> float:
+    if not scores:
+        return 0.0
+    if how == "min":
+        return min(scores)
+    if how == "last":
+        return scores[-1]
+    if how == "mean":
+        return math.fsum(scores) / len(scores)
+    return math.prod(scores)
+
+
+@dataclass(frozen=True)
+class Beam:
+    """A partial solution: its steps, their scores, and whether it has written its answer."""
+
+    steps: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
+    done: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(s + "\n" for s in self.steps)
+
+    def value(self, how: str) -> float:
+        return aggregate(self.scores, how)
+
+
+def step_prompt(run: Run) -> str:
+    """The task's question in the one-step-per-line format of the ``stepwise`` template."""
+    spec = load_template("stepwise")
+    domain = load_template(run.task.domain) if run.task.domain in ("math", "commonsense", "coding") \
+        else load_template("math")
+    return render_string(spec["template"], instruction=domain["instruction"] + spec.get("suffix", ""),
+                         examples=domain["examples"], question=run.task.question.strip())
+
+
+class BeamSearch(Strategy):
+    """Beam search over reasoning steps.
+
+    ``width`` overrides the budget's n (beams kept); ``expansions`` next steps are sampled per
+    beam per round; ``step_tokens`` caps one step. ``reward`` is a process reward (with
+    ``score_steps``); default: the run's reward if it scores steps, else log-probabilities.
+    """
+
+    name = "beam"
+
+    def __init__(self, width: int | None = None, *, expansions: int = 2, max_steps: int = 8,
+                 step_tokens: int = 64, temperature: float | None = None, aggregate: str = "min",
+                 reward: Any = None, strict: bool = False) -> None:
+        for label, v in (("width", width), ("expansions", expansions), ("max_steps", max_steps),
+                         ("step_tokens", step_tokens)):
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ConfigError(f"beam {label} must be an integer >= 1, got {v!r}")
+        if aggregate not in AGGREGATES:
+            raise ConfigError(f"beam aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
+        self.width = width
+        self.expansions = expansions
+        self.max_steps = max_steps
+        self.step_tokens = step_tokens
+        self.temperature = temperature
+        self.aggregate = aggregate
+        self.reward = reward
+        self.strict = strict
+
+    def _process_reward(self, run: Run) -> Any:
+        reward = resolve_reward(self.reward, run, required=False)
+        if reward is not None and callable(getattr(reward, "score_steps", None)):
+            return reward
+        if reward is not None:
+            log.info("beam: reward %s has no score_steps; scoring steps by log-probability",
+                     type(reward).__name__)
+        if not run.backend.supports_logprobs:
+            raise ConfigError(
+                f"beam search needs a process reward (a reward model with score_steps) or a backend "
+                f"that reports log-probabilities; {run.backend.model_name} does neither")
+        return None
+
+    def run(self, run: Run) -> StrategyResult:
+        width = self.width or run.budget.n
+        prm = self._process_reward(run)
+        temp = temperature_of(run, 0.7 if self.temperature is None else self.temperature)
+        base = step_prompt(run)
+        beams = [Beam()]
+        finished: list[Beam] = []
+        stopped = f"{self.max_steps} steps"
+        for depth in range(self.max_steps):
+            can = affordable(run, self.step_tokens)
+            live = beams if can is None else beams[: can // self.expansions]
+            if not live:
+                stopped = "token budget spent"
+                break
+            seed = None if run.budget.seed is None else run.budget.seed + depth * 1000
+            params = run.params(n=self.expansions, stop=("\n",), temperature=temp, seed=seed,
+                                max_tokens=min(self.step_tokens, run.budget.max_tokens),
+                                logprobs=prm is None)
+            gens = run.generate([base + "\n" + b.text for b in live], params, stream=False)
+            cands: list[Beam] = []
+            for b, gen in zip(live, gens):
+                seen: set[str] = set()
+                for comp in gen.completions:
+                    step = comp.text.strip()
+                    if not step or step in seen:
+                        continue  # a blank line, or a repeat of a sibling
+                    seen.add(step)
+                    if step.startswith("Question:"):  # the model moved on to a new problem
+                        cands.append(Beam(b.steps, b.scores, True))
+                        continue
+                    own = _logprob_score(comp.logprobs) if prm is None else None
+                    cands.append(Beam(b.steps + (step,), b.scores + ((own,) if own is not None else ()),
+                                      bool(_FINAL_LINE.search(step))))
+            if prm is not None:
+                cands = self._score(run, prm, cands)
+            if not cands:
+                stopped = "no new steps"
+                break
+            cands.sort(key=lambda c: -c.value(self.aggregate))  # stable: earlier first on ties
+            run.event("beam", "", depth=depth + 1, candidates=len(cands),
+                      kept=[{"text": c.steps[-1] if c.steps else "", "score": round(c.value(self.aggregate), 4),
+                             "done": c.done} for c in cands[:width]])
+            finished += [c for c in cands[:width] if c.done]
+            beams = [c for c in cands[:width] if not c.done]
+            if len(finished) >= width:
+                stopped = f"{len(finished)} beams finished"
+                break
+            if not beams:
+                stopped = "all beams finished"
+                break
+        pool = finished or beams
+        if not pool:
+            run.event("stop", stopped, finished=0)
+            return run.result(self.name, None, "", finished=0, stopped=stopped)
+        if not finished:
+            log.info("beam: no path wrote a final answer (%s); using the best unfinished one", stopped)
+            run.event("fallback", "unfinished beam", reason=stopped)
+        best = max(pool, key=lambda c: c.value(self.aggregate))
+        answer = run.task.extract(best.text) if best.steps else None
+        run.event("stop", stopped, finished=len(finished), score=round(best.value(self.aggregate), 4))
+        return run.result(self.name, answer, best.text, score=best.value(self.aggregate),
+                          finished=len(finished), stopped=stopped)
+
+    def _score(self, run: Run, prm: Any, cands: list[Beam]) -> list[Beam]:
+        out = []
+        for c in cands:
+            if not c.steps:
+                out.append(c)
+                continue
+            scores = score_steps(run, c.steps, reward=prm, strict=self.strict)
+            if scores is None:  # logged by score_steps; the path keeps its earlier scores
+                run.event("fallback", "unscored step", step=c.steps[-1])
+                scores = list(c.scores) + [0.0] * (len(c.steps) - len(c.scores))
+            out.append(Beam(c.steps, tuple(scores), c.done))
+        return out
+
+
+def _logprob_score(logprobs: Sequence[float] | None) -> float | None:
+    """A step's geometric-mean token probability, in [0, 1]."""
+    if not logprobs:
+        return None
+    return math.exp(math.fsum(logprobs) / len(logprobs))

@@ -1,0 +1,39 @@
+"""Which reward model a strategy uses: the one given, the run's, or a default for the backend."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .._exceptions import ConfigError
+from .base import Run
+
+log = logging.getLogger(__name__)
+
+
+def default_reward(run: Run) -> Any:
+    """The reward used when none is given: the model's own token log-probabilities when the
+    backend reports them (no reference needed), else agreement with the other samples."""
+    from ..rewards import AgreementReward, LogprobProcessReward
+
+    if run.backend.supports_logprobs:
+        return LogprobProcessReward(run.backend)
+    log.info("backend %s reports no log-probabilities; using AgreementReward", run.backend.model_name)
+    return AgreementReward()
+
+
+def resolve_reward(spec: Any, run: Run, *, required: bool = True) -> Any:
+    """``spec`` (a reward model or a registered name), else the run's reward, else the default
+    (or None when not ``required``)."""
+    if spec is None:
+        spec = run.reward
+    if spec is None:
+        return default_reward(run) if required else None
+    if isinstance(spec, str):
+        from ..rewards import REWARDS
+
+        return REWARDS.create(spec, backend=run.backend)
+    if not callable(getattr(spec, "score", None)):
+        raise ConfigError(f"reward must be a reward model with a score(prompt, output) method, "
+                          f"got {type(spec).__name__}")
+    return spec
