@@ -9,5 +9,6 @@ from . import solve  # noqa: E402,F401
 from . import bench  # noqa: E402,F401
 from . import report  # noqa: E402,F401
 from . import gpi  # noqa: E402,F401
+from . import grade  # noqa: E402,F401
 
 __all__ = ["app", "main"]
