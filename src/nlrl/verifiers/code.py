@@ -186,13 +186,13 @@ def _verdict(job: _Job, run: RunResult) -> Verdict:
 class CodeVerifier(Verifier):
     """Runs the output's code against the reference's tests in the sandbox.
 
-    Options: ``timeout_s`` (wall clock per program, default 10), ``memory_mb`` (1024),
+    Options: ``timeout_s`` (wall clock per program, default 15), ``memory_mb`` (1024),
     ``workers`` (parallel sandboxes in :meth:`check_many`, default: twice the CPU count, 2 to 8).
     """
 
     name = "code"
 
-    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 1024, workers: int | None = None) -> None:
+    def __init__(self, timeout_s: float = 15.0, memory_mb: int = 1024, workers: int | None = None) -> None:
         self.limits = SandboxLimits(timeout_s=timeout_s, memory_mb=memory_mb)
         self.workers = workers
 

@@ -71,6 +71,7 @@ _FINAL = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?\s*", re.IGNORECASE)
 _HOPE = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
 _ANSWER_IS = re.compile(r"\bthe\s+answer\s+is\s*[:：]?\s*", re.IGNORECASE)
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+")
+_RESULT = re.compile(r"^\s*\\?\$?\s*(-?(?:\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?)")
 
 
 def _clean(ans: str) -> str:
@@ -101,12 +102,34 @@ def _after_final_answer(text: str) -> str | None:
     return _clean(line) or None
 
 
+_SENTENCE_END = re.compile(r"(?<!\b[A-Z][a-z]\.)(?<!\b[A-Z]\.)(?<=[.!?])\s+")  # not after "Mr." or "U."
+_WORD_NUMBERS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+_WORD_NUMBER = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b", re.IGNORECASE)
+
+
+def _last_sentence_answer(sentence: str) -> str | None:
+    """The answer a closing sentence states: its last equation's result ("9 + 6 = 15 liters of
+    the 24"), else its first number ("It takes 15 hours to clean 45 rooms"), else a number word."""
+    if "=" in sentence:
+        m = _RESULT.search(sentence.rsplit("=", 1)[1])
+        if m:
+            return re.sub(r"[, ]", "", m.group(1))
+    numbers = _NUMBER.findall(sentence)
+    if numbers:
+        return numbers[0].replace(",", "")
+    word = _WORD_NUMBER.search(sentence)
+    return str(_WORD_NUMBERS[word.group(1).lower()]) if word else None
+
+
 def extract_math_answer(text: str | None) -> str | None:
     """The final answer in a model's solution, or None.
 
     Looks for, in order: the last ``\\boxed{...}``; the last "Final Answer:" line (Minerva's
     "The final answer is X. I hope it is correct." included); the last ``####`` line (GSM8K);
-    "the answer is X"; the last number in the text.
+    "the answer is X"; in the last sentence that holds a number, the result of its last equation,
+    else its first number (or number word); the last number in the text.
     """
     if not text:
         return None
@@ -126,6 +149,11 @@ def extract_math_answer(text: str | None) -> str | None:
         ans = _clean(text[said[-1].end():].split("\n", 1)[0])
         if ans:
             return ans
+    last_line = [ln for ln in text.splitlines() if ln.strip()][-1]
+    for sentence in reversed(_SENTENCE_END.split(last_line.strip())):
+        found = _last_sentence_answer(sentence)
+        if found is not None:
+            return found
     numbers = _NUMBER.findall(text)
     if numbers:
         return numbers[-1].replace(",", "")

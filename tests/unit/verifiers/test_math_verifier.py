@@ -42,7 +42,12 @@ def test_different_answers(a, b):
     ("Final Answer:\n\n42", "42"),
     ("Natalia sold 72 clips.\n#### 72", "72"),
     ("The answer is: 12.", "12"),
-    ("x is 5 and y is 1,234.", "1234"),
+    ("x is 5.\nThen y is 1,234.", "1234"),
+    ("Thus there are 9 + 6 = 15 liters of water out of the 24 liters.", "15"),
+    ("It would take 15 hours to clean 45 rooms.", "15"),
+    ("So Mr. Sylas has 160+32 = 192 cows in eight stalls.", "192"),
+    ("That is $400 000 - $282 000 = $118 000.", "118000"),
+    ("So it took three days.", "3"),
     ("no digits here", None),
     ("", None),
 ])
