@@ -8,6 +8,10 @@ lists of dicts and Hugging Face ``datasets`` objects.
 The data directory is, in order: the ``data_dir`` argument (``--data-dir``), ``NLRL_DATA_DIR``,
 ``data_dir`` of the settings file, else the copy vendored in the package (``nlrl/_data``).
 A malformed row is skipped with a warning naming its file and line (``strict=True``: an error).
+
+Record ids are those ``nlrl grade --dataset`` uses: MATH-500's ``unique_id``, HumanEval's and
+MBPP's ``task_id``, else the 0-based record number (a set's own id is kept as
+``metadata["source_id"]``), so a ``results.jsonl`` can be graded again by id.
 """
 
 from __future__ import annotations
@@ -235,8 +239,8 @@ def _math(row: Mapping[str, Any], i: int) -> Record:
 
 
 def _aime24(row: Mapping[str, Any], i: int) -> Record:
-    return Record(str(row["id"]), row["problem"], str(row["answer"]), "math", "math", "aime24", i,
-                  metadata={"url": row.get("url", "")})
+    return Record(str(i), row["problem"], str(row["answer"]), "math", "math", "aime24", i,
+                  metadata={"source_id": row.get("id"), "url": row.get("url", "")})
 
 
 def _humaneval(row: Mapping[str, Any], i: int) -> Record:
@@ -264,15 +268,18 @@ def _hotpotqa_distractor(row: Mapping[str, Any], i: int) -> Record:
     ctx = row["context"]
     paragraphs = [f"{title}: {''.join(sents).strip()}" for title, sents in zip(ctx["title"], ctx["sentences"])]
     prompt = "Context:\n" + "\n".join(paragraphs) + "\n\n" + row["question"]
-    return Record(row["id"], prompt, row["answer"], "commonsense", "qa", "hotpotqa-distractor", i,
-                  metadata={"type": row["type"], "level": row["level"]})
+    return Record(str(i), prompt, row["answer"], "commonsense", "qa", "hotpotqa-distractor", i,
+                  metadata={"type": row["type"], "level": row["level"], "source_id": row["id"]})
 
 
 def _commonsenseqa(row: Mapping[str, Any], i: int) -> Record:
     q = row["question"]
     choices = "\n".join(f"{c['label']}. {c['text']}" for c in q["choices"])
-    return Record(row["id"], f"{q['stem'].strip()}\n{choices}", row["answerKey"], "commonsense", "choice",
-                  "commonsenseqa", i, metadata={"concept": q.get("question_concept", "")})
+    # The choice texts let the checker accept "Final Answer: refrigerator" for "B".
+    context = {"labels": [c["label"] for c in q["choices"]], "choices": [c["text"] for c in q["choices"]]}
+    return Record(str(i), f"{q['stem'].strip()}\n{choices}", row["answerKey"], "commonsense", "choice",
+                  "commonsenseqa", i, metadata={"concept": q.get("question_concept", ""), "source_id": row["id"]},
+                  context=context)
 
 
 def _strategyqa(name: str) -> RowParser:
@@ -280,7 +287,8 @@ def _strategyqa(name: str) -> RowParser:
         ans = row["answer"]
         if not isinstance(ans, bool):
             raise ValueError(f"answer must be true or false, got {ans!r}")
-        return Record(row["qid"], row["question"], "yes" if ans else "no", "commonsense", "yesno", name, i)
+        return Record(str(i), row["question"], "yes" if ans else "no", "commonsense", "yesno", name, i,
+                      metadata={"source_id": row["qid"]})
     return parse
 
 
@@ -288,8 +296,8 @@ def _collie(row: Mapping[str, Any], i: int) -> Record:
     key = row["key"]
     source, _, constraint = key.partition("_")
     ref = {"constraint": row["constraint"], "targets": row["targets"]}
-    return Record(f"{key}/{row['index']}", row["prompt"], ref, "commonsense", "collie", "collie", i,
-                  metadata={"type": constraint, "source": source})
+    return Record(str(i), row["prompt"], ref, "commonsense", "collie", "collie", i,
+                  metadata={"type": constraint, "source": source, "source_id": f"{key}/{row['index']}"})
 
 
 @dataclass(frozen=True)
