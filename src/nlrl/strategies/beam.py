@@ -11,8 +11,9 @@ path wins.
 
 Scores of a path's steps are combined by ``aggregate``: ``min`` (default: a chain is as good as
 its weakest step), ``last`` (Snell et al.'s choice for a PRM), ``mean`` or ``prod``. Without a
-process reward, and when the backend reports log-probabilities, a step's score is its own
-geometric-mean token probability, read from the sampled tokens at no extra cost.
+process reward, and when the backend reports log-probabilities, the process reward is
+:class:`~nlrl.rewards.LogprobProcessReward`: a step's score is its own geometric-mean token
+probability, read from the sampled tokens at no extra cost.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..tasks.prompts import load_template, render_string
 from .base import Run, Strategy, StrategyResult
 from .rewards import resolve_reward
 from .sampling import affordable, temperature_of
-from .scoring import score_steps
+from .scoring import feed, score_steps, wants_logprobs
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class BeamSearch(Strategy):
 
     ``width`` overrides the budget's n (beams kept); ``expansions`` next steps are sampled per
     beam per round; ``step_tokens`` caps one step. ``reward`` is a process reward (with
-    ``score_steps``); default: the run's reward if it scores steps, else log-probabilities.
+    ``score_steps``); default: the run's reward if it scores steps, else LogprobProcessReward.
     """
 
     name = "beam"
@@ -113,6 +114,7 @@ class BeamSearch(Strategy):
         self.strict = strict
 
     def _process_reward(self, run: Run) -> Any:
+        """The reward given (or the run's) if it scores steps, else the model's log-probabilities."""
         reward = resolve_reward(self.reward, run, required=False)
         if reward is not None and callable(getattr(reward, "score_steps", None)):
             return reward
@@ -123,11 +125,14 @@ class BeamSearch(Strategy):
             raise ConfigError(
                 f"beam search needs a process reward (a reward model with score_steps) or a backend "
                 f"that reports log-probabilities; {run.backend.model_name} does neither")
-        return None
+        from ..rewards import LogprobProcessReward
+
+        return LogprobProcessReward(run.backend)
 
     def run(self, run: Run) -> StrategyResult:
         width = self.width or run.budget.n
         prm = self._process_reward(run)
+        logprobs = wants_logprobs(prm)
         temp = temperature_of(run, 0.7 if self.temperature is None else self.temperature)
         base = step_prompt(run)
         beams = [Beam()]
@@ -142,7 +147,7 @@ class BeamSearch(Strategy):
             seed = None if run.budget.seed is None else run.budget.seed + depth * 1000
             params = run.params(n=self.expansions, stop=("\n",), temperature=temp, seed=seed,
                                 max_tokens=min(self.step_tokens, run.budget.max_tokens),
-                                logprobs=prm is None)
+                                logprobs=logprobs)
             gens = run.generate([base + "\n" + b.text for b in live], params, stream=False)
             cands: list[Beam] = []
             for b, gen in zip(live, gens):
@@ -155,11 +160,10 @@ class BeamSearch(Strategy):
                     if step.startswith("Question:"):  # the model moved on to a new problem
                         cands.append(Beam(b.steps, b.scores, True))
                         continue
-                    own = _logprob_score(comp.logprobs) if prm is None else None
-                    cands.append(Beam(b.steps + (step,), b.scores + ((own,) if own is not None else ()),
-                                      bool(_FINAL_LINE.search(step))))
-            if prm is not None:
-                cands = self._score(run, prm, cands)
+                    if logprobs:
+                        feed(run, prm, [(step, comp.logprobs)])
+                    cands.append(Beam(b.steps + (step,), b.scores, bool(_FINAL_LINE.search(step))))
+            cands = self._score(run, prm, cands)
             if not cands:
                 stopped = "no new steps"
                 break
@@ -201,9 +205,3 @@ class BeamSearch(Strategy):
             out.append(Beam(c.steps, tuple(scores), c.done))
         return out
 
-
-def _logprob_score(logprobs: Sequence[float] | None) -> float | None:
-    """A step's geometric-mean token probability, in [0, 1]."""
-    if not logprobs:
-        return None
-    return math.exp(math.fsum(logprobs) / len(logprobs))

@@ -20,7 +20,7 @@ from .._exceptions import ConfigError
 from .base import Run, Strategy, StrategyResult
 from .rewards import resolve_reward
 from .sampling import Sample, draw, temperature_of
-from .scoring import score_outputs
+from .scoring import feed, score_outputs, wants_logprobs
 from .self_consistency import vote_result, vote_samples
 from .voting import Equivalence, equivalence_for, majority
 
@@ -63,10 +63,14 @@ class BestOfN(Strategy):
         reward = resolve_reward(self.reward, run)
         n = max(self.n or run.budget.n, len(prior))
         temp = temperature_of(run, 0.7 if self.temperature is None else self.temperature)
+        logprobs = wants_logprobs(reward)
         samples: list[Sample] = list(prior)
+        if logprobs and any(s.logprobs is None for s in samples):
+            samples = []  # the reward needs log-probabilities these samples were drawn without
         scores: list[float | None] = []
         while True:
             if len(scores) < len(samples):
+                feed(run, reward, [(s.text, s.logprobs) for s in samples])
                 new = samples[len(scores):]
                 scores += score_outputs(run, [s.text for s in new], reward=reward, strict=self.strict,
                                         indices=[s.index for s in new])
@@ -81,7 +85,7 @@ class BestOfN(Strategy):
             before = len(samples)
             # With a threshold, look at each sample before paying for the next.
             upto = before + 1 if self.threshold is not None and not self.weighted else n
-            samples = draw(run, upto, prior=samples, temperature=temp)
+            samples = draw(run, upto, prior=samples, temperature=temp, logprobs=logprobs)
             if len(samples) == before:
                 break
         return self._pick(run, samples, scores)
@@ -95,7 +99,7 @@ class BestOfN(Strategy):
             vote = vote_samples(run, samples, equivalent=self.equivalent, tie_break_by_reward=False)
             return vote_result(run, self.name, samples, vote, fallback="majority")
         if self.weighted:
-            eq = self.equivalent or equivalence_for(run.task.domain)
+            eq = self.equivalent or equivalence_for(run.task.domain, run.task.question)
             # A sample whose score failed does not vote: its answer is not counted as weight 0.
             answers = [samples[i].answer if scores[i] is not None else None for i in range(len(samples))]
             weights = [s if s is not None else 0.0 for s in scores]

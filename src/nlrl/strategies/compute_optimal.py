@@ -161,8 +161,9 @@ def estimate_difficulty(run: Run, policy: Policy) -> Difficulty:
     if policy.probe == 0:
         name = policy.bins[0][1]
         return Difficulty(math.nan, name, (), None)
-    samples = draw(run, policy.probe, temperature=policy.temperature)
-    vote = majority([s.answer for s in samples], equivalent=equivalence_for(run.task.domain))
+    # With log-probabilities when the backend has them, so a log-probability reward can reuse them.
+    samples = draw(run, policy.probe, temperature=policy.temperature, logprobs=run.backend.supports_logprobs)
+    vote = majority([s.answer for s in samples], equivalent=equivalence_for(run.task.domain, run.task.question))
     agreement = vote.agreement
     name, _ = policy.bin_of(agreement)
     run.event("difficulty", name, agreement=round(agreement, 4), probe=len(samples),

@@ -15,11 +15,13 @@ def default_reward(run: Run) -> Any:
     """The reward used when none is given: the model's own token log-probabilities when the
     backend reports them (no reference needed), else agreement with the other samples."""
     from ..rewards import AgreementReward, LogprobProcessReward
+    from .voting import equivalence_for
 
     if run.backend.supports_logprobs:
         return LogprobProcessReward(run.backend)
     log.info("backend %s reports no log-probabilities; using AgreementReward", run.backend.model_name)
-    return AgreementReward()
+    return AgreementReward(extract=run.task.extract,
+                           equivalent=equivalence_for(run.task.domain, run.task.question))
 
 
 def resolve_reward(spec: Any, run: Run, *, required: bool = True) -> Any:

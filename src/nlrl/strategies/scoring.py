@@ -1,17 +1,21 @@
-"""Calling a reward model safely: every score checked, every failure named.
+"""Calling a reward model from a strategy: fed what it needs, metered, every score checked.
 
-A reward model's ``score(prompt, output)`` must return a finite number in [0, 1]. When it raises
-or returns anything else (NaN, 1.7, "high"), :func:`score_outputs` either raises
-:class:`~nlrl.VerifierError` (``strict=True``) or logs a warning and reports the score as
-missing (``None``), so the strategy can fall back openly (e.g. to a majority vote) and say so in
-its trace, instead of ranking on a wrong number.
+* Rewards that read the samples' own data get it first (:func:`feed`): the log-probabilities of
+  each completion for :class:`~nlrl.rewards.LogprobProcessReward`, the sibling samples for
+  :class:`~nlrl.rewards.AgreementReward`.
+* A reward that asks a model (an LLM judge) is metered: its calls are added to the run's usage.
+* A score that raises, or is NaN / outside [0, 1], is checked by
+  :func:`nlrl.rewards.checked_score`; :func:`score_outputs` then raises
+  :class:`~nlrl.VerifierError` (``strict=True``) or logs a warning and reports the score as
+  missing (``None``), so the strategy falls back openly and says so in its trace, instead of
+  ranking on a wrong number.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .._exceptions import ConfigError, VerifierError
 from .base import Run
@@ -23,16 +27,51 @@ def reward_name(reward: Any) -> str:
     return str(getattr(reward, "name", None) or type(reward).__name__)
 
 
-def check_score(value: Any, reward: Any, what: str = "score") -> float:
-    """``value`` as a float in [0, 1], or a :class:`VerifierError` saying what was wrong."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise VerifierError(f"reward model {reward_name(reward)} returned a {type(value).__name__} "
-                            f"({value!r}) as its {what}, not a number")
-    v = float(value)
-    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
-        raise VerifierError(f"reward model {reward_name(reward)} returned {value!r} as its {what}; "
-                            "it must be a finite number in [0, 1]")
-    return v
+def wants_logprobs(reward: Any) -> bool:
+    """Whether samples must be drawn with log-probabilities for ``reward`` to score them."""
+    from ..rewards import LogprobProcessReward
+
+    return isinstance(reward, LogprobProcessReward)
+
+
+def feed(run: Run, reward: Any, items: Sequence[tuple[str, Sequence[float] | None]]) -> None:
+    """Hand ``(text, logprobs)`` of the samples drawn so far to a reward that reads them."""
+    from ..rewards import AgreementReward, LogprobProcessReward
+
+    if isinstance(reward, LogprobProcessReward):
+        for text, lps in items:
+            reward.observe(text, lps)
+    elif isinstance(reward, AgreementReward):
+        reward.observe(run.task.question, [text for text, _ in items])
+
+
+class _Metered:
+    """A backend proxy that charges the run for every call a reward model makes."""
+
+    def __init__(self, backend: Any, run: Run) -> None:
+        self._backend, self._run = backend, run
+
+    def generate(self, prompts: Any, params: Any, **kw: Any) -> Any:
+        gens = self._backend.generate(prompts, params, **kw)
+        for g in gens:
+            self._run.add_usage(g.usage)
+        return gens
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+@contextlib.contextmanager
+def metered(run: Run, reward: Any) -> Iterator[None]:
+    backend = getattr(reward, "backend", None)
+    if backend is None or not callable(getattr(backend, "generate", None)):
+        yield
+        return
+    reward.backend = _Metered(backend, run)
+    try:
+        yield
+    finally:
+        reward.backend = backend
 
 
 def score_outputs(run: Run, outputs: Sequence[str], *, reward: Any = None, strict: bool = False,
@@ -41,48 +80,43 @@ def score_outputs(run: Run, outputs: Sequence[str], *, reward: Any = None, stric
 
     A failing score is ``None`` (logged) unless ``strict``, which raises :class:`VerifierError`.
     """
+    from ..rewards import checked_score
+
     reward = run.reward if reward is None else reward
     if reward is None:
         raise ConfigError("this strategy needs a reward model (pass reward=...)")
     question = run.task.question if prompt is None else prompt
     out: list[float | None] = []
-    for k, text in enumerate(outputs):
-        i = indices[k] if indices is not None else k
-        try:
-            value = check_score(reward.score(question, text), reward)
-        except Exception as exc:
-            if strict:
-                if isinstance(exc, VerifierError):
-                    raise
-                raise VerifierError(f"reward model {reward_name(reward)} failed on sample {i}: "
-                                    f"{type(exc).__name__}: {exc}") from exc
-            log.warning("reward model %s failed on sample %d (%s: %s); its score is left out",
-                        reward_name(reward), i, type(exc).__name__, exc)
-            run.event("score", "", index=i, score=None, error=f"{type(exc).__name__}: {exc}")
-            out.append(None)
-            continue
-        run.event("score", "", index=i, score=round(value, 6), reward=reward_name(reward))
-        out.append(value)
+    with metered(run, reward):
+        for k, text in enumerate(outputs):
+            i = indices[k] if indices is not None else k
+            try:
+                value = checked_score(reward, question, text)
+            except VerifierError as exc:
+                if strict:
+                    raise VerifierError(f"{exc} (sample {i})") from exc
+                log.warning("reward model %s failed on sample %d (%s); its score is left out",
+                            reward_name(reward), i, exc)
+                run.event("score", "", index=i, score=None, error=str(exc))
+                out.append(None)
+                continue
+            run.event("score", "", index=i, score=round(value, 6), reward=reward_name(reward))
+            out.append(value)
     return out
 
 
 def score_steps(run: Run, steps: Sequence[str], *, reward: Any = None, strict: bool = False,
                 prompt: str | None = None) -> list[float] | None:
     """Per-step scores of a partial solution from a process reward, or None when it failed."""
+    from ..rewards import checked_step_scores
+
     reward = run.reward if reward is None else reward
     question = run.task.question if prompt is None else prompt
     try:
-        values = list(reward.score_steps(question, list(steps)))
-        if len(values) != len(steps):
-            raise VerifierError(f"reward model {reward_name(reward)} gave {len(values)} step scores "
-                                f"for {len(steps)} steps")
-        return [check_score(v, reward, "step score") for v in values]
-    except Exception as exc:
+        with metered(run, reward):
+            return checked_step_scores(reward, question, list(steps))
+    except VerifierError as exc:
         if strict:
-            if isinstance(exc, VerifierError):
-                raise
-            raise VerifierError(f"reward model {reward_name(reward)} failed to score steps: "
-                                f"{type(exc).__name__}: {exc}") from exc
-        log.warning("process reward %s failed (%s: %s); step scores left out",
-                    reward_name(reward), type(exc).__name__, exc)
+            raise
+        log.warning("process reward %s failed (%s); step scores left out", reward_name(reward), exc)
         return None

@@ -26,7 +26,7 @@ from .voting import Equivalence, Vote, equivalence_for, majority
 def vote_samples(run: Run, samples: Sequence[Sample], *, equivalent: Equivalence | None = None,
                  tie_break_by_reward: bool = True) -> Vote:
     """Majority over the samples' answers; a tie at the top is broken by reward if there is one."""
-    eq = equivalent or equivalence_for(run.task.domain)
+    eq = equivalent or equivalence_for(run.task.domain, run.task.question)
     answers = [s.answer for s in samples]
     vote = majority(answers, equivalent=eq)
     groups = vote.groups
@@ -139,7 +139,7 @@ class AdaptiveSelfConsistency(SelfConsistency):
 
     def run_with(self, run: Run, prior: Sequence[Sample]) -> StrategyResult:
         n = max(self.n or run.budget.n, len(prior))
-        eq = self.equivalent or equivalence_for(run.task.domain)
+        eq = self.equivalent or equivalence_for(run.task.domain, run.task.question)
         temp = self._temperature(run)
         samples = list(prior)
         reason = None

@@ -19,7 +19,7 @@ from .base import Run, Strategy, StrategyResult
 from .prompting import render
 from .rewards import resolve_reward
 from .sampling import Sample, affordable, draw
-from .scoring import score_outputs
+from .scoring import feed, score_outputs, wants_logprobs
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,10 @@ class SelfRefine(Strategy):
         rounds = self.rounds or run.budget.n
         reward = resolve_reward(self.reward, run, required=False)
         temp = self.temperature if self.temperature is not None else (run.budget.temperature or 0.0)
-        draft = prior[0] if prior else draw(run, 1, temperature=temp)[0]
+        logprobs = wants_logprobs(reward)
+        draft = prior[0] if prior and not (logprobs and prior[0].logprobs is None) else \
+            draw(run, 1, temperature=temp, logprobs=logprobs)[0]
+        feed_items = [(draft.text, draft.logprobs)]
         versions = [_clean(draft.text)]
         answers = [draft.answer]
         scores: list[float | None] = []
@@ -76,6 +79,7 @@ class SelfRefine(Strategy):
         task, domain = run.task, run.task.domain
         for rnd in range(rounds + 1):
             if reward is not None:
+                feed(run, reward, feed_items)
                 scores += score_outputs(run, [versions[-1]], reward=reward, strict=self.strict,
                                         indices=[len(versions) - 1])
                 if scores[-1] is not None and scores[-1] >= self.threshold:
@@ -97,7 +101,8 @@ class SelfRefine(Strategy):
                 break
             prompt, stop = render("revise", domain, run.backend, question=task.question,
                                   attempt=versions[-1], review=_first_paragraph(review_text))
-            comp = run.generate([prompt], run.params(stop=stop, temperature=temp))[0].completions[0]
+            comp = run.generate([prompt], run.params(stop=stop, temperature=temp, logprobs=logprobs))[0].completions[0]
+            feed_items.append((comp.text, comp.logprobs))
             text = _clean(comp.text)
             answer = task.extract(text)
             run.event("revision", text, round=rnd + 1, answer=answer, tokens=comp.num_tokens)

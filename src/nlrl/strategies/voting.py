@@ -159,13 +159,36 @@ def same_text(a: str, b: str) -> bool:
     return normalize_short(a) == normalize_short(b)
 
 
-def equivalence_for(domain: str) -> Equivalence:
-    """The equivalence used to group answers of ``domain``: mathematical for math."""
+_CHOICE_LINE = re.compile(r"^\s*\(?([A-E])[.)]\s+(.+?)\s*$", re.MULTILINE)
+
+
+def equivalence_for(domain: str, question: str | None = None) -> Equivalence:
+    """The equivalence used to group answers of ``domain``: mathematical for math; for a
+    multiple-choice question (lines "A. text"), the choice each answer picks; yes/no by meaning."""
     if domain == "math":
         from ..verifiers.math import answers_equivalent
 
         return answers_equivalent  # memoised inside, exact for plain numbers
     if domain == "coding":
         return lambda a, b: a.strip() == b.strip()
-    return same_text
+    choices = _CHOICE_LINE.findall(question or "")
+    if len(choices) >= 2:
+        from ..verifiers.qa import extract_choice
 
+        labels = [lab for lab, _ in choices]
+        texts = [text for _, text in choices]
+
+        def key(a: str) -> str:
+            return extract_choice(a, labels, texts) or normalize_short(a)
+
+        return lambda a, b: key(a) == key(b)
+    return _yes_no_or_text
+
+
+def _yes_no_or_text(a: str, b: str) -> bool:
+    from ..verifiers.qa import extract_yes_no
+
+    ya, yb = extract_yes_no(a), extract_yes_no(b)
+    if ya is not None and yb is not None and len(a.split()) <= 3 and len(b.split()) <= 3:
+        return ya == yb
+    return same_text(a, b)

@@ -99,3 +99,30 @@ def test_token_budget_respected():
     assert res.usage.completion_tokens <= 30
     assert res.extra["samples"] < 8
     assert not math.isnan(res.score)
+
+
+def test_default_reward_is_the_models_own_logprobs():
+    # "sure" tokens are likely, "maybe" ones are not: the confident sample wins
+    backend = ScriptedBackend([sample("1") + "maybe maybe", sample("2") + "sure sure", sample("3") + "maybe"],
+                              logprob=lambda tok: -3.0 if "maybe" in tok else -0.05)
+    res = BestOfN()(math_task(), backend, budget=Budget(n=3))
+    assert res.answer == "2"
+    assert backend.requests[0].params.logprobs is True
+
+
+def test_default_reward_without_logprobs_is_agreement():
+    backend = ScriptedBackend([sample("1"), sample("2"), sample("2.0")])
+    res = BestOfN()(math_task(), backend, budget=Budget(n=3))
+    assert res.answer == "2" and res.score == pytest.approx(2 / 3)
+
+
+def test_judge_calls_are_charged_to_the_run():
+    from nlrl.rewards import LLMJudgeReward
+
+    judge_backend = ScriptedBackend([" 3\n", " 9\n"])
+    backend = ScriptedBackend([sample("1"), sample("2")])
+    res = BestOfN(reward=LLMJudgeReward(judge_backend))(math_task(), backend, budget=Budget(n=2))
+    assert res.answer == "2"
+    assert res.usage.calls == 1 + 2  # one sampling call, two judge calls
+    # each judge reply (" 3" then the "\n" it stops at) is 2 generated tokens
+    assert res.usage.completion_tokens == sum(backend.count_tokens(sample(a)) for a in "12") + 2 * 2

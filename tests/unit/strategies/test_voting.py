@@ -70,3 +70,15 @@ def test_short_answer_normalisation(a, b):
 def test_normalize_keeps_words_that_start_with_a_letter():
     assert normalize_short("a dog") == "dog"
     assert not same_text("apple", "A")
+
+
+def test_multiple_choice_answers_grouped_by_the_choice_they_pick():
+    q = "Where is milk kept cold?\nA. oven\nB. refrigerator\nC. shelf"
+    eq = equivalence_for("commonsense", q)
+    vote = majority(["B", "the refrigerator", "A", "B. refrigerator", "(b)"], equivalent=eq)
+    assert vote.groups[0].count == 4 and vote.groups[0].answer == "B"
+
+
+def test_yes_no_grouped_by_meaning():
+    eq = equivalence_for("commonsense", "Can a penguin fly?")
+    assert majority(["No.", "yes", "no", "False"], equivalent=eq).groups[0].count == 3

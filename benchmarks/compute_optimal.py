@@ -1,0 +1,337 @@
+"""Learn the compute-optimal table on the dev split, evaluate ``auto`` on the test split.
+
+    python benchmarks/compute_optimal.py            # after benchmarks/strategies.py
+    python benchmarks/compute_optimal.py --dataset math-l1
+
+Snell et al. (2024) pick, per difficulty bin and budget, the test-time strategy that does best
+on held-out questions. Here:
+
+1. Difficulty: the agreement of the first k in {2, 4} samples (the probe, temperature T, the
+   same seeded samples self-consistency starts with, so a sampling strategy continues from them).
+2. For every dev problem and every candidate choice (the strategy configurations measured by
+   benchmarks/strategies.py), ``Auto.run_choice`` really runs the choice after the probe (from the
+   cache) and records correct / generated tokens (probe included).
+3. For each budget B in {1, 2, 4, 8, 16} sample-equivalents (B x the mean tokens of one sample on
+   dev), the policy - probe size and one choice per agreement bin - with the most dev problems
+   right whose mean tokens fit the budget (ties: fewer tokens) is written to
+   src/nlrl/strategies/data/compute_optimal.json, with each bin's accuracy/tokens frontier (for
+   the batch allocator).
+4. On the test split, ``auto`` (the real strategy, loading the table just written) is run at each
+   budget and compared with every fixed configuration, and the batch allocator
+   (``solve_batch``) is run with a global budget. 95% intervals: Wilson for accuracies, paired
+   bootstrap for differences (a difference whose interval contains 0 is not a win).
+
+Writes benchmarks/results/compute_optimal.json and compute_optimal.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import strategies as S  # noqa: E402
+from nlrl.gists import GistStream  # noqa: E402
+from nlrl.strategies import Budget, Run  # noqa: E402
+from nlrl.strategies import compute_optimal as co  # noqa: E402
+from nlrl.tasks.task import Task  # noqa: E402
+
+TABLE = ROOT / "src" / "nlrl" / "strategies" / "data" / "compute_optimal.json"
+BUDGETS = (1, 2, 4, 8, 16)
+PROBES = (2, 4)
+
+
+def bins_for(k: int) -> list[tuple[str, float]]:
+    """Agreement bins of a k-sample probe, highest first."""
+    if k == 2:
+        return [("agree", 1.0), ("split", 0.0)]
+    return [("easy", 0.75), ("medium", 0.5), ("hard", 0.0)]
+
+
+def choice_of(cfg: dict) -> co.Choice:
+    opts = dict(cfg.get("options") or {})
+    if cfg["strategy"] != "cot" and cfg.get("temperature") is not None:
+        opts["temperature"] = cfg["temperature"]
+    return co.Choice(cfg["strategy"], int(cfg["n"]), opts)
+
+
+def make_run(p: S.Problem, backend: Any, reward: Any, n: int) -> Run:
+    task = Task.build(p.question, domain=p.domain)
+    return Run(task, backend, reward=reward, on_token=GistStream(p.domain, adaptive=True),
+               budget=Budget(n=n, max_tokens=S.MAX_TOKENS, seed=S.SEED))
+
+
+def probe(p: S.Problem, backend: Any, reward: Any, k: int, t: float) -> tuple[Run, co.Difficulty, co.Policy]:
+    pol = co.Policy(budget=k, probe=k, temperature=t,
+                    bins=tuple((lo, name, co.Choice("self-consistency", k)) for name, lo in bins_for(k)))
+    run = make_run(p, backend, reward, k)
+    return run, co.estimate_difficulty(run, pol), pol
+
+
+def outcome(p: S.Problem, backend: Any, reward: Any, k: int, t: float, choice: co.Choice) -> dict:
+    """Probe k samples, then run ``choice`` as ``auto`` would: correct and tokens (probe included)."""
+    if k == 0:
+        run = make_run(p, backend, reward, choice.n)
+        diff = co.Difficulty(math.nan, "any", (), None)
+        pol = co.Policy(budget=1, probe=0, temperature=t, bins=((0.0, "any", choice),))
+    else:
+        run, diff, pol = probe(p, backend, reward, k, t)
+    res = co.Auto(_EMPTY).run_choice(run, choice, diff, pol)
+    return {"correct": S.is_correct(p, res.answer), "tokens": res.usage.completion_tokens, "bin": diff.bin,
+            "agreement": None if math.isnan(diff.agreement) else diff.agreement}
+
+
+_EMPTY = co.ComputeOptimalTable({"domains": {"default": {"policies": [
+    {"budget": 1, "bins": [{"name": "any", "min_agreement": 0, "choice": {"strategy": "cot"}}]}]}}})
+
+
+def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend: Any, reward: Any,
+          t: float, unit: float) -> tuple[list[dict], dict]:
+    """Per budget, the best (probe, choice per bin) on dev; plus every measured outcome."""
+    table: dict[int, dict[str, dict[str, dict]]] = {}
+    for k in (0,) + PROBES:
+        table[k] = {}
+        for label, ch in cands:
+            table[k][label] = {p.pid: outcome(p, backend, reward, k, t, ch) for p in dev}
+    policies = []
+    for b in BUDGETS:
+        allowed = b * unit
+        best = None
+        for k in (0,) + PROBES:
+            if k > b:
+                continue
+            names = ["any"] if k == 0 else [name for name, _ in bins_for(k)]
+            members = {name: [p.pid for p in dev if k == 0 or _bin(table[k], p.pid) == name] for name in names}
+            per_bin = {}
+            for name, pids in members.items():
+                opts = []
+                for label, _ in cands:
+                    if label not in table[k]:
+                        continue
+                    rows = [table[k][label][pid] for pid in pids]
+                    opts.append((label, sum(r["correct"] for r in rows), sum(r["tokens"] for r in rows)))
+                per_bin[name] = _pareto(opts)
+            for combo in itertools.product(*per_bin.values()):
+                correct = sum(c[1] for c in combo)
+                tokens = sum(c[2] for c in combo) / len(dev)
+                if tokens <= allowed and (best is None or (correct, -tokens) > (best[0], -best[1])):
+                    best = (correct, tokens, k, dict(zip(per_bin, combo)), members)
+        if best is None:
+            raise SystemExit(f"no policy fits budget {b} ({allowed:.0f} tokens)")
+        correct, tokens, k, combo, members = best
+        cmap = dict(cands)
+        bins = []
+        for name, lo in (bins_for(k) if k else [("any", 0.0)]):
+            label, c, tok = combo[name]
+            n_bin = len(members[name])
+            ch = cmap[label]
+            bins.append({"name": name, "min_agreement": lo, "dev_problems": n_bin,
+                         "choice": {**co.Choice(ch.strategy, ch.n, ch.options,
+                                                round(c / n_bin, 4) if n_bin else None,
+                                                round(tok / n_bin, 1) if n_bin else None).to_dict(),
+                                    "label": label}})
+        frontier = {}
+        for name, pids in members.items():
+            pts = []
+            for label, ch in cands:
+                if label in table[k] and pids:
+                    rows = [table[k][label][pid] for pid in pids]
+                    pts.append({**co.Choice(ch.strategy, ch.n, ch.options,
+                                            round(sum(r["correct"] for r in rows) / len(pids), 4),
+                                            round(sum(r["tokens"] for r in rows) / len(pids), 1)).to_dict(),
+                                "label": label})
+            frontier[name] = pts
+        policies.append({"budget": b, "probe": k, "temperature": t, "dev_accuracy": round(correct / len(dev), 4),
+                         "dev_tokens": round(tokens, 1), "token_budget": round(allowed, 1),
+                         "bins": bins, "frontier": frontier})
+        print(f"budget {b:2d} ({allowed:6.1f} tok): probe {k}, dev acc {correct}/{len(dev)}, "
+              f"tokens {tokens:6.1f}: " + ", ".join(f"{x['name']}->{x['choice']['label']}" for x in bins), flush=True)
+    return policies, table
+
+
+def _bin(outcomes: dict, pid: str) -> str:
+    return next(iter(outcomes.values()))[pid]["bin"]
+
+
+def _pareto(opts: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Options not beaten on both accuracy and tokens (keeps the combination search small)."""
+    opts = sorted(opts, key=lambda o: (o[2], -o[1]))
+    out: list[tuple[str, int, int]] = []
+    for o in opts:
+        if not out or o[1] > out[-1][1]:
+            out.append(o)
+    return out
+
+
+def paired_bootstrap(a: Sequence[int], b: Sequence[int], reps: int = 10000, seed: int = 0) -> list[float]:
+    """95% interval of mean(a) - mean(b) over problems resampled with replacement."""
+    rng = random.Random(seed)
+    n = len(a)
+    diffs = []
+    for _ in range(reps):
+        idx = [rng.randrange(n) for _ in range(n)]
+        diffs.append(sum(a[i] - b[i] for i in idx) / n)
+    diffs.sort()
+    return [round(diffs[int(0.025 * reps)], 4), round(diffs[int(0.975 * reps) - 1], 4)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", default="csqa", choices=["math-l1", "csqa"])
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    start = time.perf_counter()
+    suffix = "" if args.dataset == "csqa" else f"_{args.dataset}"
+    fixed = json.loads((S.RESULTS / f"strategies{suffix}.json").read_text())
+    meta = fixed["meta"]
+    problems = S.load_problems(args.dataset, meta["problems"])
+    dev = [p for p in problems if p.split == "dev"]
+    test = [p for p in problems if p.split == "test"]
+    t = meta["temperatures"][-1]
+
+    def make_inner() -> Any:
+        from nlrl.backends import load_backend
+
+        return load_backend("embedded", n_ctx=4096, **({"n_threads": args.threads} if args.threads else {}))
+
+    backend = S.CachedBackend(S.RESULTS / meta["cache"], make_inner, domain=problems[0].domain)
+    reward = S.make_reward(meta["reward"], backend) if meta.get("reward") else None
+    cfgs = [c for c in fixed["configs"] if c["strategy"] != "oracle"]
+    cands = [(c["label"], choice_of(c)) for c in cfgs]
+    unit = next(c for c in cfgs if c["strategy"] == "self-consistency" and c["n"] == 1
+                and c["temperature"] == t)["dev"]["tokens"]
+
+    policies, _ = learn(dev, cands, backend, reward, t, unit)
+    domain = problems[0].domain
+    data = json.loads(TABLE.read_text()) if TABLE.exists() else {"version": 1, "domains": {}}
+    data["domains"][domain] = {
+        "learned": True, "dataset": args.dataset, "dev_problems": len(dev), "model": meta["model"],
+        "unit_tokens": unit, "learned_by": "benchmarks/compute_optimal.py",
+        "note": "budget n = sample-equivalents; token_budget = n x unit_tokens (mean tokens of one "
+                "sample on dev); dev_accuracy is in-sample and optimistic - see the test figures",
+        "policies": policies}
+    TABLE.write_text(json.dumps(data, indent=1))
+    co._packaged.cache_clear()
+    learned = co.ComputeOptimalTable.load(TABLE)
+
+    # ---- test: auto at each budget, the fixed configurations, the batch allocator -------------
+    test_fixed = {c["label"]: {r["pid"]: r for r in c["rows"] if r["split"] == "test"} for c in fixed["configs"]}
+    fam = {c["label"]: c["family"] for c in fixed["configs"]}
+    out_auto = []
+    for b in BUDGETS:
+        rows = []
+        for p in test:
+            task = Task.build(p.question, domain=p.domain)
+            res = co.Auto(learned)(task, backend, reward=reward, on_token=GistStream(p.domain, adaptive=True),
+                                   budget=Budget(n=b, max_tokens=S.MAX_TOKENS, seed=S.SEED))
+            rows.append({"pid": p.pid, "correct": S.is_correct(p, res.answer), "tokens": res.usage.completion_tokens,
+                         "chosen": res.extra["chosen"]["strategy"] + f"@{res.extra['chosen']['n']}",
+                         "bin": res.extra["chosen"]["bin"]})
+        summ = S.summarize(rows)
+        # the best fixed configuration (chosen on test: the strictest comparison) within auto's tokens
+        fits = [(lab, S.summarize(list(r.values()))) for lab, r in test_fixed.items()
+                if not lab.startswith("pass@") and S.summarize(list(r.values()))["tokens"] <= summ["tokens"]]
+        best_lab, best = max(fits, key=lambda x: (x[1]["accuracy"], -x[1]["tokens"])) if fits else (None, None)
+        diff = None
+        if best_lab:
+            a = [int(r["correct"]) for r in rows]
+            f = [int(test_fixed[best_lab][p.pid]["correct"]) for p in test]
+            diff = {"vs": best_lab, "family": fam[best_lab], "fixed_accuracy": best["accuracy"],
+                    "fixed_tokens": best["tokens"], "difference": round(summ["accuracy"] - best["accuracy"], 4),
+                    "ci95": paired_bootstrap(a, f)}
+        out_auto.append({"budget": b, "test": summ, "rows": rows, "best_fixed_within_tokens": diff})
+        print(f"auto@{b:2d}: test acc {summ['accuracy']:.3f} {summ['ci95']} tokens {summ['tokens']:6.1f}"
+              + (f" | best fixed within tokens {best_lab} {best['accuracy']:.3f} (tok {best['tokens']:.1f}),"
+                 f" diff CI {diff['ci95']}" if diff else ""), flush=True)
+
+    # best-of-N@16 target: the budget at which auto first matches its test accuracy
+    target = None
+    bon_label = next((lab for lab in ("bon@16",) if lab in test_fixed), None)
+    if bon_label:
+        bon_rows = [test_fixed[bon_label][p.pid] for p in test]
+        bon = S.summarize(bon_rows)
+        reach = next((a for a in out_auto if a["test"]["accuracy"] >= bon["accuracy"]), None)
+        target = {"best_of_n_16": bon, "reached_at_budget": reach["budget"] if reach else None}
+        if reach:
+            a = [int(r["correct"]) for r in reach["rows"]]
+            f = [int(r["correct"]) for r in bon_rows]
+            target.update({"auto_tokens": reach["test"]["tokens"],
+                           "token_ratio": round(reach["test"]["tokens"] / max(bon["tokens"], 1e-9), 4),
+                           "difference_ci95": paired_bootstrap(a, f)})
+        print(f"best-of-N@16: test acc {bon['accuracy']:.3f}, tokens {bon['tokens']:.1f}; auto reaches it at "
+              f"{target['reached_at_budget']} (ratio {target.get('token_ratio')})", flush=True)
+
+    batch = []
+    for b in (2, 4, 8):
+        total = int(b * unit * len(test))
+        tasks = [Task.build(p.question, domain=p.domain) for p in test]
+        results = co.solve_batch(tasks, backend, total_tokens=total, max_tokens=S.MAX_TOKENS, table=learned,
+                                 budget_n=16, reward=reward, seed=S.SEED)
+        rows = [{"pid": p.pid, "correct": S.is_correct(p, r.answer), "tokens": r.usage.completion_tokens}
+                for p, r in zip(test, results)]
+        batch.append({"budget": b, "total_tokens": total, "test": S.summarize(rows),
+                      "spent": sum(r["tokens"] for r in rows)})
+        print(f"batch@{b}: {batch[-1]['test']['accuracy']:.3f} spent {batch[-1]['spent']}/{total}", flush=True)
+
+    out = {"meta": {"dataset": args.dataset, "dev": len(dev), "test": len(test), "temperature": t,
+                    "unit_tokens": unit, "budgets": list(BUDGETS), "probes": list(PROBES),
+                    "table": str(TABLE.relative_to(ROOT)), "cache_new_samples": backend.misses,
+                    "wall_s": round(time.perf_counter() - start, 1)},
+           "policies": policies, "auto": out_auto, "best_of_n_16_target": target, "batch": batch,
+           "fixed_test": {lab: S.summarize(list(r.values())) for lab, r in test_fixed.items()}}
+    out_path = S.RESULTS / f"compute_optimal{suffix}.json"
+    out_path.write_text(json.dumps(out, indent=1))
+    plot(out, fixed, S.RESULTS / f"compute_optimal{suffix}.png")
+    backend.close()
+    print(f"wrote {out_path}")
+    return 0
+
+
+def plot(out: dict, fixed: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 5.5))
+    fams: dict[str, list] = {}
+    for c in fixed["configs"]:
+        fams.setdefault(c["family"], []).append(c)
+    for fam_name, cs in fams.items():
+        cs = sorted(cs, key=lambda c: c["test"]["tokens"])
+        ax.plot([max(c["test"]["tokens"], 1) for c in cs], [c["test"]["accuracy"] for c in cs],
+                "--" if fam_name.startswith("oracle") else "-", marker=".", alpha=0.45, label=fam_name)
+    xs = [max(a["test"]["tokens"], 1) for a in out["auto"]]
+    ys = [a["test"]["accuracy"] for a in out["auto"]]
+    lo = [a["test"]["accuracy"] - a["test"]["ci95"][0] for a in out["auto"]]
+    hi = [a["test"]["ci95"][1] - a["test"]["accuracy"] for a in out["auto"]]
+    ax.errorbar(xs, ys, yerr=[lo, hi], fmt="-o", color="black", lw=2.2, capsize=3, label="auto (learned on dev)")
+    for a, x, y in zip(out["auto"], xs, ys):
+        ax.annotate(f"B={a['budget']}", (x, y), fontsize=7, xytext=(4, -10), textcoords="offset points")
+    if out["batch"]:
+        ax.plot([max(b["test"]["tokens"], 1) for b in out["batch"]], [b["test"]["accuracy"] for b in out["batch"]],
+                "s", color="red", label="batch allocator (global budget)")
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per problem, test split (mean, log scale)")
+    ax.set_ylabel("test accuracy")
+    m = out["meta"]
+    ax.set_title(f"compute-optimal auto vs fixed strategies: {m['dataset']}, {m['test']} test problems\n"
+                 "error bars: 95% Wilson intervals")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6.5, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
