@@ -308,11 +308,10 @@ class _Worker:
         self._buf = b""
 
     def _start(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        # Runs only math-verify (not nlrl, whose import is heavier); same check as _mv_equivalent.
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from nlrl.verifiers.math import _worker_main; _worker_main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+            [sys.executable, "-c", _WORKER_SOURCE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
         )
         self._proc, self._buf = proc, b""
         if self._readline(120.0) != b"ready":
@@ -369,20 +368,21 @@ _WORKER = _Worker()
 atexit.register(_WORKER.close)
 
 
-def _worker_main() -> None:
-    """Loop of the helper process: one JSON ``[a, b]`` per line in, ``1`` or ``0`` out."""
-    _math_verify()
-    out = sys.stdout.buffer
-    out.write(b"ready\n")
-    out.flush()
-    for line in sys.stdin.buffer:
-        try:
-            a, b = json.loads(line)
-            ok = _mv_equivalent((a, b))
-        except Exception:  # a check that crashes is a check that failed
-            ok = False
-        out.write(b"1\n" if ok else b"0\n")
-        out.flush()
+_WORKER_SOURCE = r"""
+import json, logging, sys
+from math_verify import parse, verify
+logging.disable(logging.CRITICAL)
+out = sys.stdout.buffer
+out.write(b"ready\n"); out.flush()
+for line in sys.stdin.buffer:
+    try:
+        a, b = json.loads(line)
+        pa, pb = parse(f"${a}$", parsing_timeout=None), parse(f"${b}$", parsing_timeout=None)
+        ok = bool(pa and pb and (verify(pa, pb, timeout_seconds=None) or verify(pb, pa, timeout_seconds=None)))
+    except Exception:  # a check that crashes is a check that failed
+        ok = False
+    out.write(b"1\n" if ok else b"0\n"); out.flush()
+"""
 
 
 # ---------------------------------------------------------------------------------------------
