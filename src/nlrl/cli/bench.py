@@ -1,0 +1,116 @@
+"""``nlrl bench --dataset NAME --strategy NAME --out DIR``: run, grade and resume a benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from .._exceptions import ConfigError
+from ._app import app
+from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, open_backend
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must be i/k, e.g. 0/4, got {text!r}") from None
+    if not (k >= 1 and 0 <= i < k):
+        raise ConfigError(f"--shard must be i/k with 0 <= i < k, got {text}")
+    return i, k
+
+
+def parse_pairs(pairs: list[str] | None, hint: str, *, values: bool = False) -> dict[str, Any]:
+    """``KEY=VALUE`` options; with ``values``, VALUE is read as JSON when it parses (3, true, 0.5)."""
+    out: dict[str, Any] = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{hint} expects KEY=VALUE, got {item!r}")
+        parsed: Any = value
+        if values:
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                parsed = value
+        out[key.strip()] = parsed
+    return out
+
+
+@app.command()
+def bench(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie) or a JSONL/JSON/CSV file."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory: results.jsonl, summary.json, plots, and the run store that makes reruns resume."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ...)."),
+    strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option", "-O", help="KEY=VALUE passed to the strategy (repeatable), e.g. weighted=true."),
+    n: Optional[int] = typer.Option(None, "--n", help="Samples / width / rounds the strategy may use."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit per completion."),
+    max_total_tokens: Optional[int] = typer.Option(None, "--max-total-tokens", help="Generated-token cap per sample, over all its calls."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for sampling (part of the run's identity)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first K records."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="i/k: every k-th record from the i-th (after --limit)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: NLRL_DATA_DIR, else the copy shipped with nlrl)."),
+    field: Optional[List[str]] = typer.Option(None, "--field", help="For a file: ATTR=COLUMN with ATTR in id, prompt, reference, test_cases, domain, checker (repeatable)."),
+    checker: Optional[str] = typer.Option(None, "--checker", help="For a file: math, code, qa, choice, yesno or collie (default: inferred)."),
+    domain: Optional[str] = typer.Option(None, "--domain", help="For a file: math, coding or commonsense (default: from the checker)."),
+    strict: bool = typer.Option(False, "--strict", help="A malformed data row is an error (default: skipped with a warning)."),
+    force: bool = typer.Option(False, "--force", help="Replace a run of another configuration in --out."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-j", min=1, help="Samples in flight (default 8 for HTTP backends, else 1)."),
+    difficulty: Optional[str] = typer.Option(None, "--difficulty", help="easy, medium or hard: shapes the prompt."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Ask for at most this many reasoning steps."),
+    no_adaptive: bool = typer.Option(False, "--no-adaptive", help="Do not stop once the answer line is complete."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the completion cache for greedy generations."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Completion cache file (default RUN_DIR/completions.sqlite)."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Do not draw PNG plots."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print summary.json instead of a one-line summary."),
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Run STRATEGY over DATASET, grade every sample, write results, summary and plots to --out.
+
+    Each finished sample is saved as it lands: run the same command again after a crash, a kill
+    or a backend failure and it resumes where it stopped.
+    """
+    from ..bench import BenchProgress, BenchRunner, CachingBackend, load_dataset
+
+    shard_ix = parse_shard(shard)
+    fields = parse_pairs(field, "--field")
+    options = parse_pairs(strategy_option, "--strategy-option", values=True)
+    settings, engine = open_backend(backend, model, base_url, run_dir, strategy=strategy, n=n,
+                                     max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
+    file_opts = {k: v for k, v in {"fields": fields or None, "checker": checker, "domain": domain}.items()
+                 if v is not None}
+    ds = load_dataset(dataset, data_dir=data_dir, strict=strict, settings=settings, **file_opts)
+    for skip in ds.skipped[:20]:
+        typer.echo(f"warning: skipped {skip}", err=True)
+    if len(ds.skipped) > 20:
+        typer.echo(f"warning: ... and {len(ds.skipped) - 20} more malformed rows skipped", err=True)
+    # A scripted backend is free, and two script files share its model name: never cache it.
+    if not no_cache and settings.backend != "scripted":
+        engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
+    with engine:
+        runner = BenchRunner(
+            engine, strategy=settings.strategy, strategy_options=options, n=settings.n,
+            max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens,
+            temperature=settings.temperature, seed=seed, adaptive=not no_adaptive, difficulty=difficulty,
+            steps=steps, concurrency=concurrency, plots=not no_plots, backend_label=settings.backend,
+            progress=BenchProgress(enabled=False) if quiet else None)
+        summary = runner.run(ds, out, limit=limit, shard=shard_ix, force=force)
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    lo, hi = summary["ci95"]
+    acc = summary["accuracy"]
+    tok = summary["tokens_per_sample"]["generated"]
+    typer.echo(f"{ds.name} · {runner.strategy_name} · n={summary['n']} · accuracy "
+               f"{'-' if acc is None else f'{100 * acc:.1f}%'} (95% CI {100 * lo:.1f}-{100 * hi:.1f}) · "
+               f"{'-' if tok is None else f'{tok:.1f}'} tokens/sample · {summary.get('wall_s', 0):.1f}s → {out}")

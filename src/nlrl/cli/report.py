@@ -1,0 +1,35 @@
+"""``nlrl report DIR [DIR...]``: compare benchmark runs in a table and redraw their plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._app import app
+
+
+@app.command()
+def report(
+    runs: List[Path] = typer.Argument(..., help="Run directories written by `nlrl bench`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where the plots go (default: the run directory when one is given, else ./report)."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Only print the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON lines."),
+) -> None:
+    """Print a comparison table of benchmark runs and redraw accuracy-vs-tokens and by-level plots."""
+    from rich.console import Console
+
+    from ..bench.report import load_run, plot_runs, render_table, table_rows
+
+    infos = [load_run(p, rows=False) for p in runs]
+    if as_json:
+        for row in table_rows(infos):
+            typer.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        Console(soft_wrap=False).print(render_table(infos))
+    if not no_plots:
+        target = out or (runs[0] if len(runs) == 1 else Path("report"))
+        for path in plot_runs(infos, target):
+            typer.echo(f"wrote {path}", err=True)
