@@ -38,6 +38,8 @@ def open_backend(
         urls = base_url or ([settings.base_url] if settings.base_url else None)
         if urls:
             options["base_url"] = urls if len(urls) > 1 else urls[0]
-    elif settings.backend in ("embedded", "llama"):
+    if settings.backend in ("embedded", "llama"):
         options["n_ctx"] = settings.n_ctx
+    if settings.chat and settings.backend in ("embedded", "llama", "hf", "scripted"):
+        options["chat"] = True
     return settings, load_backend(settings.backend, settings.model, **options)

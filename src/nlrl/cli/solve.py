@@ -24,6 +24,8 @@ def solve(
     difficulty: Optional[str] = typer.Option(None, "--difficulty", help="easy, medium or hard: shapes the prompt."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Ask for at most this many reasoning steps."),
     no_adaptive: bool = typer.Option(False, "--no-adaptive", help="Do not stop once the answer line is complete."),
+    classify_with_model: bool = typer.Option(False, "--classify-with-model", help="Ask the model when the classifier is unsure."),
+    chat: bool = typer.Option(False, "--chat", help="Instruct model: render prompts with its chat template."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of streaming."),
     backend: BackendOpt = None,
     model: ModelOpt = None,
@@ -42,12 +44,12 @@ def solve(
 
         if domain not in DOMAINS:
             raise typer.BadParameter(f"must be one of {', '.join(DOMAINS)}", param_hint="--domain")
-    settings, engine = open_backend(backend, model, base_url, run_dir, strategy=strategy, n=n, max_tokens=max_tokens,
+    settings, engine = open_backend(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy, n=n, max_tokens=max_tokens,
                                      temperature=temperature, seed=seed)
     with engine:
         pipe = Pipeline(engine, strategy=settings.strategy, n=settings.n, max_tokens=settings.max_tokens,
                         temperature=settings.temperature, seed=settings.seed, difficulty=difficulty,
-                        steps=steps, adaptive=not no_adaptive)
+                        steps=steps, adaptive=not no_adaptive, classify_with_model=classify_with_model)
         if as_json:
             result = pipe.solve(text, domain=domain)
             typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
