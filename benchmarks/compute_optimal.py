@@ -30,6 +30,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -205,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         return load_backend("embedded", n_ctx=4096, **({"n_threads": args.threads} if args.threads else {}))
 
     backend = S.CachedBackend(S.RESULTS / meta["cache"], make_inner, domain=problems[0].domain)
-    reward = S.make_reward(meta["reward"], backend) if meta.get("reward") else None
+    # No run-level reward, as on the command line: best-of-N picks its default (log-probabilities),
+    # the same reward benchmarks/strategies.py measured it with.
+    reward = None
     cfgs = [c for c in fixed["configs"] if c["strategy"] != "oracle"]
     cands = [(c["label"], choice_of(c)) for c in cfgs]
     unit = next(c for c in cfgs if c["strategy"] == "self-consistency" and c["n"] == 1
@@ -285,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {"meta": {"dataset": args.dataset, "dev": len(dev), "test": len(test), "temperature": t,
                     "unit_tokens": unit, "budgets": list(BUDGETS), "probes": list(PROBES),
-                    "table": str(TABLE.relative_to(ROOT)), "cache_new_samples": backend.misses,
+                    "table": os.path.relpath(TABLE, ROOT), "cache_new_samples": backend.misses,
                     "wall_s": round(time.perf_counter() - start, 1)},
            "policies": policies, "auto": out_auto, "best_of_n_16_target": target, "batch": batch,
            "fixed_test": {lab: S.summarize(list(r.values())) for lab, r in test_fixed.items()}}
@@ -321,6 +324,8 @@ def plot(out: dict, fixed: dict, path: Path) -> None:
     if out["batch"]:
         ax.plot([max(b["test"]["tokens"], 1) for b in out["batch"]], [b["test"]["accuracy"] for b in out["batch"]],
                 "s", color="red", label="batch allocator (global budget)")
+    if S.CHANCE.get(out["meta"]["dataset"]):
+        ax.axhline(S.CHANCE[out["meta"]["dataset"]], ls=":", color="grey", lw=1, label="chance")
     ax.set_xscale("log")
     ax.set_xlabel("generated tokens per problem, test split (mean, log scale)")
     ax.set_ylabel("test accuracy")

@@ -54,6 +54,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 SEED = 1234
 MAX_TOKENS = 96
 NS = (1, 2, 4, 8, 16)
+CHANCE = {"csqa": 0.2}
 
 
 # ---- data -----------------------------------------------------------------------------------
@@ -240,10 +241,12 @@ def configs(temps: Sequence[float], main_t: float, reward: str | None) -> list[C
         out += [Config(f"bon@{n}", f"best-of-n ({reward})", "best-of-n", n, main_t, reward=reward) for n in NS]
         out += [Config(f"wbon@{n}", f"weighted-best-of-n ({reward})", "weighted-best-of-n", n, main_t,
                        reward=reward) for n in NS]
-    out += [Config(f"refine@{n}", "self-refine", "self-refine", n, 0.0) for n in (1, 2)]
-    out += [Config("dc@1", "divide-and-conquer", "divide-and-conquer", 1, 0.0),
-            Config("dc@4", "divide-and-conquer", "divide-and-conquer", 4, main_t)]
-    out += [Config(f"beam@{w}", "beam (logprob)", "beam", w, main_t, (("expansions", 2),)) for w in (1, 2, 4)]
+    # The sequential strategies cost many calls each: fewer N, cheapest first.
+    refine = lambda n: Config(f"refine@{n}", "self-refine", "self-refine", n, 0.0)  # noqa: E731
+    beam = lambda w: Config(f"beam@{w}", "beam (logprob PRM)", "beam", w, main_t, (("expansions", 2),))  # noqa: E731
+    out += [refine(1), beam(1), Config("dc@1", "divide-and-conquer", "divide-and-conquer", 1, 0.0),
+            refine(2), beam(2), beam(4),
+            Config("dc@2", "divide-and-conquer", "divide-and-conquer", 2, main_t)]
     return out
 
 
@@ -324,6 +327,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ax.plot(xs, ys, style, marker="o", label=fam)
         for c, x, y in zip(cs, xs, ys):
             ax.annotate(str(c["n"]), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if CHANCE.get(results["meta"]["dataset"]):
+        ax.axhline(CHANCE[results["meta"]["dataset"]], ls=":", color="grey", lw=1, label="chance")
     ax.set_xscale("log")
     ax.set_xlabel("generated tokens per problem (mean, log scale)")
     ax.set_ylabel("accuracy")

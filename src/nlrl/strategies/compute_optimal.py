@@ -207,16 +207,21 @@ class Auto(Strategy):
                  and _temperature(strategy, run) == policy.temperature)
         cap = run.tokens_left() if max_total_tokens is None else max_total_tokens
         budget = run.budget
+        max_tokens = budget.max_tokens
         child_cap = None if cap is None else cap + (run.generated_tokens if reuse else 0)
-        if child_cap is not None and child_cap < budget.max_tokens:
-            if not diff.samples:
-                raise ConfigError(f"{child_cap} tokens left: less than one sample (max_tokens="
-                                  f"{budget.max_tokens})")
-            # Not enough left for the chosen strategy: the probe's vote is the answer.
-            reuse, choice = True, Choice("self-consistency", len(diff.samples))
-            strategy = get_strategy("self-consistency")
-            child_cap = None
-        child_budget = Budget(n=choice.n, max_tokens=budget.max_tokens, max_total_tokens=child_cap,
+        if child_cap is not None and child_cap < max_tokens:
+            if diff.samples:
+                # Not enough left for the chosen strategy: the probe's vote is the answer.
+                reuse, choice = True, Choice("self-consistency", len(diff.samples))
+                strategy = get_strategy("self-consistency")
+                child_cap = None
+                run.event("fallback", choice.label, reason=f"{cap} tokens left, less than one sample")
+            elif child_cap >= 1:
+                max_tokens = child_cap  # one shortened sample is all the budget pays for
+                run.event("fallback", "shortened", reason=f"{cap} tokens left, less than one sample")
+            else:
+                raise ConfigError("the token budget is spent: no tokens left for this prompt")
+        child_budget = Budget(n=choice.n, max_tokens=max_tokens, max_total_tokens=child_cap,
                               temperature=policy.temperature if reuse else budget.temperature,
                               seed=budget.seed)
         child = Run(run.task, run.backend, reward=run.reward, budget=child_budget, on_token=run.on_token)
@@ -343,6 +348,8 @@ def solve_batch(tasks: Sequence[Any], backend: Any, *, total_tokens: int, max_to
     results = []
     for i, (run, d, p, c) in enumerate(zip(runs, diffs, policies, choices)):
         cap = max(0, left - sum(planned[i + 1:]))
+        if cap < max_tokens and not d.samples:
+            cap = min(left, max_tokens)  # borrow one sample from later plans; they shrink to fit
         probe = run.generated_tokens
         res = auto.run_choice(run, c, d, p, max_total_tokens=cap)
         left -= res.usage.completion_tokens - probe

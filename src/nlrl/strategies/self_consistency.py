@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from .base import Run, Strategy, StrategyResult
 from .sampling import Sample, draw, temperature_of
-from .scoring import score_outputs
+from .scoring import feed, score_outputs, wants_logprobs
 from .voting import Equivalence, Vote, equivalence_for, majority
 
 
@@ -32,6 +32,7 @@ def vote_samples(run: Run, samples: Sequence[Sample], *, equivalent: Equivalence
     groups = vote.groups
     tied = [g for g in groups if g.score == groups[0].score] if groups else []
     if len(tied) > 1 and tie_break_by_reward and run.reward is not None:
+        feed(run, run.reward, [(s.text, s.logprobs) for s in samples])
         idx = sorted(i for g in tied for i in g.members)
         scores = score_outputs(run, [samples[i].text for i in idx], indices=idx)
         tie = [None] * len(samples)
@@ -39,6 +40,11 @@ def vote_samples(run: Run, samples: Sequence[Sample], *, equivalent: Equivalence
             tie[i] = s
         vote = majority(answers, equivalent=eq, tie_break=tie)
     return vote
+
+
+def _needs_logprobs(run: Run) -> bool:
+    """A log-probability reward breaking ties needs the samples' log-probabilities."""
+    return run.reward is not None and wants_logprobs(run.reward)
 
 
 def _vote_event(run: Run, vote: Vote, n: int) -> None:
@@ -83,7 +89,8 @@ class SelfConsistency(Strategy):
     def run_with(self, run: Run, prior: Sequence[Sample]) -> StrategyResult:
         """Continue from samples already drawn (``auto`` hands over its difficulty probe)."""
         n = self.n or run.budget.n
-        samples = draw(run, max(n, len(prior)), prior=prior, temperature=self._temperature(run))
+        samples = draw(run, max(n, len(prior)), prior=prior, temperature=self._temperature(run),
+                       logprobs=_needs_logprobs(run))
         vote = vote_samples(run, samples, equivalent=self.equivalent)
         return vote_result(run, self.name, samples, vote)
 
@@ -151,7 +158,8 @@ class AdaptiveSelfConsistency(SelfConsistency):
                     break
             step = max(self.batch, self.min_samples - len(samples))
             before = len(samples)
-            samples = draw(run, min(n, before + step), prior=samples, temperature=temp)
+            samples = draw(run, min(n, before + step), prior=samples, temperature=temp,
+                           logprobs=_needs_logprobs(run))
             if len(samples) == before:
                 reason = "token budget spent"
                 break
