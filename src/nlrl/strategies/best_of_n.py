@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from .base import Run, Strategy, StrategyResult
 from .rewards import resolve_reward
-from .sampling import Sample, draw, temperature_of
+from .sampling import DEFAULT_TEMPERATURE, Sample, draw, temperature_of
 from .scoring import feed, score_outputs, wants_logprobs
 from .self_consistency import vote_result, vote_samples
 from .voting import Equivalence, equivalence_for, majority
@@ -62,7 +62,7 @@ class BestOfN(Strategy):
     def run_with(self, run: Run, prior: Sequence[Sample]) -> StrategyResult:
         reward = resolve_reward(self.reward, run)
         n = max(self.n or run.budget.n, len(prior))
-        temp = temperature_of(run, 0.7 if self.temperature is None else self.temperature)
+        temp = temperature_of(run, DEFAULT_TEMPERATURE if self.temperature is None else self.temperature)
         logprobs = wants_logprobs(reward)
         samples: list[Sample] = list(prior)
         if logprobs and any(s.logprobs is None for s in samples):

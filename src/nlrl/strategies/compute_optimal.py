@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 from .._exceptions import ConfigError
 from ..backends import Usage
 from .base import Budget, Run, Strategy, StrategyResult
-from .sampling import Sample, draw
+from .sampling import DEFAULT_TEMPERATURE, Sample, draw
 from .voting import equivalence_for, majority
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def _policy(d: Mapping[str, Any]) -> Policy:
     if not bins:
         raise ValueError("a policy needs at least one bin")
     frontier = {name: tuple(Choice.from_dict(c) for c in cs) for name, cs in (d.get("frontier") or {}).items()}
-    return Policy(int(d["budget"]), int(d.get("probe", 0)), float(d.get("temperature", 0.7)), bins, frontier)
+    return Policy(int(d["budget"]), int(d.get("probe", 0)), float(d.get("temperature", DEFAULT_TEMPERATURE)), bins, frontier)
 
 
 @lru_cache(maxsize=1)
@@ -160,6 +160,7 @@ def estimate_difficulty(run: Run, policy: Policy) -> Difficulty:
     """Draw the policy's probe samples and bin the prompt by how much their answers agree."""
     if policy.probe == 0:
         name = policy.bins[0][1]
+        run.event("difficulty", name, agreement=None, probe=0, reason=f"no probe at budget {policy.budget}")
         return Difficulty(math.nan, name, (), None)
     # With log-probabilities when the backend has them, so a log-probability reward can reuse them.
     samples = draw(run, policy.probe, temperature=policy.temperature, logprobs=run.backend.supports_logprobs)
@@ -249,7 +250,7 @@ def _minus(a: Usage, b: Usage) -> Usage:
 
 def _temperature(strategy: Strategy, run: Run) -> float:
     t = getattr(strategy, "temperature", None)
-    return 0.7 if t is None else float(t)
+    return DEFAULT_TEMPERATURE if t is None else float(t)
 
 
 # ---- a batch under one budget -----------------------------------------------------------------

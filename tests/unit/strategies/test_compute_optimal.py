@@ -67,6 +67,8 @@ def test_budget_below_the_probe_uses_the_no_probe_policy():
     b = ScriptedBackend(ans("8"))
     res = Auto(table())(math_task(), b, budget=Budget(n=1))
     assert res.strategy == "auto" and res.extra["chosen"]["strategy"] == "cot" and res.answer == "8"
+    diff = [e for e in res.trace if e.kind == "difficulty"][0]
+    assert diff.data["probe"] == 0 and res.extra["chosen"]["agreement"] is None
 
 
 def test_unlearned_domain_uses_default_policy():
