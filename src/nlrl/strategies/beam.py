@@ -162,7 +162,9 @@ class BeamSearch(Strategy):
                         continue
                     if logprobs:
                         feed(run, prm, [(step, comp.logprobs)])
-                    cands.append(Beam(b.steps + (step,), b.scores, bool(_FINAL_LINE.search(step))))
+                    # a line holding "Step 1: ... Step 2: ..." is several steps
+                    cands.append(Beam(b.steps + tuple(split_steps(step)), b.scores,
+                                      bool(_FINAL_LINE.search(step))))
             cands = self._score(run, prm, cands)
             if not cands:
                 stopped = "no new steps"

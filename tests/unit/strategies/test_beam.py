@@ -109,3 +109,12 @@ def test_bad_options():
         BeamSearch(expansions=0)
     with pytest.raises(ConfigError):
         BeamSearch(aggregate="max")
+
+
+def test_a_line_of_numbered_steps_counts_as_several_steps():
+    reward = StepReward()
+    b = ScriptedBackend(lambda p, i: "Step 1: add. Step 2: check.\n" if "Step 1" not in p.rsplit("Answer:\n", 1)[1]
+                        else "Final Answer: 7\n")
+    res = BeamSearch(width=1, expansions=1)(math_task(), b, reward=reward, budget=Budget(n=1))
+    assert res.answer == "7"
+    assert res.output == "Step 1: add.\nStep 2: check.\nFinal Answer: 7\n"
