@@ -10,65 +10,19 @@ from __future__ import annotations
 
 import re
 
-_FINAL = re.compile(r"final answer\s*(?:is)?\s*[:：]\s*(.*)", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"(?:the )?answer is[:\s]+(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE)
-_HASHES = re.compile(r"####\s*(.+)")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+from ..verifiers.math import extract_math_answer, last_boxed
+from ..verifiers.qa import extract_short_answer
+
+__all__ = ["AnswerWatcher", "extract_answer", "extract_code", "extract_math", "extract_short", "last_boxed"]
+
 _FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _DEF = re.compile(r"^(?:from|import|def|class|@)\b.*", re.DOTALL | re.MULTILINE)
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), nested braces included."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    i = text.find("{", start)
-    if i < 0:
-        m = re.match(r"\\boxed\s+(\S+)", text[start:])  # "\boxed 5"
-        return m.group(1).rstrip("$.") if m else None
-    depth = 0
-    for j in range(i, len(text)):
-        ch = text[j]
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j].strip()
-    return None
-
-
-def _final_line(text: str) -> str | None:
-    matches = list(_FINAL.finditer(text))
-    if not matches:
-        return None
-    ans = matches[-1].group(1).strip()
-    return ans or None
-
-
-def _clean_span(ans: str) -> str:
-    ans = ans.strip().strip("*").strip()
-    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
-        ans = ans.strip("$").strip()
-    return ans.rstrip(".").strip()
-
-
 def extract_math(text: str) -> str | None:
-    """Final answer of a math solution: Final Answer line, boxed, ####, "answer is", last number."""
-    line = _final_line(text)
-    if line is not None:
-        boxed = last_boxed(line)
-        return _clean_span(boxed if boxed is not None else line)
-    boxed = last_boxed(text)
-    if boxed is not None:
-        return boxed
-    for pattern in (_HASHES, _ANSWER_IS):
-        found = pattern.findall(text)
-        if found:
-            return _clean_span(found[-1])
-    numbers = _NUMBER.findall(text)
-    return numbers[-1].replace(",", "") if numbers else None
+    """Final answer of a math solution (the math verifier's rule, so grading and voting agree):
+    the last boxed answer, a Final Answer line, ####, "the answer is", then the closing sentence."""
+    return extract_math_answer(text)
 
 
 def extract_code(text: str) -> str | None:
@@ -82,15 +36,8 @@ def extract_code(text: str) -> str | None:
 
 
 def extract_short(text: str) -> str | None:
-    """A short answer span: the Final Answer line, else "the answer is X", else the last line."""
-    line = _final_line(text)
-    if line is not None:
-        return _clean_span(line.splitlines()[0])
-    found = _ANSWER_IS.findall(text)
-    if found:
-        return _clean_span(found[-1])
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return _clean_span(lines[-1]) if lines else None
+    """A short answer span: the Final Answer line, "the answer is X", else the last line."""
+    return extract_short_answer(text) or None
 
 
 _EXTRACTORS = {"math": extract_math, "coding": extract_code, "commonsense": extract_short}
