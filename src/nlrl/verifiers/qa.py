@@ -71,7 +71,8 @@ def extract_short_answer(text: str) -> str:
     else the last non-empty line."""
     seg = _answer_segment(text or "")
     if seg is not None:
-        return re.sub(r"\s*I hope it is correct\.?$", "", seg).strip().rstrip(".").strip()
+        seg = re.sub(r"\s*I hope it is correct\.?$", "", seg).strip().rstrip(".").strip()
+        return seg.strip("*_").strip()  # markdown emphasis: "**yes**"
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
