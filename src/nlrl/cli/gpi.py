@@ -35,7 +35,8 @@ def gpi(
     mode: str = typer.Option("iterative", "--mode", help="iterative (table carried across iterations) or decision (GPI at every step)."),
     estimator: str = typer.Option("td", "--estimator", help="Q^L estimate: td (look-ahead + V^L) or mc (rollouts)."),
     k: int = typer.Option(2, "--k", help="TD variations or MC rollouts per candidate action."),
-    depth: int = typer.Option(1, "--depth", help="Look-ahead moves after the candidate (MC: rollout length)."),
+    depth: int = typer.Option(1, "--depth", help="TD: look-ahead moves after the candidate."),
+    rollout_moves: int = typer.Option(10, "--rollout-moves", help="MC: moves per rollout at most."),
     mask: str = typer.Option("topk", "--mask", help="Candidates: topk (distinct policy samples) or all (legal actions)."),
     top_k: int = typer.Option(2, "--top-k", help="Candidates kept from the policy samples."),
     samples: int = typer.Option(4, "--samples", help="Policy samples drawn to find the top-k."),
@@ -80,8 +81,8 @@ def gpi(
             text_env = make_env(env, **options)
         except UnknownNameError:
             raise UnknownNameError("environment", env, _known_specs()) from None
-        config = GPIConfig(mode=mode, estimator=estimator, k=k, depth=depth, mask=mask, top_k=top_k,
-                           policy_samples=samples, max_states=max_states,
+        config = GPIConfig(mode=mode, estimator=estimator, k=k, depth=depth, rollout_moves=rollout_moves,
+                           mask=mask, top_k=top_k, policy_samples=samples, max_states=max_states,
                            episodes=n_episodes if n_episodes is not None else 10, rollouts=rollouts, seed=seed)
 
     engine = load_backend(backend or "embedded", model)

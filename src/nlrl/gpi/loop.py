@@ -42,7 +42,8 @@ class GPIConfig:
     mode: str = "iterative"
     estimator: str = "td"
     k: int = 2                 # MC rollouts or TD variations per candidate
-    depth: int = 1             # TD: moves after the candidate; MC: moves per rollout
+    depth: int = 1             # TD: look-ahead moves after the candidate
+    rollout_moves: int = 10    # MC: moves per rollout at most (a rollout also ends with the episode)
     mask: str = "topk"         # candidates: top-k policy samples, or all legal actions
     top_k: int = 2
     policy_samples: int = 4    # samples drawn to find the top-k
@@ -57,7 +58,7 @@ class GPIConfig:
                                      ("mask", self.mask, MASKS)):
             if value not in allowed:
                 raise ConfigError(f"unknown GPI {name} {value!r}; known: {', '.join(allowed)}")
-        for name in ("k", "top_k", "policy_samples", "max_states", "episodes", "rollouts"):
+        for name in ("k", "top_k", "policy_samples", "max_states", "episodes", "rollouts", "rollout_moves"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ConfigError(f"GPI setting {name} must be an integer >= 1, got {v!r}")
@@ -148,7 +149,7 @@ class EpisodePlan:
     def build(cls, env: TextEnv, episodes: int, rollouts: int, seed: int) -> "EpisodePlan":
         rng = random.Random(seed)
         starts: list[Hashable | None]
-        if env.name == "maze":
+        if env.sweep_starts:
             pool = env.start_states()
             chosen = pool if episodes >= len(pool) else sorted(rng.sample(pool, episodes), key=repr)
             starts = [s for s in chosen for _ in range(rollouts)]
@@ -234,7 +235,7 @@ class GPIRun:
             estimator: MonteCarloEstimator | TDEstimator = TDEstimator(
                 self.caller, env, value, variations=c.k, depth=c.depth, first_random=c.first_random)
         else:
-            estimator = MonteCarloEstimator(self.caller, env, rollouts=c.k, max_moves=max(1, c.depth),
+            estimator = MonteCarloEstimator(self.caller, env, rollouts=c.k, max_moves=c.rollout_moves,
                                             first_random=c.first_random)
         self.improver = StateImprover(env, self.policy, estimator, ImprovementOperator(self.caller, env), c)
         self.plan = EpisodePlan.build(env, c.episodes, c.rollouts, c.seed)

@@ -59,12 +59,14 @@ def test_tictactoe_writes_results_and_plot(tmp_path, scripted_backend):
 
 def test_maze_with_episodes(tmp_path, scripted_backend):
     r = run(["--env", "maze", "--iterations", "1", "--episodes", "2", "--backend", "gpi-test",
-             "--out", str(tmp_path), "--mask", "all", "--estimator", "mc", "--depth", "3", "-q"])
+             "--out", str(tmp_path), "--mask", "all", "--estimator", "mc", "--rollout-moves", "3", "-q"])
     assert r.exit_code == 0, r.output
     data = json.loads((tmp_path / "results.json").read_text())
     it = data["iterations"][0]
     assert "avg_reward" in it and data["baselines"]["optimal"]["avg_reward"] <= 0
-    assert data["settings"]["estimator"] == "mc" and r.stderr == ""
+    assert data["settings"]["estimator"] == "mc" and data["settings"]["rollout_moves"] == 3 and r.stderr == ""
+    walks = [c["trajectories"][0] for e in data["table"] for c in e["candidates"]]
+    assert all(w.count("; ") <= 2 for w in walks)  # at most 3 moves per rollout
 
 
 def test_dataset_env(tmp_path, monkeypatch):

@@ -125,12 +125,23 @@ def test_topk_mask_uses_policy_samples_and_falls_back_to_all_legal():
 
 def test_rollouts_follow_the_previous_iterations_table():
     m = maze_model()
-    run = GPIRun(MAZE, m.backend, GPIConfig(mask="all", estimator="mc", depth=4, k=1, first_random=False,
-                                            episodes=2, max_states=5))
+    run = GPIRun(MAZE, m.backend, GPIConfig(mask="all", estimator="mc", rollout_moves=4, k=1, first_random=False,
+                                            episodes=3, max_states=4))
     result = run.run(iterations=2)
-    # in iteration 2, rollouts from improved states use the table's actions
-    trajs = [c["trajectories"][0] for e in result["table"] if e["iteration"] == 2 for c in e["candidates"]]
-    assert trajs, "iteration 2 evaluated states"
+    first = {_position(e["state"]): e["action"] for e in result["table"] if e["iteration"] == 1}
+    checked = 0
+    for e in result["table"]:
+        if e["iteration"] != 2:
+            continue
+        for cand in e["candidates"]:
+            pos = _position(e["state"])
+            for i, move in enumerate(cand["trajectories"][0].split(" -> ")[0].split(" (stopped")[0].split("; ")):
+                action = move.split()[1].rstrip(":")
+                if i > 0 and pos in first:  # after the candidate, the previous table decides
+                    assert action == first[pos], (pos, move)
+                    checked += 1
+                pos = tuple(int(x) for x in re.findall(r"row (\d+), column (\d+)", move)[0])
+    assert checked > 0
     assert result["iterations"][1]["by_role"]["mc"]["calls"] > 0
 
 
@@ -153,7 +164,7 @@ def test_tictactoe_gpi_reports_win_draw_loss():
 
 
 @pytest.mark.parametrize("bad", [{"mode": "offline"}, {"estimator": "q"}, {"mask": "some"}, {"k": 0},
-                                 {"depth": -1}, {"episodes": 0}])
+                                 {"depth": -1}, {"episodes": 0}, {"rollout_moves": 0}])
 def test_bad_settings(bad):
     with pytest.raises(ConfigError):
         GPIConfig(**bad)

@@ -59,6 +59,8 @@ class TextEnv(ABC):
     metric_keys: tuple[str, ...] = ()
     #: the metric a plot shows and "better" refers to
     primary_metric: str = ""
+    #: evaluations sweep ``start_states`` (maze) instead of drawing starts with ``reset`` (games)
+    sweep_starts: bool = False
 
     @property
     @abstractmethod

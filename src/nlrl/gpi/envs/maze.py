@@ -122,6 +122,7 @@ class MazeEnv(TextEnv):
     name = "maze"
     metric_keys = ("avg_reward", "success")
     primary_metric = "avg_reward"
+    sweep_starts = True
 
     def __init__(self, layout: str | Layout = "double_t", *, max_steps: int = 100) -> None:
         if isinstance(layout, str):
