@@ -1,7 +1,8 @@
 """Real OpenAI-compatible servers for the integration tests: llama-cpp-python's own server
 (``python -m llama_cpp.server``) on free loopback ports, serving the embedded GGUF.
 
-The first server uses both cores, the second (for load spreading) one. Started once per
+Each server runs one thread: llama.cpp's threads wait on each other at every step, so on a
+busy two-core machine two threads are slower than one (measured: 4.1 s vs 1.5 s a request). Started once per
 test session, stopped (and waited for) at its end. Its access log goes to a file, so tests can
 count what each server really received.
 """
@@ -88,7 +89,7 @@ def start_llama_server(log_dir: Path, *, port: int | None = None, threads: int =
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    server = start_llama_server(tmp_path_factory.mktemp("llama-server"), threads=2)
+    server = start_llama_server(tmp_path_factory.mktemp("llama-server"))
     yield server
     server.stop()
 
