@@ -393,7 +393,7 @@ def main() -> None:
                     "httpx": httpx.__version__,
                     "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
         "server": "llama-cpp-python server (python -m llama_cpp.server), Gemma 3 270M Q4_K_M, "
-                  "2 threads, loopback",
+                  f"{args.server_threads} thread(s), loopback",
     }
     try:
         result["server_start_s"] = round(server.start(), 2)
