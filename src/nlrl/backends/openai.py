@@ -605,7 +605,8 @@ class OpenAIBackend(Backend):
                     provider=self.name, retryable=True) from exc
             if resp.status_code >= 400:
                 if self._model is not None and resp.status_code in (404, 405, 501):
-                    return self._model  # no model list here; the name given will be checked
+                    self._model_info = {}  # no model list here; the name given will be checked
+                    return self._model
                 raise _http_error(server.url, resp, None, self._api_key_env)
             data = _json(server.url, resp)
             models = data.get("data") if isinstance(data, dict) else None
