@@ -84,6 +84,8 @@ class OpenAIBackend(Backend):
     one request per missing sample (seed + i); ``"native"`` trusts ``n``; ``"emulate"`` always
     sends one request per sample. ``extra_body`` is merged into every request body (e.g.
     ``{"repeat_penalty": 1.1}`` for llama.cpp, ``{"return_token_ids": True}`` for vLLM).
+    ``chat=True`` is ``endpoint="chat"`` (the CLI's ``--chat``). ``transport`` replaces httpx's
+    network transport (tests, proxies).
     """
 
     name = "openai"
@@ -103,7 +105,10 @@ class OpenAIBackend(Backend):
         n_mode: Literal["auto", "native", "emulate"] = "auto",
         extra_body: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        chat: bool | None = None,
     ) -> None:
+        if chat is not None:  # ``--chat``: an instruct model, so the chat endpoint
+            endpoint = "chat" if chat else "completions"
         if endpoint not in _PATHS:
             raise ConfigError(f"invalid endpoint {endpoint!r}: must be 'completions' or 'chat'")
         if n_mode not in ("auto", "native", "emulate"):

@@ -351,6 +351,8 @@ def test_chat_endpoint_and_logprobs(make_server, make_backend):
     body = srv.gen_requests()[0]["body"]
     assert body["messages"] == [{"role": "user", "content": "hello there"}] and body["logprobs"] is True
     assert b.chat and b.apply_chat_template([{"role": "user", "content": "x"}]) is None
+    assert make_backend(srv.url, chat=True).complete("hi", P(max_tokens=1)).texts == [" s0c0t0"]
+    assert srv.gen_requests()[-1]["path"] == "/v1/chat/completions"
 
 
 def test_completions_logprobs(make_server, make_backend):
