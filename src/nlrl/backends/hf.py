@@ -267,6 +267,10 @@ class HFBackend(Backend):
         prompt = torch.tensor([prompt_ids], device=self.device)
         out = self._forward(prompt, None)  # the one prefill
         cache = getattr(out, self._cache_kw)
+        if isinstance(cache, tuple):  # transformers < 4.47 hands some models' caches back as tuples
+            from transformers import DynamicCache
+
+            cache = DynamicCache.from_legacy_cache(cache)
         logits = out.logits[:, -1, :].float().expand(n, -1)
         if n > 1:
             cache.batch_repeat_interleave(n)
