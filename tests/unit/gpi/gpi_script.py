@@ -1,4 +1,5 @@
-"""A scripted "model" for GPI tests: it answers each prompt kind by reading the prompt.
+"""A scripted "model" for GPI tests (imported by the test modules; a unique name, not a conftest,
+so it cannot collide with other helper modules): it answers each prompt kind by reading the prompt.
 
 The prompt kind is told by the first line of the template (policy / value / mc / td / improve);
 the answer is computed from the query part (the text after the few-shot examples).
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import re
 from typing import Callable
-
-import pytest
 
 from nlrl.backends import ScriptedBackend
 
@@ -59,8 +58,3 @@ def first_empty(q: str) -> str:
 
 def candidates(q: str) -> list[str]:
     return re.findall(r"Move (\S+):", q)
-
-
-@pytest.fixture
-def scripted():
-    return ScriptedModel
