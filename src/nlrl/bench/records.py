@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -65,11 +66,15 @@ class Record:
         object.__setattr__(self, "metadata", _frozen(self.metadata))
         object.__setattr__(self, "context", _frozen(self.context))
 
-    def digest(self) -> str:
-        """A short hash of what the model sees and how it is graded (changes invalidate results)."""
+    @cached_property
+    def _digest(self) -> str:
         payload = json.dumps([self.prompt, self.reference, self.domain, self.checker, dict(self.context)],
                              sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    def digest(self) -> str:
+        """A short hash of what the model sees and how it is graded (changes invalidate results)."""
+        return self._digest
 
     def to_dict(self) -> dict[str, Any]:
         return {

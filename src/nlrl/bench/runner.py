@@ -32,7 +32,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .._exceptions import BackendError, NLRLError, RunStoreError, VerifierError
 from ..backends.base import Backend, Generation, SamplingParams, TokenCallback
@@ -43,7 +43,7 @@ from .datasets import Dataset, load_dataset
 from .metrics import summarize
 from .progress import BenchProgress
 from .records import Record
-from .store import RunStore, SampleKey
+from .store import RunStore, SampleKey, dumps
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,8 @@ class BenchRunner:
             raise
         except NLRLError as exc:  # this sample cannot be run; the benchmark goes on
             row["error"] = f"{type(exc).__name__}: {exc}"
-        row["gists"] = [g.to_dict() for g in stream.gists]
+        row["gists"] = [{"step": g.step, "text": g.text, "t": round(g.t, 4), "sample": g.sample}
+                        for g in stream.gists]
         if row["error"] is None:
             try:
                 verdict = self.verifier(record.checker).check(
@@ -264,28 +265,32 @@ class BenchRunner:
             ckey = self.config_key(config)
             model, seed = self.backend.model_name, str(self.seed)
             keys = [(SampleKey(ds.name, r.id, ckey, model, seed), r.digest()) for r in selected]
-            done = store.done(keys)
-            log.info("bench %s: %d selected, %d already done%s", ds.name, len(selected), len(done),
+            # What the store holds for this selection, as stored text and parsed; the samples
+            # finished below are added as they are committed, so the final results.jsonl is the
+            # store's content in dataset order whether or not the run was interrupted before.
+            finished: dict[SampleKey, tuple[str, dict[str, Any]]] = {
+                k: (text, json.loads(text)) for k, text in store.done(keys, raw=True).items()}
+            log.info("bench %s: %d selected, %d already done%s", ds.name, len(selected), len(finished),
                      " (resumed)" if resumed else "")
             writer = _ResultsWriter(out / RESULTS)
-            writer.rewrite(done[k] for k, _ in keys if k in done)
-            todo = [(r, k, d) for r, (k, d) in zip(selected, keys) if k not in done]
+            writer.rewrite(finished[k][0] for k, _ in keys if k in finished)
+            todo = [(r, k, d) for r, (k, d) in zip(selected, keys) if k not in finished]
             progress = self._progress(ds.name)
-            progress.start(len(selected), done=len(done),
-                           correct=sum(bool(r.get("correct")) for r in done.values()))
+            progress.start(len(selected), done=len(finished),
+                           correct=sum(bool(r.get("correct")) for _, r in finished.values()))
             started = time.perf_counter()
             failure: BaseException | None = None
             try:
-                self._run_all(todo, store, writer, progress)
+                self._run_all(todo, store, writer, progress, finished)
             except BaseException as exc:  # KeyboardInterrupt included: keep what is finished
                 failure = exc
             finally:
                 progress.stop()
                 wall = float(store.get_meta("wall_s", 0.0)) + (time.perf_counter() - started)
                 store.set_meta("wall_s", wall)
-                finished = store.done(keys)
-                rows = [finished[k] for k, _ in keys if k in finished]
-                writer.rewrite(rows)
+                writer.rewrite(finished[k][0] for k, _ in keys if k in finished)
+                writer.close()
+                rows = [finished[k][1] for k, _ in keys if k in finished]
                 summary = summarize(rows, config=config, selected=len(selected), wall_s=wall, extra={
                     "shard": list(shard) if shard else None, "limit": limit,
                     "skipped_rows": len(ds.skipped), "concurrency": self.concurrency,
@@ -313,17 +318,21 @@ class BenchRunner:
         return BenchProgress(enabled=False if self.progress is False else None,
                              description=f"{name} · {self.strategy_name}")
 
-    def _finish(self, rec: Record, key: SampleKey, digest: str, row: dict[str, Any], store: RunStore,
-                writer: "_ResultsWriter", progress: BenchProgress) -> None:
-        if store.add(key, digest, bool(row["correct"]), row):
-            writer.append(row)
-        progress.advance(row)
-
     def _run_all(self, todo: list[tuple[Record, SampleKey, str]], store: RunStore, writer: "_ResultsWriter",
-                 progress: BenchProgress) -> None:
+                 progress: BenchProgress, finished: dict[SampleKey, tuple[str, dict[str, Any]]]) -> None:
+        def finish(rec: Record, key: SampleKey, digest: str, row: dict[str, Any]) -> None:
+            text = dumps(row)
+            if store.add(key, digest, bool(row["correct"]), text):
+                writer.append(text)
+                finished[key] = (text, row)
+            else:  # stored meanwhile by someone else: theirs stands
+                text = store.done([(key, digest)], raw=True)[key]
+                finished[key] = (text, json.loads(text))
+            progress.advance(finished[key][1])
+
         if self.concurrency <= 1:
             for rec, key, digest in todo:
-                self._finish(rec, key, digest, self.solve(rec), store, writer, progress)
+                finish(rec, key, digest, self.solve(rec))
             return
         # Bounded submission: at most `concurrency` samples in flight, so a failure stops new work.
         pending: dict[Future[dict[str, Any]], tuple[Record, SampleKey, str]] = {}
@@ -340,22 +349,22 @@ class BenchRunner:
             try:
                 refill()
                 while pending:
-                    finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                    for fut in finished:
+                    landed, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for fut in landed:
                         rec, key, digest = pending.pop(fut)
                         try:
                             row = fut.result()
                         except BaseException as exc:
                             failure = failure or exc
                             continue
-                        self._finish(rec, key, digest, row, store, writer, progress)
+                        finish(rec, key, digest, row)
                     refill()
             except BaseException as exc:  # interrupted while waiting: let in-flight samples land
                 failure = failure or exc
                 for fut in list(pending):
                     rec, key, digest = pending.pop(fut)
                     try:
-                        self._finish(rec, key, digest, fut.result(), store, writer, progress)
+                        finish(rec, key, digest, fut.result())
                     except BaseException:
                         pass
         if failure is not None:
@@ -363,24 +372,42 @@ class BenchRunner:
 
 
 class _ResultsWriter:
-    """``results.jsonl``: rewritten atomically from the store, appended to as samples finish."""
+    """``results.jsonl``: rewritten atomically from the store, appended to as samples finish.
+
+    Appends go through one open handle, flushed per line: a kill can cut the last line short,
+    which the next run's rewrite from the store repairs.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._fh: Any = None
 
-    def rewrite(self, rows: Any) -> None:
+    def rewrite(self, lines: Iterable[str]) -> None:
         tmp = self.path.with_suffix(".jsonl.tmp")
         with self._lock:
+            self._close()
             with open(tmp, "w", encoding="utf-8") as fh:
-                for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                for text in lines:
+                    fh.write(text + "\n")
             os.replace(tmp, self.path)
 
-    def append(self, row: Mapping[str, Any]) -> None:
-        line = json.dumps(row, ensure_ascii=False) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
+    def append(self, text: str) -> None:
+        line = text + "\n"
+        with self._lock:
+            if self._fh is None:
+                self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh.write(line)
+            self._fh.flush()
+
+    def _close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
 
 
 class _DirLock:

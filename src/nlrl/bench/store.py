@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS samples (
 """
 
 
+def dumps(row: Mapping[str, Any]) -> str:
+    """A result row as stored and as written to results.jsonl (one line of JSON)."""
+    return json.dumps(row, ensure_ascii=False, default=str)
+
+
 @dataclass(frozen=True)
 class SampleKey:
     dataset: str
@@ -113,10 +118,10 @@ class RunStore:
 
     # -- samples ---------------------------------------------------------------------------
 
-    def add(self, key: SampleKey, record_digest: str, correct: bool, result: Mapping[str, Any]) -> bool:
-        """Store one finished sample in its own transaction; False if it was already stored
-        (for the same record digest), in which case the earlier result is kept."""
-        payload = json.dumps(result, ensure_ascii=False, default=str)
+    def add(self, key: SampleKey, record_digest: str, correct: bool, result: Mapping[str, Any] | str) -> bool:
+        """Store one finished sample (a row, or its JSON text) in its own transaction; False if it
+        was already stored for the same record digest, in which case the earlier result is kept."""
+        payload = result if isinstance(result, str) else dumps(result)
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -126,29 +131,23 @@ class RunStore:
                 (*key.row(), record_digest, int(bool(correct)), payload, time.time()))
             return cur.rowcount > 0
 
-    def done(self, keys: Iterable[tuple[SampleKey, str]]) -> dict[SampleKey, dict[str, Any]]:
-        """The stored results of those ``(key, record_digest)`` pairs that are finished."""
+    def done(self, keys: Iterable[tuple[SampleKey, str]], *, raw: bool = False) -> dict[SampleKey, Any]:
+        """The stored results of those ``(key, record_digest)`` pairs that are finished (parsed,
+        or with ``raw`` their JSON text as stored)."""
         wanted = {k: d for k, d in keys}
         if not wanted:
             return {}
-        first = next(iter(wanted))
-        rows = self._db.execute(
-            "SELECT dataset, id, config, model, seed, record, result FROM samples "
-            "WHERE dataset=? AND config=? AND model=? AND seed=?",
-            (first.dataset, first.config, first.model, first.seed)).fetchall()
-        out: dict[SampleKey, dict[str, Any]] = {}
-        for ds, rid, cfg, model, seed, digest, result in rows:
-            key = SampleKey(ds, rid, cfg, model, seed)
-            if wanted.get(key) == digest:
-                out[key] = json.loads(result)
-        # keys of another dataset/config/model/seed in the same call (rare): look them up one by one
-        for key, digest in wanted.items():
-            if key not in out and (key.dataset, key.config, key.model, key.seed) != \
-                    (first.dataset, first.config, first.model, first.seed):
-                row = self._db.execute("SELECT record, result FROM samples WHERE dataset=? AND id=? AND "
-                                       "config=? AND model=? AND seed=?", key.row()).fetchone()
-                if row and row[0] == digest:
-                    out[key] = json.loads(row[1])
+        out: dict[SampleKey, Any] = {}
+        groups = {(k.dataset, k.config, k.model, k.seed) for k in wanted}
+        with self._lock:
+            for group in groups:
+                rows = self._db.execute(
+                    "SELECT id, record, result FROM samples WHERE dataset=? AND config=? AND model=? AND seed=?",
+                    group).fetchall()
+                for rid, digest, result in rows:
+                    key = SampleKey(group[0], rid, group[1], group[2], group[3])
+                    if wanted.get(key) == digest:
+                        out[key] = result if raw else json.loads(result)
         return out
 
     def count(self) -> int:
