@@ -1,0 +1,153 @@
+import dataclasses
+import json
+import zlib
+
+import pytest
+
+from nlrl._exceptions import ConfigError, PromptError
+from nlrl.backends import SamplingParams, ScriptedBackend
+from nlrl.tasks.classify import (
+    DEFAULT_WEIGHTS,
+    DOMAINS,
+    Classification,
+    classify,
+    fallback_prompt,
+    feature_hash,
+    features,
+    load_model,
+    parse_label,
+)
+
+ORDINARY = [
+    ("What is 17 * 23?", "math"),
+    ("Write a Python function that reverses a string", "coding"),
+    ("Who wrote Hamlet?", "commonsense"),
+    ("Is the sun a star?", "commonsense"),
+    ("Solve for x: 2x + 3 = 11", "math"),
+    ("Tom has 5 apples and gives 2 to Sam. How many apples does Tom have now?", "math"),
+    ("def add(a, b):", "coding"),
+    ("Implement binary search in Java", "coding"),
+    ("What is the capital of France?", "commonsense"),
+    ("Where do people usually keep their car keys?", "commonsense"),
+]
+
+# One real prompt of each benchmark style (GSM8K, MATH, HumanEval, MBPP, HotpotQA,
+# CommonsenseQA, StrategyQA); the benchmark measures the held-out sets in full.
+BENCHMARK_STYLE = [
+    ("Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
+     "muffins for her friends every day with four. She sells the remainder at the farmers' market daily "
+     "for $2 per fresh duck egg. How much in dollars does she make every day at the farmers' market?", "math"),
+    ("How many vertical asymptotes does the graph of $y=\\frac{2}{x^2+x-6}$ have?", "math"),
+    ('from typing import List\n\n\ndef below_zero(operations: List[int]) -> bool:\n    """ Detect if the '
+     'balance falls below zero.\n    >>> below_zero([1, 2, 3])\n    False\n    """\n', "coding"),
+    ("Write a function to find the shared elements from the given two lists.", "coding"),
+    ("Were Scott Derrickson and Ed Wood of the same nationality?", "commonsense"),
+    ("A revolving door is convenient for two direction travel, but it also serves as a security measure "
+     "at a what?\nAnswer choices: (A) bank (B) library (C) department store (D) mall (E) new york", "commonsense"),
+    ("Are more people today related to Genghis Khan than Julius Caesar?", "commonsense"),
+]
+
+
+@pytest.mark.parametrize("prompt,domain", ORDINARY + BENCHMARK_STYLE)
+def test_domains_of_typical_prompts(prompt, domain):
+    result = classify(prompt)
+    assert result.domain == domain, result
+    assert result.method == "model-free"
+
+
+def test_classification_shape():
+    r = classify("What is 2 + 2?")
+    assert DOMAINS == ("math", "coding", "commonsense")
+    assert isinstance(r, Classification)
+    assert set(r.scores) == set(DOMAINS)
+    assert sum(r.scores.values()) == pytest.approx(1.0)
+    assert r.confidence == r.scores[r.domain] == max(r.scores.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.domain = "coding"  # type: ignore[misc]
+
+
+def test_deterministic_and_process_independent_hash():
+    assert classify("Who painted the Mona Lisa?") == classify("Who painted the Mona Lisa?")
+    # crc32, not Python's salted hash(): the stored buckets must mean the same in every process
+    assert feature_hash("u python", 18) == zlib.crc32(b"u python") & 0x3FFFF
+
+
+def test_features_fold_numbers_and_see_structure():
+    f = features("What is 17 * 23?")
+    assert "u <n>" in f and "b <n> *" in f and "s arith" in f
+    assert "s codeline" in features("def f(x):\n    return x")
+    assert "s latex" in features("Find $\\frac{1}{2}$.")
+    assert "s language" in features("Reverse a linked list in C++")
+    assert len(f) == len(set(f))
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\n\t"])
+def test_empty_prompt_is_an_error(bad):
+    with pytest.raises(PromptError):
+        classify(bad)
+
+
+def test_non_text_and_bad_threshold():
+    with pytest.raises(PromptError):
+        classify(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        classify("Who wrote Hamlet?", threshold=1.5)
+
+
+def test_confident_prompt_never_reaches_the_backend():
+    backend = ScriptedBackend([])  # any call would raise: it has nothing to say
+    r = classify("Write a Python function that reverses a string", backend=backend, threshold=0.0)
+    assert r.method == "model-free" and backend.requests == []
+
+
+def test_low_confidence_asks_the_model_with_a_strict_few_shot_prompt():
+    backend = ScriptedBackend([" coding\nmore"])
+    prompt = "Who wrote Hamlet?\nThanks"
+    free = classify(prompt)
+    r = classify(prompt, backend=backend, threshold=1.0)  # every prompt is below 1.0
+    assert (r.domain, r.method) == ("coding", "model")
+    assert r.scores == free.scores and r.confidence == free.scores["coding"]
+    (req,) = backend.requests
+    assert req.params == SamplingParams(max_tokens=4, temperature=0, stop=["\n"])
+    assert req.prompt == fallback_prompt(prompt)
+    assert req.prompt.endswith("Question: Who wrote Hamlet? Thanks\nKind:")
+    for domain in DOMAINS:
+        assert f"Kind: {domain}\n" in req.prompt
+
+
+@pytest.mark.parametrize("answer", ["I think math", "", "Math or coding", "physics"])
+def test_unparseable_model_answer_keeps_the_model_free_label(answer):
+    backend = ScriptedBackend([answer])
+    free = classify("Is the sun a star?")
+    r = classify("Is the sun a star?", backend=backend, threshold=1.0)
+    assert r == free and len(backend.requests) == 1
+
+
+def test_parse_label_is_strict():
+    assert parse_label(" math") == "math"
+    assert parse_label("Coding.") == "coding"
+    assert parse_label("commonsense \n") == "commonsense"
+    for bad in ("mathematics", "math, coding", "the answer is math", "", "."):
+        assert parse_label(bad) is None
+
+
+def test_long_prompt_is_cut_in_the_fallback_prompt():
+    text = "word " * 500
+    p = fallback_prompt(text)
+    assert p.count("\n") == fallback_prompt("x").count("\n")
+    assert len(p) < len(fallback_prompt("x")) + 500
+
+
+def test_weights_file_is_compact_and_checked(tmp_path):
+    assert DEFAULT_WEIGHTS.stat().st_size < 1_500_000
+    data = json.loads(DEFAULT_WEIGHTS.read_text())
+    assert data["labels"] == list(DOMAINS)
+    bad = tmp_path / "w.json"
+    bad.write_text(json.dumps({**data, "labels": ["a", "b", "c"]}))
+    with pytest.raises(ConfigError):
+        load_model(str(bad))
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError):
+        load_model(str(bad))
+    with pytest.raises(ConfigError):
+        load_model(str(tmp_path / "missing.json"))
