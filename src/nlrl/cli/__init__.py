@@ -6,6 +6,7 @@ from ._app import app, main
 
 # Each command module attaches itself to ``app`` when imported.
 from . import solve  # noqa: E402,F401
+from . import classify  # noqa: E402,F401
 from . import bench  # noqa: E402,F401
 from . import report  # noqa: E402,F401
 from . import gpi  # noqa: E402,F401
