@@ -220,6 +220,7 @@ class BenchRunner:
             "cached": 0, "model_s": 0.0, "latency_s": 0.0, "metadata": dict(record.metadata), "error": None,
         }
         stream = GistStream(record.domain, adaptive=self.adaptive)
+        run: Run | None = None
         try:
             task = Task.build(record.prompt, domain=record.domain, backend=self.backend,
                               difficulty=self.difficulty, steps=self.steps, metadata=record.metadata)
@@ -236,6 +237,8 @@ class BenchRunner:
             raise
         except NLRLError as exc:  # this sample cannot be run; the benchmark goes on
             row["error"] = f"{type(exc).__name__}: {exc}"
+            if run is not None:  # what it spent before failing still counts
+                row["usage"] = run.usage.to_dict()
         row["gists"] = [{"step": g.step, "text": g.text, "t": round(g.t, 4), "sample": g.sample}
                         for g in stream.gists]
         if row["error"] is None:

@@ -205,3 +205,20 @@ def test_progress_counts_running_accuracy_and_tokens(tmp_path):
     assert (prog.done, prog.correct) == (4, 3) and prog.tokens > 0
     assert "4/4" in stream.getvalue() and "acc 75.0%" in stream.getvalue()
     assert BenchProgress(stream=io.StringIO()).enabled is False   # not a terminal: no bar
+
+
+def test_a_strategy_error_is_a_row_that_keeps_its_usage(tmp_path):
+    from nlrl import ParseError
+
+    class Fails(Strategy):
+        name = "fails"
+
+        def run(self, run):
+            run.sample()
+            raise ParseError("no JSON in the answer")
+
+    s = runner(ScriptedBackend(solver()), strategy=Fails()).run(dataset(2), tmp_path)
+    rows = read(tmp_path / "results.jsonl")
+    assert [r["error"] for r in rows] == ["ParseError: no JSON in the answer"] * 2
+    assert rows[0]["usage"]["calls"] == 1 and rows[0]["usage"]["completion_tokens"] > 0
+    assert s["errors"] == 2 and s["correct"] == 0 and s["complete"]
