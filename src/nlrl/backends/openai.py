@@ -723,6 +723,14 @@ def _retry_after(resp: httpx.Response) -> float | None:
 
 
 def _reason(exc: BaseException) -> str:
+    # httpx says "All connection attempts failed"; the OS error underneath says why.
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno)
+        seen = seen.__cause__ or seen.__context__
     text = str(exc) or type(exc).__name__
     return text if len(text) < 200 else text[:200] + "..."
 

@@ -553,7 +553,7 @@ def test_unreachable_url(make_backend):
     url = closed_port_url()
     with pytest.raises(BackendConnectionError) as info:
         make_backend(url, max_retries=2).complete("q", P(max_tokens=1))
-    assert url in str(info.value) and "cannot connect" in str(info.value)
+    assert url in str(info.value) and "cannot connect (Connection refused)" in str(info.value)
     assert info.value.attempts == 3 and info.value.retryable
 
 
