@@ -382,6 +382,8 @@ def main() -> None:
     ap.add_argument("--server-threads", type=int, default=1,
                     help="llama.cpp threads; 1 holds up best on a busy 2-core machine")
     ap.add_argument("--skip-fault", action="store_true")
+    ap.add_argument("--only", choices=["overhead", "throughput", "fault"],
+                    help="run one part and update it in the existing results file")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -395,16 +397,24 @@ def main() -> None:
         "server": "llama-cpp-python server (python -m llama_cpp.server), Gemma 3 270M Q4_K_M, "
                   f"{args.server_threads} thread(s), loopback",
     }
+    if args.only and args.out.exists():
+        result = {**json.loads(args.out.read_text()), "machine": result["machine"],
+                  "server": result["server"]}
+    want = {args.only} if args.only else {"overhead", "throughput", "fault"} - (
+        {"fault"} if args.skip_fault else set())
     try:
         result["server_start_s"] = round(server.start(), 2)
-        print("overhead ...", flush=True)
-        result["overhead"] = bench_overhead(server.url, args.overhead_prompts, args.max_tokens)
-        result["client_cost_instant_server"] = bench_client_cost(1000)
-        print(json.dumps(result["overhead"]), flush=True)
-        print("throughput ...", flush=True)
-        result["throughput"] = bench_throughput(server, args.requests, args.concurrency, args.max_tokens)
-        print(json.dumps(result["throughput"]), flush=True)
-        if not args.skip_fault:
+        if "overhead" in want:
+            print("overhead ...", flush=True)
+            result["overhead"] = bench_overhead(server.url, args.overhead_prompts, args.max_tokens)
+            result["client_cost_instant_server"] = bench_client_cost(1000)
+            print(json.dumps(result["overhead"]), flush=True)
+        if "throughput" in want:
+            print("throughput ...", flush=True)
+            result["throughput"] = bench_throughput(server, args.requests, args.concurrency,
+                                                    args.max_tokens)
+            print(json.dumps(result["throughput"]), flush=True)
+        if "fault" in want:
             print("fault injection ...", flush=True)
             result["fault"] = bench_fault(server, args.max_tokens, args.bench_limit)
             print(json.dumps(result["fault"], indent=1), flush=True)
