@@ -49,6 +49,7 @@ def gpi(
     seed: int = typer.Option(0, "--seed", help="Seed of episodes, sampling and fallbacks."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Engine: embedded (default), openai, hf, scripted."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model path / id / script file of the backend."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Embedded backend: llama.cpp threads (1 is faster on busy cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     """Run language GPI and write OUT/results.json and OUT/gpi.png."""
@@ -85,7 +86,13 @@ def gpi(
                            mask=mask, top_k=top_k, policy_samples=samples, max_states=max_states,
                            episodes=n_episodes if n_episodes is not None else 10, rollouts=rollouts, seed=seed)
 
-    engine = load_backend(backend or "embedded", model)
+    backend = backend or "embedded"
+    backend_options: dict[str, Any] = {}
+    if threads is not None:
+        if backend not in ("embedded", "llama") or threads < 1:
+            raise ConfigError("--threads takes an integer >= 1 and applies to the embedded backend only")
+        backend_options["n_threads"] = threads
+    engine = load_backend(backend, model, **backend_options)
     with engine:
         caller = JsonCaller(engine, retries=retries, temperature=temperature, max_tokens=max_tokens, seed=seed)
         if dataset is not None:
