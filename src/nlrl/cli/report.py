@@ -28,7 +28,10 @@ def report(
         for row in table_rows(infos):
             typer.echo(json.dumps(row, ensure_ascii=False))
     else:
-        Console(soft_wrap=False).print(render_table(infos))
+        import sys
+
+        # Piped output has no width to fit: do not squeeze the columns into 80.
+        Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(render_table(infos))
     if not no_plots:
         target = out or (runs[0] if len(runs) == 1 else Path("report"))
         for path in plot_runs(infos, target):
