@@ -34,7 +34,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .._exceptions import BackendError, NLRLError, RunStoreError, VerifierError
+from .._exceptions import BackendError, ConfigError, NLRLError, RunStoreError, VerifierError
 from ..backends.base import Backend, Generation, SamplingParams, TokenCallback
 from ..gists import GistStream
 from ..strategies import Budget, Run, Strategy, get_strategy
@@ -155,8 +155,6 @@ class BenchRunner:
         self.steps = steps
         self.reward = reward
         if concurrency is not None and concurrency < 1:
-            from .._exceptions import ConfigError
-
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         self.concurrency = concurrency or (HTTP_CONCURRENCY if backend.name in HTTP_BACKENDS else 1)
         self.progress = progress
@@ -207,7 +205,8 @@ class BenchRunner:
 
         A prompt that cannot be used (too long for the context, say) or an answer that cannot be
         graded is an error *of this sample* (``error`` set, ``correct`` false); a backend failure
-        raises :class:`BackendError`.
+        (:class:`BackendError`) or a configuration the strategy rejects (:class:`ConfigError`)
+        is raised: it would fail every sample.
         """
         start = time.perf_counter()
         meter = _Meter(self.backend)
@@ -233,7 +232,7 @@ class BenchRunner:
                        trace=[e.to_dict() for e in result.trace], usage=result.usage.to_dict())
             if result.extra:
                 row["extra"] = {k: _plain(v) for k, v in result.extra.items()}
-        except BackendError:
+        except (BackendError, ConfigError):  # the run itself cannot go on: stop it, keep what is done
             raise
         except NLRLError as exc:  # this sample cannot be run; the benchmark goes on
             row["error"] = f"{type(exc).__name__}: {exc}"

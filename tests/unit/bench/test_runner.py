@@ -222,3 +222,12 @@ def test_a_strategy_error_is_a_row_that_keeps_its_usage(tmp_path):
     assert [r["error"] for r in rows] == ["ParseError: no JSON in the answer"] * 2
     assert rows[0]["usage"]["calls"] == 1 and rows[0]["usage"]["completion_tokens"] > 0
     assert s["errors"] == 2 and s["correct"] == 0 and s["complete"]
+
+
+def test_a_configuration_the_strategy_rejects_stops_the_run(tmp_path):
+    from nlrl import ConfigError
+
+    with pytest.raises(ConfigError, match="process reward"):
+        runner(ScriptedBackend(solver()), strategy="beam", n=2).run(dataset(2), tmp_path)
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["n"] == 0 and s["complete"] is False and "ConfigError" in s["stopped_by"]
