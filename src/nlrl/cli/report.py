@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ._app import app
+from ._app import app, fail
 
 
 @app.command()
@@ -23,7 +23,12 @@ def report(
 
     from ..bench.report import load_run, plot_runs, render_table, table_rows
 
-    infos = [load_run(p, rows=False) for p in runs]
+    files = [p for p in runs if p.is_file()]  # `nlrl report runs/*` also matches earlier plots
+    for p in files:
+        typer.echo(f"warning: skipping {p}: not a run directory", err=True)
+    infos = [load_run(p, rows=False) for p in runs if not p.is_file()]
+    if not infos:
+        raise fail("no run directories given")
     if as_json:
         for row in table_rows(infos):
             typer.echo(json.dumps(row, ensure_ascii=False))
@@ -33,6 +38,6 @@ def report(
         # Piped output has no width to fit: do not squeeze the columns into 80.
         Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(render_table(infos))
     if not no_plots:
-        target = out or (runs[0] if len(runs) == 1 else Path("report"))
+        target = out or (infos[0].path if len(infos) == 1 else Path("report"))
         for path in plot_runs(infos, target):
             typer.echo(f"wrote {path}", err=True)

@@ -96,5 +96,8 @@ def test_report_compares_runs_and_redraws_plots(tmp_path):
     assert (tmp_path / "plots" / "accuracy_vs_tokens.png").is_file()
     r = cli.invoke(app, ["report", str(tmp_path / "a"), "--no-plots"])
     assert r.exit_code == 0 and "100.0" in r.stdout and "gsm8k" in r.stdout
+    r = cli.invoke(app, ["report", str(tmp_path / "a"), str(tmp_path / "plots" / "accuracy_vs_tokens.png"),
+                         "--no-plots"])
+    assert r.exit_code == 0 and "skipping" in r.stderr
     r = cli.invoke(app, ["report", str(tmp_path / "nothing")])
     assert r.exit_code == 1 and "not a benchmark run directory" in r.stderr
