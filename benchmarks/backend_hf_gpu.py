@@ -52,15 +52,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def build_synthetic(preset: str, path: Path) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
     shape = PRESETS[preset]
-    vocab = {f"w{i}": i for i in range(shape["vocab_size"])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="w2"))
+    # Special tokens must not be prefixes of word tokens ("w1" would split "w123").
+    vocab = {"<s>": 0, "</s>": 1, "<unk>": 2, **{f"w{i}": i for i in range(3, shape["vocab_size"])}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.decoder = decoders.Metaspace(replacement=" ", prepend_scheme="never")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="w0", eos_token="w1", unk_token="w2")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>")
     cfg = Qwen2Config(bos_token_id=0, eos_token_id=1, **shape)
     torch.manual_seed(0)
     Qwen2ForCausalLM(cfg).save_pretrained(path)

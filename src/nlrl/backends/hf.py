@@ -89,21 +89,33 @@ class _Detokenizer:
         self.ids = list(prompt_ids[-_PROMPT_TAIL:])
         self._prefix = 0
         self._read = len(self.ids)
+        self._before: str | None = None  # decode(ids[prefix:read]), kept until they move
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode(ids, skip_special_tokens=False)
 
     def push(self, token: int) -> str:
         self.ids.append(token)
-        before = self._tok.decode(self.ids[self._prefix:self._read], skip_special_tokens=False)
-        after = self._tok.decode(self.ids[self._prefix:], skip_special_tokens=False)
-        if len(after) > len(before) and not after.endswith("\ufffd"):
-            self._prefix, self._read = self._read, len(self.ids)
-            return after[len(before):]
+        if self._before is None:
+            self._before = self._decode(self.ids[self._prefix:self._read])
+        after = self._decode(self.ids[self._prefix:])
+        if len(after) > len(self._before) and not after.endswith("\ufffd"):
+            delta = after[len(self._before):]
+            self._prefix, self._read, self._before = self._read, len(self.ids), None
+            return delta
         return ""
 
     def finish(self) -> str:
-        before = self._tok.decode(self.ids[self._prefix:self._read], skip_special_tokens=False)
-        after = self._tok.decode(self.ids[self._prefix:], skip_special_tokens=False)
+        """Whatever is still held back (at the end of the sample)."""
+        before = self._decode(self.ids[self._prefix:self._read])
+        after = self._decode(self.ids[self._prefix:])
         self._prefix = self._read = len(self.ids)
+        self._before = None
         return after[len(before):]
+
+    def whole(self, tokens: Sequence[int]) -> str:
+        """The text of ``tokens`` decoded at once, in the same prompt context as ``push``."""
+        return self._decode(self.ids + list(tokens))[len(self._decode(self.ids)):]
 
 
 class HFBackend(Backend):
@@ -282,6 +294,9 @@ class HFBackend(Backend):
         bufs = [StopBuffer(params.stop) for _ in range(n)]
         detok = [_Detokenizer(self.tokenizer, prompt_ids) for _ in range(n)]
         finish = ["length"] * n
+        # Text is needed while decoding only to stream it or to find stop strings; otherwise
+        # each sample is detokenized once at the end (16 rows x 2 decodes a step add up).
+        live = on_token is not None or bool(params.stop)
         for step in range(max_tokens):
             scores = procs(seqs, logits) if len(procs) else logits
             if params.greedy:
@@ -301,6 +316,9 @@ class HFBackend(Backend):
                 lp = chosen_lp[r] if chosen_lp is not None else None
                 if lp is not None:
                     lps[i].append(lp)
+                if not live:
+                    keep.append(r)
+                    continue
                 released, stopped = bufs[i].feed(detok[i].push(tok))
                 if released and on_token is not None and on_token(TokenEvent(pi, i, released, tok, lp)):
                     finish[i] = "answer"
@@ -325,7 +343,10 @@ class HFBackend(Backend):
         comps = []
         for i in range(n):
             buf = bufs[i]
-            if finish[i] != "answer" and not buf.stopped:
+            if not live:
+                buf.feed(detok[i].whole(ids[i]))
+                buf.flush()
+            elif finish[i] != "answer" and not buf.stopped:
                 tail, stopped = buf.feed(detok[i].finish())
                 if stopped:
                     finish[i] = "stop"

@@ -102,6 +102,8 @@ def test_streaming_rebuilds_each_sample(hf):
         it = iter(c.token_ids)
         assert all(any(t == e.token_id for t in it) for e in mine if e.token_id is not None)
     assert {e.prompt_index for e in events} == {0}
+    # detokenized at the end (nothing to stream, no stop strings): the same text
+    assert hf.complete(PROMPT, P(n=3, max_tokens=8, temperature=1.0, seed=3)).texts == g.texts
 
 
 def test_on_token_true_ends_that_sample_only(hf, forward_shapes):
