@@ -1,8 +1,10 @@
 """Benchmarking: datasets as records, a resumable runner with a SQLite run store, a completion
 cache, metrics with confidence intervals, and reports with plots.
 
->>> from nlrl.bench import BenchRunner, load_dataset            # doctest: +SKIP
->>> BenchRunner(backend, strategy="cot").run(load_dataset("gsm8k"), "runs/gsm8k-cot", limit=50)
+>>> from nlrl.bench import BenchRunner, load_dataset
+>>> from nlrl.backends import load_backend
+>>> runner = BenchRunner(load_backend("embedded"), strategy="cot")           # doctest: +SKIP
+>>> runner.run(load_dataset("gsm8k"), "runs/gsm8k-cot", limit=50)["accuracy"]  # doctest: +SKIP
 """
 
 from __future__ import annotations

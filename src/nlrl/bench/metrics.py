@@ -1,7 +1,7 @@
 """Accuracy with 95% confidence intervals, breakdowns and the summary of a run.
 
->>> wilson_interval(7, 10)
-(0.3967781199..., 0.8922087...)
+>>> [round(x, 4) for x in wilson_interval(7, 10)]
+[0.3968, 0.8922]
 
 The Wilson score interval is the default (right at small n and near 0 or 1, where the normal
 approximation is not); a percentile bootstrap interval is given beside it for scores that are not
