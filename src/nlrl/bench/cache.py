@@ -75,6 +75,12 @@ class CachingBackend(Backend):
 
     # -- delegated capabilities ------------------------------------------------------------
 
+    def __getattr__(self, name: str) -> Any:
+        # Optional capabilities a backend may add (``score_text``, say) stay reachable.
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     @property
     def model_name(self) -> str:
         return self.inner.model_name

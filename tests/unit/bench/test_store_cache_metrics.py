@@ -149,6 +149,9 @@ def test_cache_delegates_capabilities(tmp_path):
     assert (cb.name, cb.model_name, cb.context_length, cb.chat) == ("scripted", "mm", 100, True)
     assert cb.count_tokens("a b") == inner.count_tokens("a b")
     assert cb.apply_chat_template([{"role": "user", "content": "hi"}]).endswith("<assistant>\n")
+    assert cb.requests is inner.requests  # optional capabilities of the engine stay reachable
+    with pytest.raises(AttributeError):
+        cb.no_such_capability
 
 
 # ---------------------------------------------------------------------------------------------
