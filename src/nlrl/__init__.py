@@ -26,8 +26,22 @@ from .backends import Backend, Completion, Generation, SamplingParams, ScriptedB
 from .gists import Gist
 from .pipeline import Pipeline, SolveResult
 from .strategies import Budget, Strategy, StrategyResult, TraceEvent, get_strategy
+from .rewards import RewardModel, get_reward
+from .tasks.classify import Classification, classify
 from .tasks.extract import extract_answer
 from .tasks.task import Task
+from .verifiers import Verdict, Verifier, get_verifier
+
+# The benchmark layer pulls in numpy, sqlite and plotting helpers: imported on first use.
+_LAZY = {"BenchRunner": "nlrl.bench", "Record": "nlrl.bench", "load_dataset": "nlrl.bench"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nlrl' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
@@ -36,7 +50,9 @@ __all__ = [
     "BackendConnectionError",
     "BackendError",
     "BackendResponseError",
+    "BenchRunner",
     "Budget",
+    "Classification",
     "Completion",
     "ConfigError",
     "DatasetError",
@@ -47,6 +63,8 @@ __all__ = [
     "ParseError",
     "Pipeline",
     "PromptError",
+    "Record",
+    "RewardModel",
     "RunStoreError",
     "SamplingParams",
     "ScriptedBackend",
@@ -58,9 +76,15 @@ __all__ = [
     "TraceEvent",
     "UnknownNameError",
     "Usage",
+    "Verdict",
+    "Verifier",
     "VerifierError",
     "__version__",
+    "classify",
     "extract_answer",
+    "get_reward",
     "get_strategy",
+    "get_verifier",
     "load_backend",
+    "load_dataset",
 ]

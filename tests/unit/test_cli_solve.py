@@ -58,3 +58,11 @@ def test_corrupt_model_file(tmp_path):
     bad.write_bytes(b"not a model")
     r = runner.invoke(app, ["solve", "q", "-m", str(bad), "--run-dir", str(tmp_path)])
     assert r.exit_code == 1 and "not a GGUF" in r.stderr
+
+
+def test_usage_errors_are_one_line_too(tmp_path):
+    for args, needle in ((["solve"], "Missing argument"), (["solve", "q", "--bogus"], "No such option"),
+                         (["solve", "q", "--domain", "poetry"], "must be one of")):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith("error: ") and needle in r.stderr and r.stderr.count("\n") == 1

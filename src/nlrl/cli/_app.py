@@ -7,14 +7,19 @@ single line on stderr and exit code 1, never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from .._exceptions import NLRLError
+
+# Typer >= 0.29 vendors Click (typer._click); older releases use Click itself. Catch the
+# exceptions of whichever Click the group below is built on.
+_ClickException = importlib.import_module(
+    TyperGroup.__mro__[1].__module__.rsplit(".", 1)[0] + ".exceptions").ClickException
 
 
 class _OneLineErrors(TyperGroup):
@@ -27,9 +32,12 @@ class _OneLineErrors(TyperGroup):
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except NLRLError as exc:
             _die(str(exc), 1)
-        except click.ClickException as exc:
+        except _ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``nlrl``: show the help
+                typer.echo(exc.format_message(), err=True)
+                sys.exit(exc.exit_code)
             _die(exc.format_message(), exc.exit_code)
-        except (click.exceptions.Abort, KeyboardInterrupt):
+        except (typer.Abort, KeyboardInterrupt):
             _die("interrupted", 130)
         if isinstance(rv, int) and rv:  # typer.Exit(code) returns its code without standalone mode
             sys.exit(rv)
@@ -37,7 +45,7 @@ class _OneLineErrors(TyperGroup):
 
 
 def _die(message: str, code: int) -> None:
-    click.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    typer.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
     sys.exit(code)
 
 

@@ -126,7 +126,9 @@ def extract_choice(text: str, labels: Sequence[str] = "ABCDE", choices: Sequence
         if stripped.upper() in labels and len(stripped) == 1:
             return stripped.upper()
         if part is seg:
-            m = re.match(rf"^\W*([{labs}])\b", part)
+            # "A barnyard is ..." opens with the article, not label A: a label is not followed
+            # by a lower-case word.
+            m = re.match(rf"^\W*([{labs}])\b(?!\s+[a-z])", part)
             if m:
                 return m.group(1)
         found = re.findall(rf"\(([{labs}])\)|(?:option|choice)\s+([{labs}])\b|^\s*([{labs}])[).:]", part, re.M)

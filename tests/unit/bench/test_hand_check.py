@@ -6,9 +6,8 @@ max_tokens 384 for GSM8K, 96 for CommonsenseQA), each labelled right or wrong by
 Here they are replayed through the scripted backend and the harness grades them again: every
 verdict must equal its hand label.
 
-One CommonsenseQA verdict is known to disagree (``KNOWN_DISAGREEMENTS``): the choice grader reads
-the article in "A barnyard is ..." as the label A. It is a strict xfail, so the day the grader is
-fixed the test says to drop the entry.
+(One CommonsenseQA output, "Final Answer: A barnyard is ...", once caught the choice grader reading
+the article as label A; the grader was fixed and the sample stays as its regression test.)
 """
 
 from __future__ import annotations
@@ -26,11 +25,6 @@ RECORDINGS = {
     "gsm8k": DATA / "gsm8k_gemma3_270m_cot_20.jsonl",
     "commonsenseqa": DATA / "commonsenseqa_gemma3_270m_cot_20.jsonl",
 }
-KNOWN_DISAGREEMENTS = {
-    ("commonsenseqa", "12"): "the choice grader reads the leading article of 'A barnyard is ...' as label A",
-}
-
-
 def regrade(dataset: str, tmp_path: Path) -> tuple[list[dict], dict[str, dict], dict]:
     recorded = [json.loads(line) for line in RECORDINGS[dataset].read_text(encoding="utf-8").splitlines()]
     records = load_dataset(dataset).select(limit=20)
@@ -54,18 +48,7 @@ def test_graded_accuracy_agrees_with_the_hand_check(dataset, tmp_path):
     recorded, graded, summary = regrade(dataset, tmp_path)
     for x in recorded:
         assert graded[x["id"]]["output"] == x["output"]  # the replay is the recorded output
-    checked = [x for x in recorded if (dataset, x["id"]) not in KNOWN_DISAGREEMENTS]
-    disagree = [(x["id"], x["hand_note"], graded[x["id"]]["verdict"]) for x in checked
+    disagree = [(x["id"], x["hand_note"], graded[x["id"]]["verdict"]) for x in recorded
                 if graded[x["id"]]["correct"] != x["hand_correct"]]
     assert not disagree
-    expected = sum(x["hand_correct"] for x in recorded) + sum(
-        graded[x["id"]]["correct"] - x["hand_correct"] for x in recorded if (dataset, x["id"]) in KNOWN_DISAGREEMENTS)
-    assert summary["correct"] == expected
-
-
-@pytest.mark.parametrize(("dataset", "rid"), sorted(KNOWN_DISAGREEMENTS))
-@pytest.mark.xfail(strict=True, reason="known grader disagreement with the hand label (see KNOWN_DISAGREEMENTS)")
-def test_known_disagreements_with_the_hand_check(dataset, rid, tmp_path):
-    recorded, graded, _ = regrade(dataset, tmp_path)
-    hand = next(x for x in recorded if x["id"] == rid)
-    assert graded[rid]["correct"] == hand["hand_correct"], KNOWN_DISAGREEMENTS[(dataset, rid)]
+    assert summary["correct"] == sum(x["hand_correct"] for x in recorded)
