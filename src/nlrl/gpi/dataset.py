@@ -215,9 +215,7 @@ class DatasetGPI:
         self._say = progress or (lambda _m: None)
 
     def solve_prompt(self, instruction: str, record: Record) -> str:
-        return self.prompts.render("solve", instruction=instruction, question=record.question,
-                                   example_question=self.example["question"],
-                                   example_solution=self.example["solution"])
+        return self.prompts.render("solve", instruction=instruction, question=record.question, ex=self.example)
 
     def score(self, instruction: str, records: Sequence[Record]) -> tuple[float, list[dict[str, Any]]]:
         """Accuracy of ``instruction`` on ``records`` (greedy solving, so results are reused)."""
@@ -247,7 +245,7 @@ class DatasetGPI:
                   "output": clip(f["output"].replace("\n", " "), 120) or "(nothing)",
                   "reference": f["reference"]} for f in shown]
         prompt = self.prompts.render("evaluate", instruction=instruction, failures=shown,
-                                     wrong=len(failures), total=len(rows))
+                                     wrong=len(failures), total=len(rows), ex=self.example)
         ans = self.caller.ask("evaluate", prompt, required={"thought": str, "final_evaluation": str},
                               nonempty=("final_evaluation",))
         if not ans.ok:
@@ -262,7 +260,7 @@ class DatasetGPI:
                 raise ParseError(f"instruction longer than {self.max_instruction_chars} characters")
             return {**value, "instruction": text}
 
-        prompt = self.prompts.render("rewrite", instruction=instruction, evaluation=evaluation)
+        prompt = self.prompts.render("rewrite", instruction=instruction, evaluation=evaluation, ex=self.example)
         ans = self.caller.ask("rewrite", prompt, required={"thought": str, "instruction": str},
                               nonempty=("instruction",), validate=validate)
         return ans.value["instruction"] if ans.ok else None

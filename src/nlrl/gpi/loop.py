@@ -92,21 +92,22 @@ class StateImprover:
     def __init__(self, env: TextEnv, policy: LanguagePolicy, estimator: MonteCarloEstimator | TDEstimator,
                  improver: ImprovementOperator, config: GPIConfig) -> None:
         self.env, self.policy, self.estimator, self.improver, self.config = env, policy, estimator, improver, config
-        self.mask_fallbacks = 0  # top-k found no legal candidate: all legal actions were used
+        self.mask_fallbacks = 0  # top-k found no legal candidate: random legal ones were used
 
-    def candidates(self, state: Hashable) -> list[str]:
+    def candidates(self, state: Hashable, rng: random.Random) -> list[str]:
         legal = self.env.legal_actions(state)
         if self.config.mask == "all":
             return legal
         cands, _ = self.policy.propose(state, self.config.top_k, self.config.policy_samples)
         if not cands:
+            # no sample was a legal action: keep the candidate budget with random legal actions
             self.mask_fallbacks += 1
-            return legal
+            return sorted(rng.sample(legal, min(self.config.top_k, len(legal))), key=legal.index)
         return cands
 
     def improve(self, state: Hashable, rollout_policy: Policy, rng: random.Random, iteration: int) -> TableEntry:
         key = self.env.state_key(state)
-        cands = self.candidates(state)
+        cands = self.candidates(state, rng)
         if len(cands) == 1:
             return TableEntry(key, cands[0], "", "only", (), iteration)
         estimates = tuple(self.estimator.estimate(state, a, rollout_policy, rng) for a in cands)

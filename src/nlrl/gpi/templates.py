@@ -8,6 +8,7 @@ Pass ``path=`` to use your own file (same keys).
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from .._exceptions import ConfigError
 PROMPT_DIR = Path(__file__).parent / "prompts"
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                             autoescape=False, trim_blocks=True, lstrip_blocks=True)
+# JSON for few-shot answers; jinja's own tojson escapes quotes for HTML, which a model would copy
+_JINJA.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
 
 
 class PromptSet:

@@ -142,3 +142,16 @@ def test_dataset_gpi_input_errors():
         DatasetGPI(b, RECORDS, RECORDS, grade_number, dataset="nope")
     with pytest.raises(ConfigError, match="iterations"):
         DatasetGPI(b, RECORDS[:1], RECORDS[1:2], grade_number).run(0)
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "math500", "strategyqa", "commonsenseqa"])
+def test_every_dataset_has_its_prompt_pieces(name):
+    rec = load_records(name, limit=1)
+    b = ScriptedBackend(["x"])
+    gpi = DatasetGPI(b, rec, rec, grade_exact, dataset=name)
+    solve = gpi.solve_prompt(gpi.instruction, rec[0])
+    assert solve.startswith(gpi.instruction) and solve.endswith(f"{rec[0].question}\nSolution:")
+    for kind, extra in (("evaluate", {"failures": [], "wrong": 1, "total": 1}), ("rewrite", {"evaluation": "e"})):
+        text = gpi.prompts.render(kind, instruction="i", ex=gpi.example, **extra)
+        examples = [json.loads(line) for line in text.splitlines() if line.startswith('{"thought"')]
+        assert len(examples) == 1 and all(examples[0].values())  # a valid one-line JSON example

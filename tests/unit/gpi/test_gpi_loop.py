@@ -117,10 +117,11 @@ def test_topk_mask_uses_policy_samples_and_falls_back_to_all_legal():
     blocked = ScriptedModel(policy=lambda q: answer("t", action="1"), td=lambda q: answer("v", final_evaluation="ok"),
                             value=lambda q: answer("v", final_evaluation="ok"),
                             improve=lambda q: answer("pick", action=candidates(q)[0]))
-    run = GPIRun(env, blocked.backend, GPIConfig(episodes=1, max_states=1, k=1))
+    run = GPIRun(env, blocked.backend, GPIConfig(episodes=1, max_states=1, k=1, top_k=2))
     state = env.step(env.reset(random.Random(0)), "1", random.Random(0)).state
     entry = run.improver.improve(state, run.policy, run._rng, 1)  # "1" is taken: no legal sample
-    assert run.improver.mask_fallbacks == 1 and len(entry.estimates) == len(env.legal_actions(state))
+    assert run.improver.mask_fallbacks == 1 and len(entry.estimates) == 2  # top_k random legal actions
+    assert {q.action for q in entry.estimates} <= set(env.legal_actions(state))
 
 
 def test_rollouts_follow_the_previous_iterations_table():
