@@ -83,7 +83,7 @@ def _env_summary(result: dict[str, Any]) -> dict[str, Any]:
 
 def run_tictactoe(backend: Any, args: argparse.Namespace) -> dict[str, Any]:
     cfg = GPIConfig(mode="iterative", estimator="td", k=args.k, depth=1, mask="topk", top_k=2, policy_samples=4,
-                    max_states=args.max_states, episodes=args.games, seed=args.seed)
+                    max_states=args.ttt_max_states, episodes=args.games, seed=args.seed)
     caller = JsonCaller(backend, max_tokens=args.max_tokens, retries=args.retries, seed=args.seed)
     return GPIRun(make_env("tictactoe", opponent="random"), backend, cfg, caller=caller,
                   progress=lambda m: _say(f"tictactoe: {m}")).run(args.iterations)
@@ -91,7 +91,7 @@ def run_tictactoe(backend: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def run_maze(backend: Any, args: argparse.Namespace) -> dict[str, Any]:
     cfg = GPIConfig(mode="iterative", estimator="td", k=1, depth=1, mask="all",
-                    max_states=args.max_states, episodes=args.starts, seed=args.seed)
+                    max_states=args.maze_max_states, episodes=args.starts, seed=args.seed)
     caller = JsonCaller(backend, max_tokens=args.max_tokens, retries=args.retries, seed=args.seed)
     return GPIRun(make_env("maze"), backend, cfg, caller=caller,
                   progress=lambda m: _say(f"maze: {m}")).run(args.iterations)
@@ -162,13 +162,14 @@ def plot(runs: dict[str, dict[str, Any]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sections", default="tictactoe,maze,dataset")
-    ap.add_argument("--iterations", type=int, default=2)
-    ap.add_argument("--games", type=int, default=4, help="tictactoe games per iteration")
-    ap.add_argument("--starts", type=int, default=4, help="maze start positions per iteration")
-    ap.add_argument("--max-states", type=int, default=2, help="states improved per iteration")
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--games", type=int, default=6, help="tictactoe games per iteration")
+    ap.add_argument("--starts", type=int, default=6, help="maze start positions per iteration")
+    ap.add_argument("--ttt-max-states", type=int, default=2, help="tictactoe states improved per iteration")
+    ap.add_argument("--maze-max-states", type=int, default=3, help="maze states improved per iteration")
     ap.add_argument("--k", type=int, default=2, help="tictactoe TD variations per candidate")
-    ap.add_argument("--train", type=int, default=4)
-    ap.add_argument("--heldout", type=int, default=4)
+    ap.add_argument("--train", type=int, default=6)
+    ap.add_argument("--heldout", type=int, default=6)
     ap.add_argument("--max-tokens", type=int, default=40)
     ap.add_argument("--retries", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
