@@ -3,7 +3,7 @@
     python benchmarks/backend_hf_gpu.py --model Qwen/Qwen2.5-0.5B          # on a GPU machine
     python benchmarks/backend_hf_gpu.py --model /path/to/local/model --device cuda --dtype bf16
     python benchmarks/backend_hf_gpu.py --synthetic 0.5b                    # no download needed
-    python benchmarks/backend_hf_gpu.py --synthetic tiny --device cpu       # what CI machines run
+    python benchmarks/backend_hf_gpu.py --synthetic tiny --device cpu --threads 1   # 2-core CPU
 
 Same model, prompt and run, three ways to draw ``--n`` samples of ``--max-tokens`` tokens:
 
@@ -51,7 +51,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_synthetic(preset: str, path: Path) -> None:
+def build_synthetic(preset: str, path: Path) -> Any:
+    """Save a random-weight model of that shape in ``path``; return its tokenizer.
+
+    The tokenizer is handed to HFBackend as an object: transformers 5's AutoTokenizer would
+    rebuild it as the model type's own tokenizer class (Qwen2's BPE), dropping the word level."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
@@ -65,7 +69,7 @@ def build_synthetic(preset: str, path: Path) -> None:
     cfg = Qwen2Config(bos_token_id=0, eos_token_id=1, **shape)
     torch.manual_seed(0)
     Qwen2ForCausalLM(cfg).save_pretrained(path)
-    fast.save_pretrained(path)
+    return fast
 
 
 def sync(device: str) -> None:
@@ -92,15 +96,19 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--prompt-tokens", type=int, default=128, help="prompt length (synthetic)")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per method (best kept)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (1 holds up best on a busy "
+                    "2-core machine: OpenMP threads spin on each other)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
-    model_ref = args.model
+    model_ref, tokenizer = args.model, None
     if args.synthetic:
         model_ref = tempfile.mkdtemp(prefix=f"nlrl-synthetic-{args.synthetic}-")
-        build_synthetic(args.synthetic, Path(model_ref))
+        tokenizer = build_synthetic(args.synthetic, Path(model_ref))
     t0 = time.perf_counter()
-    backend = HFBackend(model_ref, device=args.device, dtype=args.dtype)
+    backend = HFBackend(model_ref, device=args.device, dtype=args.dtype, tokenizer=tokenizer)
     load_s = time.perf_counter() - t0
     model, tok, device = backend.model, backend.tokenizer, backend.device
     if args.synthetic:

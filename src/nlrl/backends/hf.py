@@ -123,7 +123,8 @@ class HFBackend(Backend):
 
     ``device``: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"cuda:1"`` | ``"mps"``. ``dtype``:
     ``"auto"`` | ``"float32"`` | ``"bfloat16"`` | ``"float16"``. ``chat``: whether prompts should go
-    through the chat template (default: the tokenizer has one).
+    through the chat template (default: the tokenizer has one). ``tokenizer``: another hub id or
+    directory to load the tokenizer from, or a tokenizer object.
     """
 
     name = "hf"
@@ -137,6 +138,7 @@ class HFBackend(Backend):
         chat: bool | None = None,
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
+        tokenizer: Any = None,
     ) -> None:
         if not model:
             raise ConfigError("the hf backend needs --model: a hub id or a local model directory")
@@ -158,8 +160,10 @@ class HFBackend(Backend):
         major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
         kw["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = self.dtype
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-                source, trust_remote_code=trust_remote_code)
+            if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
+                tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    str(tokenizer or source), trust_remote_code=trust_remote_code)
+            self.tokenizer = tokenizer
             self.model = transformers.AutoModelForCausalLM.from_pretrained(source, **kw)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"cannot load hf model {ref}: {exc}", provider=self.name) from exc
