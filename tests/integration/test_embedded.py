@@ -81,3 +81,13 @@ def test_cli_invalid_utf8_prompt(tmp_path):
                           capture_output=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.decode().strip() == "error: prompt is not valid UTF-8"
+
+
+def test_score_text_gives_teacher_forced_logprobs(embedded):
+    c = embedded.complete(FEW_SHOT, SamplingParams(max_tokens=8, logprobs=True)).completions[0]
+    scored = embedded.score_text(FEW_SHOT, c.text)
+    assert len(scored) == len(c.logprobs)
+    assert scored == pytest.approx(c.logprobs, abs=0.25)  # prompt evaluated in one batch here
+    right = embedded.score_text(FEW_SHOT, " 23 + 15 = 38.")
+    wrong = embedded.score_text(FEW_SHOT, " 23 + 15 = 91.")
+    assert sum(right) > sum(wrong)

@@ -80,8 +80,10 @@ class BatchedSampler:
 
     # -- decoding ---------------------------------------------------------------------------
 
-    def _decode(self, items: Sequence[tuple[int, int, int, bool]]) -> None:
-        """Decode (token, pos, seq, want_logits) items, in chunks of n_batch."""
+    def _decode(self, items: Sequence[tuple[int, int, int, bool]],
+                on_chunk: Callable[[int, int], None] | None = None) -> None:
+        """Decode (token, pos, seq, want_logits) items, in chunks of n_batch. A chunk's logits
+        live only until the next decode: ``on_chunk(start, size)`` reads them in between."""
         b = self._batch
         for start in range(0, len(items), self.n_batch):
             chunk = items[start : start + self.n_batch]
@@ -96,26 +98,57 @@ class BatchedSampler:
             if rc != 0:
                 raise BackendError(f"llama_decode failed (code {rc}): the KV cache is full",
                                    provider="embedded")
+            if on_chunk is not None:
+                on_chunk(start, len(chunk))
 
-    def _prefill(self, tokens: list[int]) -> int:
-        """Evaluate the prompt into sequence 0, reusing the cached prefix; returns tokens evaluated."""
+    def _reuse(self, tokens: list[int], keep_last: int) -> int:
+        """Drop every sequence but the cached prefix of ``tokens`` in sequence 0 (at most
+        ``keep_last`` tokens of it); returns where decoding must start."""
         lc, mem = self._lc, self._mem
         common = 0
         for a, b in zip(self._cached, tokens):
             if a != b:
                 break
             common += 1
-        common = min(common, len(tokens) - 1)  # the last prompt token is re-fed for its logits
+        common = min(common, keep_last)
         for s in range(1, self.n_seq_max):
             lc.llama_memory_seq_rm(mem, s, -1, -1)
         if not lc.llama_memory_seq_rm(mem, 0, common, -1):
             lc.llama_memory_clear(mem, True)
             common = 0
+        self._cached = list(tokens[:common])
+        return common
+
+    def _prefill(self, tokens: list[int]) -> int:
+        """Evaluate the prompt into sequence 0, reusing the cached prefix; returns tokens evaluated."""
+        common = self._reuse(tokens, len(tokens) - 1)  # the last prompt token is re-fed for its logits
         todo = tokens[common:]
         last = len(tokens) - 1
         self._decode([(t, common + k, 0, common + k == last) for k, t in enumerate(todo)])
         self._cached = list(tokens)
         return len(todo)
+
+    def score(self, prompt: list[int], text: list[int]) -> list[float]:
+        """Log-probability of each token of ``text`` following ``prompt`` (teacher forcing)."""
+        full = prompt + text
+        common = self._reuse(full, len(prompt) - 1)  # logits from the prompt's last token on
+        items = [(t, p, 0, p >= len(prompt) - 1) for p, t in enumerate(full[common:], start=common)]
+        out: list[float] = []
+
+        def read(start: int, size: int) -> None:
+            for k in range(size):
+                tok, p, _, want = items[start + k]
+                if want and p + 1 < len(full):
+                    out.append(self._logprob(k, full[p + 1]))
+
+        try:
+            self._decode(items, read)
+        except BaseException:
+            self._lc.llama_memory_clear(self._mem, True)
+            self._cached = []
+            raise
+        self._cached = full
+        return out
 
     def _sampler(self, params: SamplingParams, seed: int | None) -> Any:
         lc = self._lc

@@ -212,14 +212,30 @@ class LlamaCppBackend(Backend):
         room = min(params.max_tokens, max(1, n_ctx - prompt_len))
         return min(remaining, max(1, (n_ctx - prompt_len) // room), n_seq)
 
-    def _sample_batch(self, pi: int, toks: list[int], params: SamplingParams, first: int, count: int,
-                      on_token: TokenCallback | None) -> tuple[list[Completion], int]:
+    def score_text(self, prompt: str, text: str) -> list[float]:
+        """Log-probabilities the model gives each token of ``text`` after ``prompt``."""
+        prompt_toks = self.tokenize(prompt)
+        text_toks = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if not text_toks:
+            return []
+        if len(prompt_toks) + len(text_toks) > self._batch_opts[1]:
+            raise PromptError(f"prompt and text are {len(prompt_toks) + len(text_toks)} tokens, "
+                              f"more than the {self._batch_opts[1]}-token scoring context")
+        with self._lock:
+            return self._batcher().score(prompt_toks, text_toks)
+
+    def _batcher(self) -> BatchedSampler:
         if self._batched is None:
             _, n_ctx, n_seq, n_batch = self._batch_opts
             self._batched = BatchedSampler(self._llm, n_ctx=n_ctx, n_seq_max=n_seq, n_batch=n_batch,
                                            n_threads=self._n_threads)
-        max_tokens = min(params.max_tokens, self._batched.n_ctx - len(toks))
-        return self._batched.sample(pi, toks, params, first, count, max_tokens, self._piece,
+        return self._batched
+
+    def _sample_batch(self, pi: int, toks: list[int], params: SamplingParams, first: int, count: int,
+                      on_token: TokenCallback | None) -> tuple[list[Completion], int]:
+        batcher = self._batcher()
+        max_tokens = min(params.max_tokens, batcher.n_ctx - len(toks))
+        return batcher.sample(pi, toks, params, first, count, max_tokens, self._piece,
                                     self._is_eog, on_token)
 
     def _piece(self, tok: int) -> bytes:
