@@ -26,7 +26,19 @@ from nlrl.gpi.loop import StateImprover
 pytestmark = pytest.mark.integration
 
 
-def test_one_gpi_decision_in_the_maze(embedded):
+@pytest.fixture(scope="module")
+def one_thread():
+    """The embedded model on one llama.cpp thread: on shared cores two threads that wait on each
+    other are several times slower (measured: ~20 s vs ~70 s for one policy call under load)."""
+    from nlrl.backends import load_backend
+
+    backend = load_backend("embedded", n_ctx=2048, n_threads=1)
+    yield backend
+    backend.close()
+
+
+def test_one_gpi_decision_in_the_maze(one_thread):
+    embedded = one_thread
     env = MazeEnv()
     caller = JsonCaller(embedded, max_tokens=32, retries=1, seed=0)
     policy = LanguagePolicy(caller, env)
