@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from nlrl.backends import load_backend  # noqa: E402
 from nlrl.gpi import GPIConfig, GPIRun, JsonCaller, make_env, metric_series  # noqa: E402
-from nlrl.gpi.dataset import CHANCE, DatasetGPI, default_grader, load_records, split  # noqa: E402
+from nlrl.gpi.dataset import DatasetGPI, default_grader, load_records, split  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -31,13 +31,12 @@ from .templates import PromptSet, load_prompts
 from .value import Evaluation, LanguageValue, MonteCarloEstimator, QEstimate, TDEstimator, play_segment
 
 __all__ = [
-    "DATASETS",
-    "ENVS",
-    "LAYOUTS",
     "Answer",
     "Board",
+    "DATASETS",
     "DatasetGPI",
     "DecisionTimeAgent",
+    "ENVS",
     "EpisodePlan",
     "Evaluation",
     "GPIConfig",
@@ -45,6 +44,7 @@ __all__ = [
     "Improvement",
     "ImprovementOperator",
     "JsonCaller",
+    "LAYOUTS",
     "LanguagePolicy",
     "LanguageValue",
     "Ledger",
@@ -66,6 +66,7 @@ __all__ = [
     "first_json_object",
     "known_envs",
     "load_prompts",
+    "load_records",
     "make_env",
     "metric_series",
     "parse_json_answer",
