@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     temperature: Optional[float] = None
     seed: Optional[int] = None
     n_ctx: int = 4096
+    threads: Optional[int] = None  # embedded engine threads; default: one per core
     chat: bool = False
     run_dir: Path = Path("./cache")
     data_dir: Optional[Path] = None

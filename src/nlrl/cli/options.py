@@ -40,6 +40,8 @@ def open_backend(
             options["base_url"] = urls if len(urls) > 1 else urls[0]
     if settings.backend in ("embedded", "llama"):
         options["n_ctx"] = settings.n_ctx
+        if settings.threads:
+            options["n_threads"] = settings.threads
     if settings.chat and settings.backend in ("embedded", "llama", "hf", "scripted"):
         options["chat"] = True
     return settings, load_backend(settings.backend, settings.model, **options)
