@@ -18,6 +18,7 @@ from .base import (
     TokenCallback,
     TokenEvent,
     Usage,
+    WrappedBackend,
 )
 from .scripted import ScriptedBackend
 
@@ -46,5 +47,6 @@ __all__ = [
     "TokenCallback",
     "TokenEvent",
     "Usage",
+    "WrappedBackend",
     "load_backend",
 ]

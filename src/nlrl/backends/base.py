@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from .._exceptions import ConfigError, PromptError
 
@@ -219,6 +219,50 @@ class Backend(ABC):
     def complete(self, prompt: str, params: SamplingParams | None = None, **kw: object) -> Generation:
         """Convenience: one prompt in, its :class:`Generation` out."""
         return self.generate([prompt], params or SamplingParams(), **kw)[0]  # type: ignore[arg-type]
+
+
+class WrappedBackend(Backend):
+    """A backend that adds behaviour around another one (caching, metering) and otherwise
+    behaves as ``inner`` does: every capability, including optional ones a backend adds
+    (``score_text``, say), reaches ``inner``. Subclasses override :meth:`generate`."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.chat = inner.chat
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams, *,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
+        return self.inner.generate(prompts, params, on_token=on_token)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def context_length(self) -> int | None:
+        return self.inner.context_length
+
+    @property
+    def supports_logprobs(self) -> bool:
+        return self.inner.supports_logprobs
+
+    def count_tokens(self, text: str) -> int | None:
+        return self.inner.count_tokens(text)
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
+        return self.inner.apply_chat_template(messages)
+
+    def check_prompt(self, prompt: str, max_tokens: int = 0) -> None:
+        self.inner.check_prompt(prompt, max_tokens)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def check_prompts(prompts: Sequence[str]) -> None:

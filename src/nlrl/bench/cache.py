@@ -35,6 +35,7 @@ from ..backends.base import (
     TokenCallback,
     TokenEvent,
     Usage,
+    WrappedBackend,
     check_prompts,
 )
 
@@ -52,13 +53,11 @@ class CacheStats:
         return asdict(self)
 
 
-class CachingBackend(Backend):
+class CachingBackend(WrappedBackend):
     """Wraps ``inner``; greedy generations are looked up in (and saved to) the SQLite file ``path``."""
 
     def __init__(self, inner: Backend, path: str | Path) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.chat = inner.chat
+        super().__init__(inner)
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,32 +74,6 @@ class CachingBackend(Backend):
 
     # -- delegated capabilities ------------------------------------------------------------
 
-    def __getattr__(self, name: str) -> Any:
-        # Optional capabilities a backend may add (``score_text``, say) stay reachable.
-        if name.startswith("_") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    @property
-    def model_name(self) -> str:
-        return self.inner.model_name
-
-    @property
-    def context_length(self) -> int | None:
-        return self.inner.context_length
-
-    @property
-    def supports_logprobs(self) -> bool:
-        return self.inner.supports_logprobs
-
-    def count_tokens(self, text: str) -> int | None:
-        return self.inner.count_tokens(text)
-
-    def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
-        return self.inner.apply_chat_template(messages)
-
-    def check_prompt(self, prompt: str, max_tokens: int = 0) -> None:
-        self.inner.check_prompt(prompt, max_tokens)
 
     def close(self) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .._exceptions import BackendError, ConfigError, NLRLError, RunStoreError, VerifierError
-from ..backends.base import Backend, Generation, SamplingParams, TokenCallback
+from ..backends.base import Backend, Generation, SamplingParams, TokenCallback, WrappedBackend
 from ..gists import GistStream
 from ..strategies import Budget, Run, Strategy, get_strategy
 from ..tasks.task import Task
@@ -55,13 +55,11 @@ HTTP_BACKENDS = frozenset({"openai"})
 HTTP_CONCURRENCY = 8
 
 
-class _Meter(Backend):
+class _Meter(WrappedBackend):
     """A per-sample view of the shared backend that times model calls and counts cache hits."""
 
     def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.chat = inner.chat
+        super().__init__(inner)
         self.model_s = 0.0
         self.cached = 0
 
@@ -75,32 +73,9 @@ class _Meter(Backend):
         self.cached += sum(len(g.completions) for g in gens if g.usage.calls == 0)
         return gens
 
-    def __getattr__(self, name: str) -> Any:
-        # Optional capabilities a backend may add (``score_text``, say) stay reachable.
-        if name.startswith("_") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def close(self) -> None:
+        """A per-sample view: closing it leaves the shared backend open."""
 
-    @property
-    def model_name(self) -> str:
-        return self.inner.model_name
-
-    @property
-    def context_length(self) -> int | None:
-        return self.inner.context_length
-
-    @property
-    def supports_logprobs(self) -> bool:
-        return self.inner.supports_logprobs
-
-    def count_tokens(self, text: str) -> int | None:
-        return self.inner.count_tokens(text)
-
-    def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
-        return self.inner.apply_chat_template(messages)
-
-    def check_prompt(self, prompt: str, max_tokens: int = 0) -> None:
-        self.inner.check_prompt(prompt, max_tokens)
 
 
 def grade_text(record: Record, output: str, answer: str | None) -> str:
