@@ -22,16 +22,15 @@ def backend(llama_server):
     b.close()
 
 
-def test_greedy_completion_matches_the_embedded_engine(backend, embedded):
+def test_greedy_completion_matches_the_embedded_engine(llama_server, embedded):
     params = P(max_tokens=6, stop=["\n"])
-    served = backend.complete(FEW_SHOT, params)
     # Same GGUF, same greedy decoding; the server's own default repeat penalty is switched off.
-    local = embedded.complete(FEW_SHOT, params)
-    plain = OpenAIBackend(MODEL_ALIAS, base_url=backend.base_urls, extra_body={"repeat_penalty": 1.0})
+    plain = OpenAIBackend(MODEL_ALIAS, base_url=llama_server.url, extra_body={"repeat_penalty": 1.0})
     try:
-        assert plain.complete(FEW_SHOT, params).texts == local.texts
+        served = plain.complete(FEW_SHOT, params)
     finally:
         plain.close()
+    assert served.texts == embedded.complete(FEW_SHOT, params).texts
     c = served.completions[0]
     assert c.text.strip() and c.finish_reason in ("stop", "length")
     assert served.usage.prompt_tokens == embedded.count_tokens(FEW_SHOT)

@@ -179,7 +179,8 @@ def test_device_and_dtype_selection(tiny_dir):
     assert pick_dtype("bf16", "cpu") is torch.bfloat16 and pick_dtype("auto", "cpu") is torch.float32
     with pytest.raises(ConfigError, match="invalid dtype"):
         pick_dtype("int3", "cpu")
-    b = load_backend("hf", str(tiny_dir), device="cpu", dtype="bfloat16")
+    b = load_backend("hf", str(tiny_dir), device="cpu", dtype="bfloat16",
+                     tokenizer=HFBackend(str(tiny_dir), device="cpu").tokenizer)
     assert b.model.dtype is torch.bfloat16 and b.device == "cpu"
     assert b.complete(PROMPT, P(max_tokens=3)).completions[0].num_tokens == 3
 
