@@ -64,6 +64,9 @@ def pick_device(device: str = "auto") -> str:
         raise ConfigError(f"invalid device {device!r}: {exc}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    mps = getattr(torch.backends, "mps", None)
+    if dev.type == "mps" and not (mps is not None and mps.is_available()):
+        raise ConfigError(f"device {device!r} asked for, but torch sees no Apple MPS device")
     return str(dev)
 
 

@@ -174,6 +174,9 @@ def test_device_and_dtype_selection(tiny_dir):
         assert pick_device("auto") in ("cpu", "mps")
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             pick_device("cuda")
+    if not (torch.backends.mps.is_available()):
+        with pytest.raises(ConfigError, match="no Apple MPS"):
+            pick_device("mps")
     with pytest.raises(ConfigError, match="invalid device"):
         pick_device("tpu-please")
     assert pick_dtype("bf16", "cpu") is torch.bfloat16 and pick_dtype("auto", "cpu") is torch.float32
