@@ -6,8 +6,9 @@
 Snell et al. (2024) pick, per difficulty bin and budget, the test-time strategy that does best
 on held-out questions. Here:
 
-1. Difficulty: the agreement of the first k in {2, 4} samples (the probe, temperature T, the
-   same seeded samples self-consistency starts with, so a sampling strategy continues from them).
+1. Difficulty: the agreement of the first k in {2, 4} samples (the probe, at either measured
+   temperature, learned; the same seeded samples self-consistency starts with, so a sampling
+   strategy at that temperature continues from them).
 2. For every dev problem and every candidate choice (the strategy configurations measured by
    benchmarks/strategies.py), ``Auto.run_choice`` really runs the choice after the probe (from the
    cache) and records correct / generated tokens (probe included).
@@ -17,7 +18,9 @@ on held-out questions. Here:
    src/nlrl/strategies/data/compute_optimal.json, with each bin's accuracy/tokens frontier (for
    the batch allocator).
 4. On the test split, ``auto`` (the real strategy, loading the table just written) is run at each
-   budget and compared with every fixed configuration, and the batch allocator
+   budget and compared with the fixed configuration picked on dev for that budget (the fair
+   comparison) and with the best fixed configuration on test within auto's tokens (a strict one,
+   picked with hindsight), and the batch allocator
    (``solve_batch``) is run with a global budget. 95% intervals: Wilson for accuracies, paired
    bootstrap for differences (a difference whose interval contains 0 is not a win).
 
@@ -31,7 +34,6 @@ import itertools
 import json
 import math
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -97,39 +99,41 @@ _EMPTY = co.ComputeOptimalTable({"domains": {"default": {"policies": [
 
 
 def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend: Any, reward: Any,
-          t: float, unit: float) -> tuple[list[dict], dict]:
-    """Per budget, the best (probe, choice per bin) on dev; plus every measured outcome."""
-    table: dict[int, dict[str, dict[str, dict]]] = {}
-    for k in (0,) + PROBES:
-        table[k] = {}
+          temps: Sequence[float], unit: float) -> tuple[list[dict], dict]:
+    """Per budget, the best (probe size and temperature, choice per bin) on dev; plus every
+    measured outcome."""
+    probes = [(0, temps[-1])] + [(k, t) for t in temps for k in PROBES]
+    table: dict[tuple[int, float], dict[str, dict[str, dict]]] = {}
+    for key in probes:
+        k, t = key
+        table[key] = {}
         for label, ch in cands:
-            table[k][label] = {p.pid: outcome(p, backend, reward, k, t, ch) for p in dev}
+            table[key][label] = {p.pid: outcome(p, backend, reward, k, t, ch) for p in dev}
     policies = []
     for b in BUDGETS:
         allowed = b * unit
         best = None
-        for k in (0,) + PROBES:
+        for key in probes:
+            k, t = key
             if k > b:
                 continue
             names = ["any"] if k == 0 else [name for name, _ in bins_for(k)]
-            members = {name: [p.pid for p in dev if k == 0 or _bin(table[k], p.pid) == name] for name in names}
+            members = {name: [p.pid for p in dev if k == 0 or _bin(table[key], p.pid) == name] for name in names}
             per_bin = {}
             for name, pids in members.items():
                 opts = []
                 for label, _ in cands:
-                    if label not in table[k]:
-                        continue
-                    rows = [table[k][label][pid] for pid in pids]
+                    rows = [table[key][label][pid] for pid in pids]
                     opts.append((label, sum(r["correct"] for r in rows), sum(r["tokens"] for r in rows)))
                 per_bin[name] = _pareto(opts)
             for combo in itertools.product(*per_bin.values()):
                 correct = sum(c[1] for c in combo)
                 tokens = sum(c[2] for c in combo) / len(dev)
                 if tokens <= allowed and (best is None or (correct, -tokens) > (best[0], -best[1])):
-                    best = (correct, tokens, k, dict(zip(per_bin, combo)), members)
+                    best = (correct, tokens, key, dict(zip(per_bin, combo)), members)
         if best is None:
             raise SystemExit(f"no policy fits budget {b} ({allowed:.0f} tokens)")
-        correct, tokens, k, combo, members = best
+        correct, tokens, (k, t), combo, members = best
         cmap = dict(cands)
         bins = []
         for name, lo in (bins_for(k) if k else [("any", 0.0)]):
@@ -145,17 +149,20 @@ def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend:
         for name, pids in members.items():
             pts = []
             for label, ch in cands:
-                if label in table[k] and pids:
-                    rows = [table[k][label][pid] for pid in pids]
+                if pids:
+                    rows = [table[(k, t)][label][pid] for pid in pids]
                     pts.append({**co.Choice(ch.strategy, ch.n, ch.options,
                                             round(sum(r["correct"] for r in rows) / len(pids), 4),
                                             round(sum(r["tokens"] for r in rows) / len(pids), 1)).to_dict(),
                                 "label": label})
-            frontier[name] = pts
+            # only choices no cheaper one matches: all the allocator can use
+            pts.sort(key=lambda c: (c["tokens"], -c["accuracy"]))
+            frontier[name] = [c for i, c in enumerate(pts)
+                              if all(c["accuracy"] > q["accuracy"] for q in pts[:i])]
         policies.append({"budget": b, "probe": k, "temperature": t, "dev_accuracy": round(correct / len(dev), 4),
                          "dev_tokens": round(tokens, 1), "token_budget": round(allowed, 1),
                          "bins": bins, "frontier": frontier})
-        print(f"budget {b:2d} ({allowed:6.1f} tok): probe {k}, dev acc {correct}/{len(dev)}, "
+        print(f"budget {b:2d} ({allowed:6.1f} tok): probe {k} at T={t}, dev acc {correct}/{len(dev)}, "
               f"tokens {tokens:6.1f}: " + ", ".join(f"{x['name']}->{x['choice']['label']}" for x in bins), flush=True)
     return policies, table
 
@@ -172,18 +179,6 @@ def _pareto(opts: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
         if not out or o[1] > out[-1][1]:
             out.append(o)
     return out
-
-
-def paired_bootstrap(a: Sequence[int], b: Sequence[int], reps: int = 10000, seed: int = 0) -> list[float]:
-    """95% interval of mean(a) - mean(b) over problems resampled with replacement."""
-    rng = random.Random(seed)
-    n = len(a)
-    diffs = []
-    for _ in range(reps):
-        idx = [rng.randrange(n) for _ in range(n)]
-        diffs.append(sum(a[i] - b[i] for i in idx) / n)
-    diffs.sort()
-    return [round(diffs[int(0.025 * reps)], 4), round(diffs[int(0.975 * reps) - 1], 4)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     unit = next(c for c in cfgs if c["strategy"] == "self-consistency" and c["n"] == 1
                 and c["temperature"] == t)["dev"]["tokens"]
 
-    policies, _ = learn(dev, cands, backend, reward, t, unit)
+    policies, _ = learn(dev, cands, backend, reward, meta["temperatures"], unit)
     domain = problems[0].domain
     data = json.loads(TABLE.read_text()) if TABLE.exists() else {"version": 1, "domains": {}}
     data["domains"][domain] = {
@@ -251,9 +246,19 @@ def main(argv: list[str] | None = None) -> int:
             f = [int(test_fixed[best_lab][p.pid]["correct"]) for p in test]
             diff = {"vs": best_lab, "family": fam[best_lab], "fixed_accuracy": best["accuracy"],
                     "fixed_tokens": best["tokens"], "difference": round(summ["accuracy"] - best["accuracy"], 4),
-                    "ci95": paired_bootstrap(a, f)}
-        out_auto.append({"budget": b, "test": summ, "rows": rows, "best_fixed_within_tokens": diff})
+                    "ci95": S.paired_bootstrap(a, f)}
+        # the fair comparison: the fixed configuration one would pick on dev for this token budget
+        dev_fits = [c for c in cfgs if c["dev"]["tokens"] <= b * unit]
+        pick = max(dev_fits, key=lambda c: (c["dev"]["accuracy"], -c["dev"]["tokens"]))
+        f = [int(test_fixed[pick["label"]][p.pid]["correct"]) for p in test]
+        dev_pick = {"vs": pick["label"], "test_accuracy": pick["test"]["accuracy"],
+                    "test_tokens": pick["test"]["tokens"],
+                    "difference": round(summ["accuracy"] - pick["test"]["accuracy"], 4),
+                    "ci95": S.paired_bootstrap([int(r["correct"]) for r in rows], f)}
+        out_auto.append({"budget": b, "test": summ, "rows": rows, "best_fixed_within_tokens": diff,
+                         "fixed_picked_on_dev": dev_pick})
         print(f"auto@{b:2d}: test acc {summ['accuracy']:.3f} {summ['ci95']} tokens {summ['tokens']:6.1f}"
+              + f" | dev-picked fixed {pick['label']} {pick['test']['accuracy']:.3f} diff CI {dev_pick['ci95']}"
               + (f" | best fixed within tokens {best_lab} {best['accuracy']:.3f} (tok {best['tokens']:.1f}),"
                  f" diff CI {diff['ci95']}" if diff else ""), flush=True)
 
@@ -270,16 +275,17 @@ def main(argv: list[str] | None = None) -> int:
             f = [int(r["correct"]) for r in bon_rows]
             target.update({"auto_tokens": reach["test"]["tokens"],
                            "token_ratio": round(reach["test"]["tokens"] / max(bon["tokens"], 1e-9), 4),
-                           "difference_ci95": paired_bootstrap(a, f)})
+                           "difference_ci95": S.paired_bootstrap(a, f)})
         print(f"best-of-N@16: test acc {bon['accuracy']:.3f}, tokens {bon['tokens']:.1f}; auto reaches it at "
               f"{target['reached_at_budget']} (ratio {target.get('token_ratio')})", flush=True)
 
     batch = []
-    for b in (2, 4, 8):
+    for b in (2, 4, 8, 16):
+        # the whole test split under one budget of b sample-equivalents per problem on average
         total = int(b * unit * len(test))
         tasks = [Task.build(p.question, domain=p.domain) for p in test]
         results = co.solve_batch(tasks, backend, total_tokens=total, max_tokens=S.MAX_TOKENS, table=learned,
-                                 budget_n=16, reward=reward, seed=S.SEED)
+                                 budget_n=b, reward=reward, seed=S.SEED)
         rows = [{"pid": p.pid, "correct": S.is_correct(p, r.answer), "tokens": r.usage.completion_tokens}
                 for p, r in zip(test, results)]
         batch.append({"budget": b, "total_tokens": total, "test": S.summarize(rows),
@@ -319,8 +325,11 @@ def plot(out: dict, fixed: dict, path: Path) -> None:
     lo = [a["test"]["accuracy"] - a["test"]["ci95"][0] for a in out["auto"]]
     hi = [a["test"]["ci95"][1] - a["test"]["accuracy"] for a in out["auto"]]
     ax.errorbar(xs, ys, yerr=[lo, hi], fmt="-o", color="black", lw=2.2, capsize=3, label="auto (learned on dev)")
+    spots: dict[tuple[float, float], list[str]] = {}
     for a, x, y in zip(out["auto"], xs, ys):
-        ax.annotate(f"B={a['budget']}", (x, y), fontsize=7, xytext=(4, -10), textcoords="offset points")
+        spots.setdefault((x, y), []).append(str(a["budget"]))
+    for (x, y), names in spots.items():
+        ax.annotate("B=" + ",".join(names), (x, y), fontsize=7, xytext=(4, -10), textcoords="offset points")
     if out["batch"]:
         ax.plot([max(b["test"]["tokens"], 1) for b in out["batch"]], [b["test"]["accuracy"] for b in out["batch"]],
                 "s", color="red", label="batch allocator (global budget)")

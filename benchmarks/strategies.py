@@ -307,6 +307,38 @@ def summarize(rows: Sequence[dict]) -> dict[str, Any]:
             "prompt_tokens": mean("prompt_tokens"), "calls": mean("calls"), "wall_s": mean("wall_s")}
 
 
+def paired_bootstrap(a: Sequence[int], b: Sequence[int], reps: int = 10000, seed: int = 0) -> list[float]:
+    """95% interval of mean(a) - mean(b) over problems resampled with replacement."""
+    import random
+
+    rng = random.Random(seed)
+    n = len(a)
+    diffs = sorted(sum(a[i] - b[i] for i in (rng.randrange(n) for _ in range(n))) / n for _ in range(reps))
+    return [round(diffs[int(0.025 * reps)], 4), round(diffs[int(0.975 * reps) - 1], 4)]
+
+
+#: Paired comparisons reported (same problems): temperature, N, selection rule.
+COMPARISONS = [("sc@T0.4@1", "sc@T0.8@1"), ("cot greedy", "sc@T0.8@1"), ("sc@T0.8@16", "sc@T0.8@1"),
+               ("sc@T0.4@8", "sc@T0.4@1"), ("sc@T0.8@16", "bon@16"), ("wbon@16", "bon@16"),
+               ("sc@T0.8@8", "asc@8"), ("refine@1", "cot greedy"), ("dc@1", "cot greedy"),
+               ("beam@4", "beam@1"), ("pass@8", "sc@T0.8@8")]
+
+
+def comparisons(configs: Sequence[dict]) -> list[dict]:
+    by = {c["label"]: c for c in configs}
+    out = []
+    for a, b in COMPARISONS:
+        if a in by and b in by:
+            ra = {r["pid"]: int(r["correct"]) for r in by[a]["rows"]}
+            rb = {r["pid"]: int(r["correct"]) for r in by[b]["rows"]}
+            pids = sorted(ra)
+            x, y = [ra[p] for p in pids], [rb[p] for p in pids]
+            out.append({"a": a, "b": b, "difference": round((sum(x) - sum(y)) / len(pids), 4),
+                        "ci95": paired_bootstrap(x, y), "a_only": sum(1 for i, j in zip(x, y) if i > j),
+                        "b_only": sum(1 for i, j in zip(x, y) if j > i)})
+    return out
+
+
 # ---- plot ----------------------------------------------------------------------------------------
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -408,9 +440,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "reward": "verifier", "all": summarize(rows),
                                    "dev": summarize([r for r in rows if r["split"] == "dev"]),
                                    "test": summarize([r for r in rows if r["split"] == "test"]), "rows": rows})
+    results["comparisons"] = comparisons(results["configs"])
+    for c in results["comparisons"]:
+        print(f"{c['a']:>11} - {c['b']:<11} {c['difference']:+.3f}  95% CI {c['ci95']}", flush=True)
     results["meta"] = {
         "dataset": args.dataset, "problems": len(problems), "model": "gemma-3-270m (base, q4_k_m, llama.cpp)",
-        "selection": __doc__.split("Problems (chosen")[1].split("Compute is saved")[0].strip(),
+        "selection": "chosen " + __doc__.split("Problems (chosen ")[1].split("Compute is saved")[0].strip(),
         "seed": SEED, "max_tokens": MAX_TOKENS, "temperatures": temps, "reward": reward_name,
         "prefix_evaluation": "N in {1,2,4,8,16} for sampling strategies are prefixes of one 16-sample draw",
         "cache": cache_path.name, "cache_hits": backend.hits, "new_samples": backend.misses,

@@ -81,8 +81,10 @@ def step_prompt(run: Run) -> str:
     spec = load_template("stepwise")
     domain = load_template(run.task.domain) if run.task.domain in ("math", "commonsense", "coding") \
         else load_template("math")
-    return render_string(spec["template"], instruction=domain["instruction"] + spec.get("suffix", ""),
-                         examples=domain["examples"], question=run.task.question.strip())
+    examples = domain["examples"][:1] if run.task.difficulty == "easy" else domain["examples"]  # as build_prompt
+    instruction = domain["hard_instruction"] if run.task.difficulty == "hard" else domain["instruction"]
+    return render_string(spec["template"], instruction=instruction + spec.get("suffix", ""),
+                         examples=examples, question=run.task.question.strip())
 
 
 class BeamSearch(Strategy):
