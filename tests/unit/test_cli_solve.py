@@ -66,3 +66,16 @@ def test_usage_errors_are_one_line_too(tmp_path):
         r = runner.invoke(app, args)
         assert r.exit_code == 2, r.output
         assert r.stderr.startswith("error: ") and needle in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_solve_with_a_strategy_and_reward(tmp_path):
+    s = script(tmp_path, "Final Answer: 4\n", "Final Answer: 5\n", "Final Answer: 4\n")
+    r = runner.invoke(app, ["solve", "What is 2 + 2?", "--json", "-b", "scripted", "-m", s, "--strategy",
+                            "best-of-n", "--n", "3", "--reward", "agreement", "--temperature", "0.7",
+                            "--run-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["strategy"] == "best-of-n" and d["final_answer"] == "4"
+    assert [e["kind"] for e in d["trace"]].count("sample") == 3
+    r = runner.invoke(app, ["solve", "q", "-b", "scripted", "-m", s, "--reward", "nope", "--run-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "unknown reward" in r.stderr

@@ -17,6 +17,7 @@ def solve(
     prompt: str = typer.Argument(..., help="The question to answer ('-' reads it from stdin)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ..., auto)."),
     n: Optional[int] = typer.Option(None, "--n", help="Samples / width / rounds the strategy may use."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="Reward model for best-of-n, beam, refine: logprob, agreement, judge."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit per completion."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for sampling."),
@@ -47,7 +48,12 @@ def solve(
     settings, engine = open_backend(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy, n=n, max_tokens=max_tokens,
                                      temperature=temperature, seed=seed)
     with engine:
-        pipe = Pipeline(engine, strategy=settings.strategy, n=settings.n, max_tokens=settings.max_tokens,
+        scorer = None
+        if reward is not None:
+            from ..rewards import get_reward
+
+            scorer = get_reward(reward, backend=engine)
+        pipe = Pipeline(engine, strategy=settings.strategy, reward=scorer, n=settings.n, max_tokens=settings.max_tokens,
                         temperature=settings.temperature, seed=settings.seed, difficulty=difficulty,
                         steps=steps, adaptive=not no_adaptive, classify_with_model=classify_with_model)
         if as_json:
