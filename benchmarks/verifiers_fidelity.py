@@ -25,10 +25,10 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+from nlrl.bench.datasets import BUILTIN, load_dataset, read_rows, resolve_data_dir
 from nlrl.verifiers import get_verifier
 from nlrl.verifiers.collie import check_constraint, load_collie
 from nlrl.verifiers.math import _normalize, _plain_number, answers_equivalent, extract_math_answer
-from nlrl.verifiers.references import data_dir, load_references
 from nlrl.verifiers.sandbox import isolation
 
 OUT = Path(__file__).resolve().parent / "results" / "verifiers_fidelity.json"
@@ -42,8 +42,9 @@ GSM8K_UPSTREAM = {
 }
 
 
-def _jsonl(rel: str) -> list[dict]:
-    return [json.loads(x) for x in (data_dir() / rel).read_text(encoding="utf-8").splitlines() if x.strip()]
+def _rows(name: str) -> list[dict]:
+    """The source rows of a vendored benchmark (its gold solutions are not part of the records)."""
+    return [row for _, row in read_rows(resolve_data_dir() / BUILTIN[name].path)]
 
 
 def _fmt(v: Fraction) -> str:
@@ -68,13 +69,13 @@ def perturbations(answer: str) -> list[tuple[str, str]]:
 
 
 def bench_math() -> dict:
-    rows = _jsonl("math500/test.jsonl")
+    rows = _rows("math500")
     v = get_verifier("math")
     start = time.perf_counter()
     fails = [r["unique_id"] for r in rows if not v.check(r["solution"], r["answer"]).correct]
     math_s = time.perf_counter() - start
 
-    gsm = _jsonl("gsm8k/test.jsonl")
+    gsm = _rows("gsm8k")
     gsm_fails = []
     for i, r in enumerate(gsm):
         rationale, gold = r["answer"].split("####")
@@ -108,26 +109,27 @@ def bench_math() -> dict:
 
 
 def bench_code() -> dict:
-    he = list(load_references("humaneval").values())
-    mbpp = list(load_references("mbpp").values())
+    he = list(zip(load_dataset("humaneval", strict=True), _rows("humaneval")))
+    mbpp = list(zip(load_dataset("mbpp", strict=True), _rows("mbpp")))
     v = get_verifier("code")
     start = time.perf_counter()
-    canon = v.check_many([(r.reference["canonical_solution"], r.reference) for r in he])
+    canon = v.check_many([(row["canonical_solution"], r.reference) for r, row in he])
     he_s = time.perf_counter() - start
-    nones = v.check_many([("    return None\n", r.reference) for r in he])
+    nones = v.check_many([("    return None\n", r.reference) for r, _ in he])
     # MBPP 123 (amicable numbers up to 9999) needs several CPU seconds; on a loaded shared machine
     # the default 15 s can be too short, so reference code gets 60 s here.
     start = time.perf_counter()
-    mb = get_verifier("code", timeout_s=60).check_many([(r.reference["code"], r.reference) for r in mbpp])
+    mb = get_verifier("code", timeout_s=60).check_many([(row["code"], r.reference) for r, row in mbpp])
     mbpp_s = time.perf_counter() - start
     return {
         "sandbox_isolation": isolation(),
         "humaneval_canonical_passed": sum(x.correct for x in canon), "humaneval_total": len(he),
-        "humaneval_canonical_failures": [{"task_id": r.id, "detail": x.detail} for r, x in zip(he, canon) if not x.correct],
+        "humaneval_canonical_failures": [{"task_id": r.id, "detail": x.detail}
+                                         for (r, _), x in zip(he, canon) if not x.correct],
         "humaneval_return_none_passed": sum(x.correct for x in nones),
         "humaneval_canonical_seconds": round(he_s, 2),
         "mbpp_reference_passed": sum(x.correct for x in mb), "mbpp_total": len(mbpp),
-        "mbpp_failures": [{"task_id": r.id, "detail": x.detail} for r, x in zip(mbpp, mb) if not x.correct],
+        "mbpp_failures": [{"task_id": r.id, "detail": x.detail} for (r, _), x in zip(mbpp, mb) if not x.correct],
         "mbpp_seconds": round(mbpp_s, 2), "mbpp_timeout_s": 60, "humaneval_timeout_s": v.limits.timeout_s,
     }
 

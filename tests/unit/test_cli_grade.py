@@ -92,4 +92,46 @@ def test_grade_unknown_dataset_lists_known(tmp_path, capsys):
         main(["grade", str(preds), "--dataset", "imagenet"])
     err = capsys.readouterr().err.strip()
     assert err == ("error: unknown dataset 'imagenet'; known: aime24, collie, commonsenseqa, gsm8k, hotpotqa, "
-                   "hotpotqa_distractor, humaneval, math, math500, mbpp, strategyqa")
+                   "hotpotqa-distractor, humaneval, math, math500, mbpp, strategyqa, strategyqa-train")
+
+
+def test_grade_resolves_the_ids_of_every_checker(tmp_path):
+    from nlrl.verifiers.collie import load_collie
+
+    generate_integers = ("    lower, upper = max(2, min(a, b)), min(8, max(a, b))\n"
+                         "    return [i for i in range(lower, upper + 1) if i % 2 == 0]\n")
+    similar = "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n"
+    cases = {  # dataset: [(id, output, correct)]
+        "aime24": [(0, "Final Answer: 204", True), (0, "Final Answer: 205", False)],
+        "humaneval": [("HumanEval/163", generate_integers, True)],
+        "mbpp": [("2", similar, True), (2, "def similar_elements(a, b):\n    return ()\n", False)],
+        "strategyqa": [(0, "Final Answer: no", True), (0, "Final Answer: yes", False)],
+        # the record's context holds the choices: a choice's text is read as its letter
+        "commonsenseqa": [(0, "Final Answer: A", True), (0, "Final Answer: bank", True),
+                          (0, "Final Answer: library", False)],
+        "collie": [(0, next(load_collie())["example"], True)],
+        "hotpotqa_distractor": [(0, "Final Answer: Gesellschaft mit beschränkter Haftung", True)],
+    }
+    for dataset, rows in cases.items():
+        preds = _write(tmp_path / f"{dataset}.jsonl", [{"id": i, "output": o} for i, o, _ in rows])
+        out = tmp_path / f"{dataset}.out.jsonl"
+        result, summary = _run(preds, "--dataset", dataset, "--out", out)
+        assert result.exit_code == 0 and summary["errors"] == 0, (dataset, result.output)
+        assert [json.loads(x)["correct"] for x in out.read_text().splitlines()] == [c for *_, c in rows], dataset
+    assert "chose B, the answer is A" in (tmp_path / "commonsenseqa.out.jsonl").read_text()
+
+
+def test_grade_data_dir_and_broken_data(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    (data / "gsm8k").mkdir(parents=True)
+    (data / "gsm8k" / "test.jsonl").write_text(json.dumps({"question": "q", "answer": "x\n#### 1,234"}) + "\n{bad\n")
+    preds = _write(tmp_path / "p.jsonl", [{"id": 0, "output": "Final Answer: 1234"}])
+    for how in (["--data-dir", str(data)], []):
+        monkeypatch.setenv("NLRL_DATA_DIR", str(data if not how else tmp_path / "elsewhere"))
+        result = runner.invoke(app, ["grade", str(preds), "--dataset", "gsm8k", *how])
+        assert result.exit_code == 1 and "test.jsonl:2: not valid JSON" in result.stderr, how
+    (data / "gsm8k" / "test.jsonl").write_text(json.dumps({"question": "q", "answer": "x\n#### 1,234"}) + "\n")
+    assert _run(preds, "--dataset", "gsm8k")[1]["correct"] == 1
+    assert _run(preds, "--dataset", "gsm8k", "--data-dir", data)[1]["correct"] == 1
+    result = runner.invoke(app, ["grade", str(preds), "--dataset", "mbpp"])
+    assert result.exit_code == 1 and "dataset file for 'mbpp' not found" in result.stderr

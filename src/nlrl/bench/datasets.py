@@ -335,11 +335,27 @@ def dataset_names() -> list[str]:
     return sorted(BUILTIN)
 
 
+def _squash(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", name.lower())
+
+
+def builtin_name(name: str) -> str | None:
+    """The vendored benchmark ``name`` spells (an alias; case, spaces, ``-`` and ``_`` aside), or None."""
+    key = ALIASES.get(name.lower(), name.lower())
+    if key in BUILTIN:
+        return key
+    squashed = _squash(name)
+    for known in [*BUILTIN, *ALIASES]:
+        if squashed and _squash(known) == squashed:
+            return ALIASES.get(known, known)
+    return None
+
+
 def load_builtin(name: str, *, data_dir: str | os.PathLike[str] | None = None, strict: bool = False,
                  settings: Any = None) -> Dataset:
     """A vendored benchmark by name (see :data:`BUILTIN`)."""
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in BUILTIN:
+    key = builtin_name(name)
+    if key is None:
         raise UnknownNameError("dataset", name, dataset_names())
     spec = BUILTIN[key]
     path = resolve_data_dir(data_dir, settings) / spec.path
@@ -497,12 +513,12 @@ def load_dataset(source: Any, *, data_dir: str | os.PathLike[str] | None = None,
         return source
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
-        key = ALIASES.get(text.lower(), text.lower())
-        if key in BUILTIN and not kw:
+        key = builtin_name(text)
+        if key is not None and not kw:
             return load_builtin(key, data_dir=data_dir, strict=strict, settings=settings)
         if Path(text).is_file():
             return from_file(text, strict=strict, **kw)
-        if key in BUILTIN:
+        if key is not None:
             raise ConfigError(f"{text!r} is a built-in dataset; field options apply only to files")
         if _format(Path(text)):
             raise DatasetError("no such file", path=text)

@@ -1,24 +1,29 @@
 """``nlrl grade PREDICTIONS.jsonl [--dataset NAME] [--out VERDICTS.jsonl]``.
 
 Each line of PREDICTIONS is a JSON object with ``output`` and either ``id`` (a record of
-``--dataset``: MATH-500 ``unique_id``, HumanEval/MBPP ``task_id``, else the record's 0-based
-number) or ``reference`` with ``checker``. One verdict per line goes to ``--out`` (``line``,
-``id``, ``correct``, ``score``, ``detail``, or ``error``), problems with a line go to stderr
-with its number, and the last line printed is ``{"n", "correct", "accuracy", "errors"}``.
+``--dataset``, a vendored benchmark read by :mod:`nlrl.bench.datasets`: MATH-500 ``unique_id``,
+HumanEval/MBPP ``task_id``, else the record's 0-based number; the record's reference, checker
+and checker context, such as CommonsenseQA's choices, grade the line) or ``reference`` with
+``checker``. One verdict per line goes to ``--out`` (``line``, ``id``, ``correct``, ``score``,
+``detail``, or ``error``), problems with a line go to stderr with its number, and the last line
+printed is ``{"n", "correct", "accuracy", "errors"}``.
 A line that cannot be graded counts as not correct; it does not stop the run.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from .._exceptions import ConfigError, NLRLError, UnknownNameError, VerifierError
 from ._app import app
+
+if TYPE_CHECKING:
+    from ..bench.records import Record
 
 
 @dataclass
@@ -27,11 +32,12 @@ class _Line:
     id: Any = None
     checker: str | None = None
     reference: Any = None
+    context: dict[str, Any] = field(default_factory=dict)
     output: str | None = None
     verdict: dict[str, Any] | None = None
 
 
-def _parse(path: Path, refs: dict[str, Any] | None, dataset: str | None) -> list[_Line]:
+def _parse(path: Path, records: dict[str, Record] | None, dataset: str | None) -> list[_Line]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -60,12 +66,12 @@ def _parse(path: Path, refs: dict[str, Any] | None, dataset: str | None) -> list
         line.output = output
         if "reference" in rec and "checker" in rec:
             line.checker, line.reference = str(rec["checker"]), rec["reference"]
-        elif "id" in rec and refs is not None:
-            ref = refs.get(str(rec["id"]))
-            if ref is None:
+        elif "id" in rec and records is not None:
+            record = records.get(str(rec["id"]))
+            if record is None:
                 line.verdict = {"error": f"id {rec['id']!r} is not a record of {dataset}"}
                 continue
-            line.checker, line.reference = ref.checker, ref.reference
+            line.checker, line.reference, line.context = record.checker, record.reference, dict(record.context)
         elif "id" in rec:
             line.verdict = {"error": "has 'id' but no --dataset was given"}
         else:
@@ -77,11 +83,13 @@ def _grade(lines: list[_Line]) -> None:
     from ..verifiers import get_verifier
     from ..verifiers.code import build_program
 
-    groups: dict[str, list[_Line]] = {}
-    for line in lines:
+    groups: dict[tuple[str, str], list[_Line]] = {}
+    for line in lines:  # one group per checker and context: code is graded a group at a time
         if line.verdict is None:
-            groups.setdefault(str(line.checker), []).append(line)
-    for checker, group in groups.items():
+            key = (str(line.checker), json.dumps(line.context, sort_keys=True, default=str))
+            groups.setdefault(key, []).append(line)
+    for (checker, _), group in groups.items():
+        context = group[0].context
         try:
             verifier = get_verifier(checker)
         except UnknownNameError as exc:
@@ -92,17 +100,17 @@ def _grade(lines: list[_Line]) -> None:
             ready = []
             for line in group:
                 try:
-                    build_program(line.output or "", line.reference)
+                    build_program(line.output or "", line.reference, **context)
                     ready.append(line)
                 except VerifierError as exc:
                     line.verdict = {"error": str(exc)}
-            verdicts = verifier.check_many([(ln.output or "", ln.reference) for ln in ready])
+            verdicts = verifier.check_many([(ln.output or "", ln.reference) for ln in ready], **context)
             for line, v in zip(ready, verdicts):
                 line.verdict = v.to_dict()
             continue
         for line in group:
             try:
-                line.verdict = verifier.check(line.output or "", line.reference).to_dict()
+                line.verdict = verifier.check(line.output or "", line.reference, **context).to_dict()
             except NLRLError as exc:
                 line.verdict = {"error": str(exc)}
 
@@ -115,10 +123,10 @@ def grade(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: $NLRL_DATA_DIR or the bundled copy)."),
 ) -> None:
     """Grade model outputs against references; print {"n", "correct", "accuracy"} last."""
-    from ..verifiers.references import load_references
+    from ..bench.datasets import load_builtin
 
-    refs = load_references(dataset, data_dir) if dataset else None
-    lines = _parse(predictions, refs, dataset)
+    by_id = {r.id: r for r in load_builtin(dataset, data_dir=data_dir, strict=True)} if dataset else None
+    lines = _parse(predictions, by_id, dataset)
     _grade(lines)
     records = []
     for line in lines:

@@ -237,11 +237,12 @@ def check_constraint(tree: Mapping[str, Any], text: str, targets: Any) -> bool:
 
 
 def load_collie(path: str | Path | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of ``collie_v1.converted.jsonl`` (vendored copy unless ``path`` is given)."""
+    """The rows of ``collie_v1.converted.jsonl`` (``path``, else in the benchmark data directory:
+    ``$NLRL_DATA_DIR`` or the vendored copy)."""
     if path is None:
-        from .references import data_dir
+        from ..bench.datasets import BUILTIN, resolve_data_dir
 
-        path = data_dir() / "collie" / "collie_v1.converted.jsonl"
+        path = resolve_data_dir() / BUILTIN["collie"].path
     p = Path(path)
     try:
         lines = p.read_text(encoding="utf-8").splitlines()

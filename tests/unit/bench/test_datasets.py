@@ -29,17 +29,27 @@ def test_every_vendored_benchmark_loads_whole(name):
     assert all(r.prompt.strip() and r.dataset == name for r in ds)
 
 
-def test_ids_agree_with_the_grade_references():
-    from nlrl.verifiers.references import load_references
+def test_ids_follow_the_grade_convention():
+    """``nlrl grade --dataset`` ids: MATH-500 unique_id, HumanEval/MBPP task_id, else the row number."""
+    from nlrl.bench.datasets import BUILTIN, read_rows
 
-    for name in ("gsm8k", "math500", "aime24", "humaneval", "mbpp", "commonsenseqa", "strategyqa"):
-        refs = load_references(name)
-        assert [r.id for r in load_dataset(name)] == list(refs), name
+    own = {"math500": "unique_id", "humaneval": "task_id", "mbpp": "task_id"}
+    for name in ("gsm8k", "math500", "aime24", "humaneval", "mbpp", "commonsenseqa", "strategyqa", "collie",
+                 "hotpotqa-distractor"):
+        rows = [row for _, row in read_rows(vendored_data_dir() / BUILTIN[name].path)]
+        expected = [str(row[own[name]]) for row in rows] if name in own else [str(i) for i in range(len(rows))]
+        assert [r.id for r in load_dataset(name)] == expected, name
 
 
 def test_names_and_aliases():
     assert set(dataset_names()) == set(SIZES)
     assert load_dataset("MATH-500").name == "math500" and load_dataset("aime").name == "aime24"
+    from nlrl.bench.datasets import builtin_name
+
+    # case, spaces, "-" and "_" aside (the spellings `nlrl grade --dataset` has always taken)
+    assert [builtin_name(n) for n in ("hotpotqa_distractor", "Math 500", "StrategyQA_train", "human_eval",
+                                      "imagenet", "", "mine.jsonl")] == [
+        "hotpotqa-distractor", "math500", "strategyqa-train", "humaneval", None, None, None]
 
 
 def test_gsm8k_reference_is_the_final_number():
