@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from nlrl.backends import load_backend  # noqa: E402
 from nlrl.gpi import GPIConfig, GPIRun, JsonCaller, make_env, metric_series  # noqa: E402
-from nlrl.gpi.dataset import DatasetGPI, default_grader, load_records, split  # noqa: E402
+from nlrl.bench.datasets import load_dataset  # noqa: E402
+from nlrl.gpi.dataset import DatasetGPI, split  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -99,13 +100,10 @@ def run_maze(backend: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def run_dataset(backend: Any, args: argparse.Namespace) -> dict[str, Any]:
     name = "strategyqa"
-    train, heldout = split(load_records(name, limit=args.train + args.heldout), args.train, args.heldout)
-    grade, label = default_grader(name)
+    train, heldout = split(load_dataset(name, strict=True), args.train, args.heldout)
     caller = JsonCaller(backend, max_tokens=64, retries=args.retries, seed=args.seed)
-    result = DatasetGPI(backend, train, heldout, grade, dataset=name, caller=caller, seed=args.seed,
-                        progress=lambda m: _say(f"dataset: {m}")).run(args.iterations)
-    result["grader"] = label
-    return result
+    return DatasetGPI(backend, train, heldout, dataset=name, caller=caller, seed=args.seed,
+                      progress=lambda m: _say(f"dataset: {m}")).run(args.iterations)
 
 
 def _dataset_summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from ._app import app
 
 
 def _known_specs() -> list[str]:
-    from ..gpi.dataset import DATASETS
+    from ..gpi.dataset import known_datasets
     from ..gpi.envs import known_envs
 
-    return known_envs() + [f"dataset:{name}" for name in sorted(DATASETS)]
+    return known_envs() + [f"dataset:{name}" for name in known_datasets()]
 
 
 @app.command()
@@ -54,7 +54,8 @@ def gpi(
 ) -> None:
     """Run language GPI and write OUT/results.json and OUT/gpi.png."""
     from ..backends import load_backend
-    from ..gpi.dataset import DATASETS, DatasetGPI, default_grader, load_records, split
+    from ..bench.datasets import load_dataset
+    from ..gpi.dataset import DatasetGPI, known_datasets, split
     from ..gpi.envs import make_env
     from ..gpi.llm import JsonCaller
     from ..gpi.loop import GPIConfig, GPIRun
@@ -69,13 +70,11 @@ def gpi(
 
     dataset = env[len("dataset:"):] if env.startswith("dataset:") else None
     if dataset is not None:
-        if dataset not in DATASETS:
+        if dataset not in known_datasets():
             raise UnknownNameError("environment", env, _known_specs())
         if n_episodes is not None:
             raise ConfigError("--games/--episodes are for tictactoe and maze; datasets use --train and --heldout")
-        records = load_records(dataset, limit=train + heldout)
-        train_set, held_set = split(records, train, heldout)
-        grade, grader_name = default_grader(dataset)
+        train_set, held_set = split(load_dataset(dataset, strict=True), train, heldout)
     else:
         try:
             options: dict[str, Any] = {"opponent": opponent} if env == "tictactoe" else {}
@@ -96,9 +95,8 @@ def gpi(
     with engine:
         caller = JsonCaller(engine, retries=retries, temperature=temperature, max_tokens=max_tokens, seed=seed)
         if dataset is not None:
-            result = DatasetGPI(engine, train_set, held_set, grade, dataset=dataset, caller=caller,
+            result = DatasetGPI(engine, train_set, held_set, dataset=dataset, caller=caller,
                                 seed=seed, progress=say).run(iterations)
-            result["grader"] = grader_name
         else:
             result = GPIRun(text_env, engine, config, caller=caller, progress=say).run(iterations)
 

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .dataset import DATASETS, DatasetGPI, Record, load_records
+from .dataset import DatasetGPI, known_datasets
 from .envs import ENVS, LAYOUTS, Board, MazeEnv, MazeState, TextEnv, TicTacToeEnv, known_envs, make_env
 from .improvement import Improvement, ImprovementOperator
 from .llm import Answer, JsonCaller, Ledger
@@ -33,7 +33,6 @@ from .value import Evaluation, LanguageValue, MonteCarloEstimator, QEstimate, TD
 __all__ = [
     "Answer",
     "Board",
-    "DATASETS",
     "DatasetGPI",
     "DecisionTimeAgent",
     "ENVS",
@@ -56,7 +55,6 @@ __all__ = [
     "PromptSet",
     "QEstimate",
     "RandomPolicy",
-    "Record",
     "StateImprover",
     "TDEstimator",
     "TableEntry",
@@ -64,9 +62,9 @@ __all__ = [
     "TextEnv",
     "TicTacToeEnv",
     "first_json_object",
+    "known_datasets",
     "known_envs",
     "load_prompts",
-    "load_records",
     "make_env",
     "metric_series",
     "parse_json_answer",

@@ -9,161 +9,60 @@ Each iteration:
 
 The per-iteration metric is the held-out accuracy of the policy kept after the iteration.
 
-Records come from the vendored data (``load_records``) or any list of :class:`Record`. The grader
-is ``grade(output, reference) -> bool``; by default the project's verifiers
-(``nlrl.verifiers``) when they provide the dataset's checker, else a small built-in one.
+Records are benchmark records (:class:`nlrl.bench.Record`, e.g. ``load_dataset("gsm8k")``); the
+solver sees ``record.prompt``. An output is graded the way the benchmark runner grades, by the
+record's verifier (``get_verifier(record.checker).check(text, record.reference, **record.context)``);
+``text`` is the answer line the solver prompt asks for (see :func:`final_answer`), else the whole
+output. Any ``grade(output, reference) -> bool`` can replace it.
+
+>>> from nlrl.bench import load_dataset
+>>> train, heldout = split(load_dataset("strategyqa"), 8, 8)
+>>> DatasetGPI(backend, train, heldout, dataset="strategyqa").run(3)   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import re
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import yaml
 
-from .._exceptions import ConfigError, DatasetError, NLRLError, ParseError, UnknownNameError
+from .._exceptions import ConfigError, ParseError, UnknownNameError
 from ..backends.base import Backend, SamplingParams
 from .llm import JsonCaller, Ledger
 from .templates import PROMPT_DIR, PromptSet, load_prompts
 
-Grader = Callable[[str, str], bool]
-DATA_DIR = Path(__file__).resolve().parent.parent / "_data"
+if TYPE_CHECKING:
+    from ..bench.records import Record
+    from ..verifiers import Verifier
 
-
-@dataclass(frozen=True)
-class Record:
-    """One question and its reference answer (``question`` already holds any choices)."""
-
-    id: str
-    question: str
-    reference: str
-
-
-# name -> (file under the data dir, the checker of nlrl.verifiers, the built-in grader)
-DATASETS: dict[str, tuple[str, str, str]] = {
-    "gsm8k": ("gsm8k/test.jsonl", "math", "number"),
-    "math500": ("math500/test.jsonl", "math", "exact"),
-    "strategyqa": ("strategyqa/dev.eladsegal.json", "yesno", "yesno"),
-    "commonsenseqa": ("commonsenseqa/dev_rand_split.jsonl", "choice", "choice"),
-}
+Grader = Callable[[str, Any], bool]
 CHANCE = {"strategyqa": 0.5, "commonsenseqa": 0.2}
 
 
-def data_dir() -> Path:
-    """``NLRL_DATA_DIR`` if set, else the data vendored in the package."""
-    env = os.environ.get("NLRL_DATA_DIR")
-    return Path(env) if env else DATA_DIR
+def known_datasets() -> list[str]:
+    """The datasets the solver has prompt pieces for (``prompts/dataset_examples.yaml``)."""
+    return sorted(_load_examples())
 
 
-def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"invalid JSON: {exc.msg}", path=str(path), line=exc.lineno) from exc
-        if not isinstance(data, list):
-            raise DatasetError("expected a JSON list of records", path=str(path))
-        return list(enumerate(data, 1))
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append((n, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"invalid JSON: {exc.msg}", path=str(path), line=n) from exc
-    return rows
+def final_answer(output: str) -> str | None:
+    """The answer line the solver prompt asks for: what follows the last "Answer:" on its line (or
+    on the next non-empty line), else None.
 
+    The verifiers read this line alone (read whole, an output that ends "... fridge. Answer: B"
+    shows them no answer line), and not as a "Final Answer:" line, so that their closing-sentence
+    rule takes the number of "19 pens." or the result of "3 + 16 = 19". Non-numeric math answers
+    are read when boxed, as the prompt's example shows.
 
-def _record(name: str, i: int, row: dict[str, Any]) -> Record:
-    if name == "gsm8k":
-        ref = row["answer"].split("####")[-1].strip().replace(",", "")
-        return Record(f"gsm8k-{i}", row["question"], ref)
-    if name == "math500":
-        return Record(row.get("unique_id", f"math500-{i}"), row["problem"], str(row["answer"]))
-    if name == "strategyqa":
-        return Record(row["qid"], row["question"], "yes" if row["answer"] else "no")
-    q = row["question"]
-    choices = "\n".join(f"{c['label']}. {c['text']}" for c in q["choices"])
-    return Record(row["id"], f"{q['stem']}\n{choices}", row["answerKey"])
-
-
-def load_records(name: str, *, limit: int | None = None, path: str | Path | None = None) -> list[Record]:
-    """Records of dataset ``name`` from the vendored file (or ``path``), first ``limit`` only."""
-    if name not in DATASETS:
-        raise UnknownNameError("dataset", name, sorted(DATASETS))
-    p = Path(path) if path else data_dir() / DATASETS[name][0]
-    out = []
-    for line, row in _rows(p):
-        try:
-            out.append(_record(name, line, row))
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise DatasetError(f"malformed {name} record ({exc!r})", path=str(p), line=line) from exc
-        if limit is not None and len(out) >= limit:
-            break
-    return out
-
-
-# ---- graders -------------------------------------------------------------------------------
-
-_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def _final_part(output: str) -> str:
-    """The text after the last 'Answer:' (the format the solver prompt asks for), else all of it."""
+    >>> final_answer("It swims. Answer: no\\nFish do.")
+    'no'
+    """
     idx = output.rfind("Answer:")
-    return output[idx + 7:] if idx >= 0 else output
-
-
-def grade_number(output: str, reference: str) -> bool:
-    nums = _NUM.findall(_final_part(output))
-    if not nums:
-        return False
-    # after "Answer:" the first number is the answer; without it, the last number written
-    picked = nums[0] if "Answer:" in output else nums[-1]
-    try:
-        return abs(float(picked.replace(",", "")) - float(reference)) < 1e-6
-    except ValueError:
-        return False
-
-
-def grade_yesno(output: str, reference: str) -> bool:
-    m = re.search(r"\b(yes|no)\b", _final_part(output).lower())
-    return bool(m) and m.group(1) == reference.strip().lower()
-
-
-def grade_choice(output: str, reference: str) -> bool:
-    m = re.search(r"\b([A-E])\b", _final_part(output))
-    return bool(m) and m.group(1) == reference.strip().upper()
-
-
-def grade_exact(output: str, reference: str) -> bool:
-    norm = lambda s: re.sub(r"\s+|\\boxed\{|\}|\$", "", s).strip().rstrip(".")  # noqa: E731
-    return norm(_final_part(output)) == norm(reference)
-
-
-BUILTIN = {"number": grade_number, "yesno": grade_yesno, "choice": grade_choice, "exact": grade_exact}
-
-
-def default_grader(name: str) -> tuple[Grader, str]:
-    """The grader of dataset ``name`` and a label saying which one it is."""
-    _, checker, builtin = DATASETS[name]
-    try:
-        from ..verifiers import get_verifier
-
-        verifier = get_verifier(checker)
-    except (ImportError, NLRLError):
-        return BUILTIN[builtin], f"builtin:{builtin}"
-    return (lambda output, reference: bool(verifier.check(output, reference).correct)), f"nlrl.verifiers:{checker}"
+    if idx < 0:
+        return None
+    lines = [ln.strip() for ln in output[idx + len("Answer:"):].splitlines() if ln.strip()]
+    return lines[0] if lines else None
 
 
 # ---- the GPI loop ------------------------------------------------------------------------------
@@ -180,7 +79,7 @@ class DatasetGPI:
         backend: Backend,
         train: Sequence[Record],
         heldout: Sequence[Record],
-        grade: Grader,
+        grade: Grader | None = None,
         *,
         dataset: str = "gsm8k",
         instruction: str | None = None,
@@ -202,6 +101,9 @@ class DatasetGPI:
         self.backend = backend
         self.train, self.heldout = list(train), list(heldout)
         self.grade = grade
+        self.grader = (f"nlrl.verifiers:{','.join(sorted({r.checker for r in self.train + self.heldout}))}"
+                       if grade is None else f"custom:{getattr(grade, '__qualname__', type(grade).__name__)}")
+        self._verifiers: dict[str, Verifier] = {}
         self.instruction = instruction or self.example["instruction"]
         self.caller = caller or JsonCaller(backend, max_tokens=96, seed=seed)
         self.ledger: Ledger = self.caller.ledger
@@ -215,7 +117,22 @@ class DatasetGPI:
         self._say = progress or (lambda _m: None)
 
     def solve_prompt(self, instruction: str, record: Record) -> str:
-        return self.prompts.render("solve", instruction=instruction, question=record.question, ex=self.example)
+        return self.prompts.render("solve", instruction=instruction, question=record.prompt, ex=self.example)
+
+    def is_correct(self, output: str, record: Record) -> bool:
+        """Whether ``output`` answers ``record``: by ``grade`` when one was given, else by the
+        record's verifier reading the answer line (:func:`final_answer`), else the whole output."""
+        if self.grade is not None:
+            return bool(self.grade(output, record.reference))
+        from ..bench.runner import grade_text
+        from ..verifiers import get_verifier
+
+        if record.checker not in self._verifiers:
+            self._verifiers[record.checker] = get_verifier(record.checker)
+        # code and COLLIE are graded on the whole output (as the runner does), not on one line
+        answer = None if record.checker in ("code", "collie") else final_answer(output)
+        text = answer if answer is not None else grade_text(record, output, None)
+        return bool(self._verifiers[record.checker].check(text, record.reference, **record.context).correct)
 
     def score(self, instruction: str, records: Sequence[Record]) -> tuple[float, list[dict[str, Any]]]:
         """Accuracy of ``instruction`` on ``records`` (greedy solving, so results are reused)."""
@@ -228,8 +145,8 @@ class DatasetGPI:
                 self.ledger.record_usage("solve", gen.usage)
                 self.ledger.role("solve").requests += 1
                 out = gen.completions[0].text.strip()
-                rows.append({"id": r.id, "question": r.question, "output": out, "reference": r.reference,
-                             "correct": bool(self.grade(out, r.reference))})
+                rows.append({"id": r.id, "question": r.prompt, "output": out, "reference": r.reference,
+                             "correct": self.is_correct(out, r)})
             acc = sum(x["correct"] for x in rows) / len(rows)
             self._scores[key] = (round(acc, 4), rows)
         return self._scores[key]
@@ -308,7 +225,7 @@ class DatasetGPI:
         return {
             "env": f"dataset:{self.dataset}", "metric": "accuracy",
             "train_size": len(self.train), "heldout_size": len(self.heldout),
-            "chance": CHANCE.get(self.dataset),
+            "chance": CHANCE.get(self.dataset), "grader": self.grader,
             "model": getattr(self.backend, "model_name", "?"), "backend": getattr(self.backend, "name", "?"),
             "baselines": {"language_policy": baseline},
             "iterations": rows, "usage": self.ledger.to_dict(),
