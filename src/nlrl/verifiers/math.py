@@ -283,15 +283,21 @@ def _guarded(fn: Callable[[Any], bool], arg: Any, timeout_s: float | None) -> bo
 
 
 def _alarm_call(fn: Callable[[Any], bool], arg: Any, timeout_s: float) -> bool:
+    done = False
+
     def on_alarm(signum: int, frame: Any) -> None:
-        raise _CheckTimeout()
+        if not done:
+            raise _CheckTimeout()
 
     old_handler = signal.signal(signal.SIGALRM, on_alarm)
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    # After the deadline the timer keeps firing every 50 ms: a raise that lands inside a
+    # finalizer (sympy's weakref callbacks) is swallowed by Python, and the next one gets through.
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, timeout_s, 0.05)
     start = time.monotonic()
     try:
         return fn(arg)
     finally:
+        done = True
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old_handler)
         if old_delay > 0:  # re-arm the caller's timer with what was left of it
