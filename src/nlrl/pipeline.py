@@ -84,11 +84,12 @@ class Pipeline:
         classify_with_model: bool = False,
         **backend_options: Any,
     ) -> None:
-        self.backend = load_backend(backend, model, **backend_options) if isinstance(backend, str) else backend
-        self._owns_backend = isinstance(backend, str)
+        # Everything that can be refused is checked before a model is loaded.
         self.strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
         self.budget = Budget(n=n, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
                              temperature=temperature, seed=seed)
+        self.backend = load_backend(backend, model, **backend_options) if isinstance(backend, str) else backend
+        self._owns_backend = isinstance(backend, str)
         self.reward = reward
         self.difficulty = difficulty
         self.steps = steps

@@ -74,10 +74,6 @@ class BatchedSampler:
             self._lc.llama_free(self._ctx)
             self._ctx = None
 
-    def capacity(self, prompt_len: int, max_tokens: int) -> int:
-        """How many sequences fit in the KV cache next to a prompt of this length."""
-        return max(0, min(self.n_seq_max, (self.n_ctx - prompt_len) // max(1, max_tokens)))
-
     # -- decoding ---------------------------------------------------------------------------
 
     def _decode(self, items: Sequence[tuple[int, int, int, bool]],

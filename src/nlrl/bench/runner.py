@@ -90,6 +90,16 @@ def grade_text(record: Record, output: str, answer: str | None) -> str:
     return f"Final Answer: {answer}"
 
 
+def make_out_dir(path: str | os.PathLike[str]) -> Path:
+    """Create an output directory up front, so a bad ``--out`` fails before any work is done."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunStoreError(f"cannot use {out} as an output directory: {exc.strerror or exc}") from None
+    return out
+
+
 class BenchRunner:
     """Runs one strategy configuration with one backend over datasets.
 
@@ -240,8 +250,7 @@ class BenchRunner:
         """Run (or resume) ``dataset`` into ``out_dir``; returns the summary written there."""
         ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
         selected = ds.select(limit=limit, shard=shard)
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = make_out_dir(out_dir)
         with _DirLock(out), RunStore(out / STORE) as store:
             config = self.config(ds.name)
             resumed = store.bind(config, force=force)

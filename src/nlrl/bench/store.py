@@ -67,14 +67,17 @@ class RunStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        db = None
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False,
-                                       isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            if db is not None:
+                db.close()
             raise RunStoreError(f"cannot open run store {self.path}: {exc}") from None
+        self._db = db
         self._lock = threading.Lock()
 
     # -- the run's configuration -----------------------------------------------------------

@@ -89,7 +89,11 @@ def bench(
                                      max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
     file_opts = {k: v for k, v in {"fields": fields or None, "checker": checker, "domain": domain}.items()
                  if v is not None}
-    ds = load_dataset(dataset, data_dir=data_dir, strict=strict, settings=settings, **file_opts)
+    try:
+        ds = load_dataset(dataset, data_dir=data_dir, strict=strict, settings=settings, **file_opts)
+    except BaseException:
+        engine.close()  # the model is loaded already: release it before reporting the error
+        raise
     for skip in ds.skipped[:20]:
         typer.echo(f"warning: skipped {skip}", err=True)
     if len(ds.skipped) > 20:

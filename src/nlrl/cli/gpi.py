@@ -91,6 +91,9 @@ def gpi(
         if backend not in ("embedded", "llama") or threads < 1:
             raise ConfigError("--threads takes an integer >= 1 and applies to the embedded backend only")
         backend_options["n_threads"] = threads
+    from ..bench.runner import make_out_dir
+
+    out = make_out_dir(out)  # before any model call: a bad --out must not cost a run
     engine = load_backend(backend, model, **backend_options)
     with engine:
         caller = JsonCaller(engine, retries=retries, temperature=temperature, max_tokens=max_tokens, seed=seed)
@@ -100,7 +103,6 @@ def gpi(
         else:
             result = GPIRun(text_env, engine, config, caller=caller, progress=say).run(iterations)
 
-    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     plot = plot_result(result, out / "gpi.png")
     typer.echo(f"wrote {out / 'results.json'} and {plot}")

@@ -88,6 +88,10 @@ class Run:
     ) -> None:
         self.task = task
         self.backend = backend
+        if isinstance(reward, str):  # a registered name: build it once, on this run's backend
+            from ..rewards import get_reward
+
+            reward = get_reward(reward, backend=backend)
         self.reward = reward
         self.budget = budget or Budget()
         self.on_token = on_token

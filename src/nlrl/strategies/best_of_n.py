@@ -61,6 +61,12 @@ class BestOfN(Strategy):
 
     def run_with(self, run: Run, prior: Sequence[Sample]) -> StrategyResult:
         reward = resolve_reward(self.reward, run)
+        if self.threshold is not None and not self.weighted:
+            from ..rewards import AgreementReward
+
+            if isinstance(reward, AgreementReward):  # one sample always agrees with itself
+                raise ConfigError("best-of-n threshold needs a reward that scores a sample on its own; "
+                                  "the agreement reward depends on samples not drawn yet")
         n = max(self.n or run.budget.n, len(prior))
         temp = temperature_of(run, DEFAULT_TEMPERATURE if self.temperature is None else self.temperature)
         logprobs = wants_logprobs(reward)

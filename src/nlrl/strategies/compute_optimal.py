@@ -352,7 +352,11 @@ def solve_batch(tasks: Sequence[Any], backend: Any, *, total_tokens: int, max_to
         if cap < max_tokens and not d.samples:
             cap = min(left, max_tokens)  # borrow one sample from later plans; they shrink to fit
         probe = run.generated_tokens
-        res = auto.run_choice(run, c, d, p, max_total_tokens=cap)
+        try:
+            res = auto.run_choice(run, c, d, p, max_total_tokens=cap)
+        except ConfigError as exc:  # the batch budget is spent: keep what earlier tasks found
+            run.event("skipped", str(exc), reason="budget")
+            res = run.result(auto.name, None, "", skipped="budget")
         left -= res.usage.completion_tokens - probe
         results.append(res)
     return results

@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
+import time
 from typing import Any, Iterator, Sequence
 
 from .._exceptions import ConfigError, VerifierError
@@ -57,21 +59,33 @@ class _Metered:
             self._run.add_usage(g.usage)
         return gens
 
+    def score_text(self, prompt: str, text: str) -> Any:
+        """Teacher-forced scoring is a model call too. It is charged as a full evaluation of
+        prompt and text: an upper bound, since the engine may reuse a cached prefix."""
+        from ..backends import Usage
+
+        start = time.perf_counter()
+        lps = self._backend.score_text(prompt, text)
+        counted = self._backend.count_tokens(prompt + text) if hasattr(self._backend, "count_tokens") else None
+        self._run.add_usage(Usage(prompt_tokens=counted or 0, calls=1, wall_s=time.perf_counter() - start))
+        return lps
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._backend, name)
 
 
 @contextlib.contextmanager
-def metered(run: Run, reward: Any) -> Iterator[None]:
+def metered(run: Run, reward: Any) -> Iterator[Any]:
+    """The reward to score with inside this run: a shallow copy whose backend charges this run.
+    The shared reward object is never modified, so concurrent runs cannot bill each other (the
+    copy shares the original's observations)."""
     backend = getattr(reward, "backend", None)
     if backend is None or not callable(getattr(backend, "generate", None)):
-        yield
+        yield reward
         return
-    reward.backend = _Metered(backend, run)
-    try:
-        yield
-    finally:
-        reward.backend = backend
+    scoped = copy.copy(reward)
+    scoped.backend = _Metered(backend, run)
+    yield scoped
 
 
 def score_outputs(run: Run, outputs: Sequence[str], *, reward: Any = None, strict: bool = False,
@@ -87,11 +101,11 @@ def score_outputs(run: Run, outputs: Sequence[str], *, reward: Any = None, stric
         raise ConfigError("this strategy needs a reward model (pass reward=...)")
     question = run.task.question if prompt is None else prompt
     out: list[float | None] = []
-    with metered(run, reward):
+    with metered(run, reward) as scorer:
         for k, text in enumerate(outputs):
             i = indices[k] if indices is not None else k
             try:
-                value = checked_score(reward, question, text)
+                value = checked_score(scorer, question, text)
             except VerifierError as exc:
                 if strict:
                     raise VerifierError(f"{exc} (sample {i})") from exc
@@ -113,8 +127,8 @@ def score_steps(run: Run, steps: Sequence[str], *, reward: Any = None, strict: b
     reward = run.reward if reward is None else reward
     question = run.task.question if prompt is None else prompt
     try:
-        with metered(run, reward):
-            return checked_step_scores(reward, question, list(steps))
+        with metered(run, reward) as scorer:
+            return checked_step_scores(scorer, question, list(steps))
     except VerifierError as exc:
         if strict:
             raise

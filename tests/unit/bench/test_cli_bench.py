@@ -101,3 +101,17 @@ def test_report_compares_runs_and_redraws_plots(tmp_path):
     assert r.exit_code == 0 and "skipping" in r.stderr
     r = cli.invoke(app, ["report", str(tmp_path / "nothing")])
     assert r.exit_code == 1 and "not a benchmark run directory" in r.stderr
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from nlrl.cli import app
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    script = tmp_path / "s.json"
+    script.write_text('["Final Answer: 1\\n"]')
+    r = CliRunner().invoke(app, ["bench", "--dataset", "gsm8k", "--limit", "1", "-b", "scripted", "-m",
+                                 str(script), "--out", str(blocker / "run"), "--run-dir", str(tmp_path)])
+    assert r.exit_code == 1 and r.stderr.startswith("error: cannot use") and r.stderr.count("\n") == 1

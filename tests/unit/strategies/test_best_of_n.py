@@ -126,3 +126,29 @@ def test_judge_calls_are_charged_to_the_run():
     assert res.usage.calls == 1 + 2  # one sampling call, two judge calls
     # each judge reply (" 3" then the "\n" it stops at) is 2 generated tokens
     assert res.usage.completion_tokens == sum(backend.count_tokens(sample(a)) for a in "12") + 2 * 2
+
+
+def test_a_shared_judge_is_never_rewired_and_bills_only_its_own_run():
+    from nlrl.rewards import LLMJudgeReward
+
+    judge_backend = ScriptedBackend([" 3\n", " 9\n"], cycle=True)
+    judge = LLMJudgeReward(judge_backend)
+    first = BestOfN(reward=judge)(math_task(), ScriptedBackend([sample("1"), sample("2")]), budget=Budget(n=2))
+    second = BestOfN(reward=judge)(math_task(), ScriptedBackend([sample("1"), sample("2")]), budget=Budget(n=2))
+    assert judge.backend is judge_backend  # scoring worked on a per-run copy
+    assert first.usage.calls == second.usage.calls == 1 + 2
+
+
+def test_threshold_with_agreement_is_refused():
+    from nlrl.rewards import AgreementReward
+
+    with pytest.raises(ConfigError, match="agreement"):
+        run(BestOfN(threshold=0.9), [sample("4"), sample("5")], AgreementReward(), 2)
+
+
+def test_reward_given_by_name_is_built_for_the_run():
+    from nlrl.rewards import AgreementReward
+    from nlrl.strategies import Run
+
+    r = Run(math_task(), ScriptedBackend([]), reward="agreement")
+    assert isinstance(r.reward, AgreementReward)
