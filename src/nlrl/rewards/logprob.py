@@ -95,15 +95,29 @@ class LogprobProcessReward(RewardModel):
         return prob_of(self._logprobs(prompt, output))
 
     def score_steps(self, prompt: str, steps: list[str]) -> list[float]:
-        """One score per step: its own observed log-probabilities, else its share of the
-        observed completion that contains all the steps in order."""
+        """One score per step: its own observed log-probabilities, else its share of an observed
+        completion that holds it (with its neighbours, in order), else the backend's score_text."""
         steps = [s.strip() for s in steps]
-        if all(s in self._cache for s in steps):
-            return [prob_of(self._cache[s]) for s in steps]
-        whole = self._containing(steps)
-        if whole is None:
-            return [prob_of(self._logprobs(prompt, s)) for s in steps]
-        text, lps = whole
+        out: list[float] = []
+        i = 0
+        while i < len(steps):
+            if steps[i] in self._cache:
+                out.append(prob_of(self._cache[steps[i]]))
+                i += 1
+                continue
+            # the longest run of steps from i that one observed completion holds, in order (a
+            # path's steps come from several completions: a beam's lines, a split line's parts)
+            j, whole = next(((j, w) for j in range(len(steps), i, -1)
+                             if (w := self._containing(steps[i:j])) is not None), (i + 1, None))
+            if whole is None:
+                out.append(prob_of(self._logprobs(prompt, steps[i])))
+            else:
+                out.extend(self._apportion(steps[i:j], whole[1]))
+            i = j
+        return out
+
+    def _apportion(self, steps: list[str], lps: tuple[float, ...]) -> list[float]:
+        """Scores of consecutive ``steps`` cut out of one completion with log-probabilities ``lps``."""
         counts = [self._count(s) for s in steps]
         total = sum(counts)
         if total == 0:

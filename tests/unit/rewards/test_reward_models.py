@@ -149,3 +149,14 @@ def test_checked_scores_validate_range_type_and_length():
         checked_step_scores(Bad(0.5), "q", ["a"])
     with pytest.raises(VerifierError):
         checked_score(get_reward("verifier"), "q", "a")  # no reference: an error, not a number
+
+
+def test_logprob_steps_from_several_completions_and_split_lines():
+    prm = LogprobProcessReward(ScriptedBackend([]))  # cannot score given text: only observations
+    prm.observe("Step 1: a b Step 2: c d", [-0.1, -0.1, -0.1, -0.1, -3.0, -3.0, -3.0, -3.0])
+    prm.observe("Final Answer: 4", [-0.5, -0.5])
+    scores = prm.score_steps("q", ["Step 1: a b", "Step 2: c d", "Final Answer: 4"])
+    assert scores[0] > scores[1]  # each part gets its own share of its line's tokens
+    assert scores[2] == pytest.approx(math.exp(-0.5))
+    with pytest.raises(VerifierError):
+        prm.score_steps("q", ["Step 1: a b", "never observed"])
