@@ -13,7 +13,6 @@ class serves one sequence). It owns a second context on the same loaded model.
 from __future__ import annotations
 
 import codecs
-import ctypes
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 

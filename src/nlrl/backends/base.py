@@ -265,6 +265,22 @@ class WrappedBackend(Backend):
         self.inner.close()
 
 
+def encode_prompts(backend: Backend, prompts: Sequence[str],
+                   tokenize: Callable[[str], list[int]]) -> list[list[int]]:
+    """Validate and tokenize every prompt before any is generated, refusing one that leaves no
+    room in the context (so a batch fails whole, not halfway)."""
+    check_prompts(prompts)
+    limit = backend.context_length
+    encoded = []
+    for p in prompts:
+        ids = tokenize(p)
+        if limit and len(ids) + 1 > limit:
+            raise PromptError(f"prompt is {len(ids)} tokens, longer than the {limit}-token "
+                              f"context of {backend.model_name}")
+        encoded.append(ids)
+    return encoded
+
+
 def check_prompts(prompts: Sequence[str]) -> None:
     """Validate prompts the way every backend must: non-empty text."""
     if isinstance(prompts, str):

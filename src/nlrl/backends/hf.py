@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._exceptions import ConfigError, ModelLoadError, PromptError
+from .._exceptions import ConfigError, ModelLoadError
 from ._stops import StopBuffer
 from .base import (
     Backend,
@@ -32,7 +32,7 @@ from .base import (
     TokenCallback,
     TokenEvent,
     Usage,
-    check_prompts,
+    encode_prompts,
 )
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
@@ -227,15 +227,7 @@ class HFBackend(Backend):
         *,
         on_token: TokenCallback | None = None,
     ) -> list[Generation]:
-        check_prompts(prompts)
-        encoded = []
-        limit = self.context_length
-        for p in prompts:
-            ids = self.tokenize(p)
-            if limit and len(ids) + 1 > limit:
-                raise PromptError(f"prompt is {len(ids)} tokens, longer than the {limit}-token "
-                                  f"context of {self.model_name}")
-            encoded.append(ids)
+        encoded = encode_prompts(self, prompts, self.tokenize)
         out = []
         with self._lock, self._torch.inference_mode():
             for pi, (prompt, ids) in enumerate(zip(prompts, encoded)):

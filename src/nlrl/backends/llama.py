@@ -33,7 +33,7 @@ from .base import (
     TokenCallback,
     TokenEvent,
     Usage,
-    check_prompts,
+    encode_prompts,
 )
 
 log = logging.getLogger(__name__)
@@ -169,15 +169,7 @@ class LlamaCppBackend(Backend):
         *,
         on_token: TokenCallback | None = None,
     ) -> list[Generation]:
-        check_prompts(prompts)
-        encoded = []
-        for p in prompts:
-            toks = self.tokenize(p)
-            if len(toks) + 1 > self.context_length:
-                raise PromptError(
-                    f"prompt is {len(toks)} tokens, longer than the {self.context_length}-token "
-                    f"context of {self.model_name}")
-            encoded.append(toks)
+        encoded = encode_prompts(self, prompts, self.tokenize)
         out = []
         with self._lock:
             for pi, (prompt, toks) in enumerate(zip(prompts, encoded)):

@@ -10,7 +10,7 @@ unreadable reply is retried (sampled, new seed) up to ``retries`` times, then
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Sequence
 
 from .._exceptions import ConfigError, VerifierError
 from ..backends import Backend, SamplingParams

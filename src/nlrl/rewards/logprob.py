@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, Sequence
+from typing import Sequence
 
 from .._exceptions import ConfigError, VerifierError
 from ..backends import Backend, Generation, SamplingParams
