@@ -10,7 +10,16 @@ Same model, prompt and run, three ways to draw ``--n`` samples of ``--max-tokens
 * ``loop``: the original design, ``--n`` sequential ``model.generate`` calls of one sample;
 * ``hf_num_return_sequences``: one ``model.generate(num_return_sequences=n)`` (transformers'
   own batching, which copies the prompt n times before the prefill);
-* ``nlrl``: ``HFBackend.generate(n=n)``: one prefill, the KV cache repeated, n rows decoded.
+* ``nlrl_eager``: ``HFBackend.generate(n=n)`` with ``decode="eager"``: one prefill, the KV
+  cache repeated, n rows decoded with a dynamic cache, step by step from Python;
+* ``nlrl_graph``: the same with ``decode="graph"`` (a static cache and the decode step replayed
+  as one CUDA graph; ``decode="static"``, the same step without a graph, on a CPU);
+* ``nlrl_compiled``: ``decode="graph"`` with ``compile=True`` (the step compiled by inductor,
+  then captured). Not in the default set: run it with ``--methods nlrl_graph,nlrl_compiled``.
+
+Before timing, a correctness check: greedy decoding of ``--max-tokens`` tokens in the eager mode
+and in the fast mode, the tokens compared (random weights give near-flat logits, so in bf16 an
+argmax can flip on rounding; run ``--dtype float32`` for an exact check).
 
 Tokens/s counts the tokens really generated (EOS is suppressed in the HF calls with
 ``min_new_tokens``; our backend may stop a sample at EOS, and counts what it produced).
@@ -41,6 +50,7 @@ from nlrl import SamplingParams  # noqa: E402
 from nlrl.backends.hf import HFBackend  # noqa: E402
 
 # Qwen2.5-0.5B's shape (the model the issue's H100 figures were measured with) and a small one.
+METHODS = ("loop", "hf_num_return_sequences", "nlrl_eager", "nlrl_graph", "nlrl_compiled")
 PRESETS: dict[str, dict[str, Any]] = {
     "0.5b": dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                  num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=4096,
@@ -96,6 +106,9 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--prompt-tokens", type=int, default=128, help="prompt length (synthetic)")
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per method (best kept)")
+    ap.add_argument("--loop-repeats", type=int, default=1, help="timed runs of the slow loop")
+    ap.add_argument("--methods", default="loop,hf_num_return_sequences,nlrl_eager,nlrl_graph",
+                    help="comma-separated, from: " + ", ".join(METHODS))
     ap.add_argument("--threads", type=int, help="torch CPU threads (1 holds up best on a busy "
                     "2-core machine: OpenMP threads spin on each other)")
     ap.add_argument("--out", type=Path)
@@ -124,9 +137,21 @@ def main() -> None:
     hf_kw = dict(attention_mask=mask, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
                  max_new_tokens=T, min_new_tokens=T, pad_token_id=pad)
 
-    def loop() -> int:
+    params = SamplingParams(n=n, temperature=1.0, max_tokens=T, seed=0)
+    fast = "graph" if device.startswith("cuda") else "static"
+
+    def nlrl(decode: str, compile: bool = False) -> Any:
+        def run(p: SamplingParams = params) -> int:
+            if (backend.decode, backend.compile) != (decode, compile):
+                backend.decode, backend.compile = decode, compile
+                backend._decoders.clear()
+                backend._static_error = None
+            return backend.generate([prompt], p)[0].usage.completion_tokens
+        return run
+
+    def loop(count: int = n) -> int:
         total = 0
-        for _ in range(n):
+        for _ in range(count):
             out = model.generate(ids, **hf_kw)
             total += out.shape[1] - ids.shape[1]
         return total
@@ -135,44 +160,80 @@ def main() -> None:
         out = model.generate(ids, num_return_sequences=n, **hf_kw)
         return (out.shape[1] - ids.shape[1]) * n
 
-    params = SamplingParams(n=n, temperature=1.0, max_tokens=T, seed=0)
-
-    def ours() -> int:
-        return backend.generate([prompt], params)[0].usage.completion_tokens
-
-    methods = {"loop": loop, "hf_num_return_sequences": hf_batch, "nlrl": ours}
+    methods = {"loop": loop, "hf_num_return_sequences": hf_batch, "nlrl_eager": nlrl("eager"),
+               "nlrl_graph": nlrl(fast), "nlrl_compiled": nlrl(fast, compile=True)}
+    chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(methods))
+    if unknown:
+        ap.error(f"unknown methods: {', '.join(unknown)}")
     results: dict[str, Any] = {}
     with torch.inference_mode():
-        for name, fn in methods.items():
-            fn()  # warm-up (CUDA context, kernels, allocator)
+        # Correctness first: greedy tokens of the eager loop and of the fast mode(s) asked for.
+        greedy = SamplingParams(max_tokens=T, logprobs=True)
+        checks: dict[str, Any] = {}
+        ref = None
+        for name in ["nlrl_eager"] + [m for m in chosen if m in ("nlrl_graph", "nlrl_compiled")]:
+            methods[name](greedy)
+            comp = backend.generate([prompt], greedy)[0].completions[0]
+            if ref is None:
+                ref = comp
+                continue
+            same = 0
+            for a, b in zip(ref.token_ids, comp.token_ids):
+                if a != b:
+                    break
+                same += 1
+            lp_diff = max((abs(x - y) for x, y in zip(ref.logprobs[:same], comp.logprobs[:same])), default=0.0)
+            checks[name] = {"identical_prefix_tokens": same, "of": len(ref.token_ids),
+                            "max_logprob_abs_diff_on_prefix": round(lp_diff, 6),
+                            "static_error": backend._static_error}
+            print("check", name, checks[name], flush=True)
+        for name in chosen:
+            fn = methods[name]
+            fn(1) if name == "loop" else fn()  # warm-up (CUDA context, kernels, graph capture)
             best = None
-            for _ in range(args.repeats):
+            for _ in range(args.loop_repeats if name == "loop" else args.repeats):
                 wall, tokens = timed(fn, device)
                 tps = tokens / wall
                 if best is None or tps > best["tokens_per_s"]:
                     best = {"tokens": tokens, "wall_s": round(wall, 3), "tokens_per_s": round(tps, 1)}
+            if name.startswith("nlrl") and name != "nlrl_eager":
+                best["mode"] = {"decode": backend.decode, "compile": backend.compile,
+                                "graph_captured": any(d.graph is not None for d in backend._decoders.values()),
+                                "fallback_reason": backend._static_error}
             results[name] = best
             print(name, best, flush=True)
 
+    def ratio(a: str, b: str) -> float | None:
+        if a in results and b in results:
+            return round(results[a]["tokens_per_s"] / results[b]["tokens_per_s"], 2)
+        return None
+
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else None
+    params_count = sum(p.numel() for p in model.parameters())
     record = {
         "model": args.model or f"synthetic-{args.synthetic} (random weights, Qwen2 shape)",
-        "params_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+        "params_millions": round(params_count / 1e6, 1),
         "device": device, "gpu": gpu, "dtype": str(backend.dtype).replace("torch.", ""),
         "n": n, "max_tokens": T, "prompt_tokens": int(ids.shape[1]), "load_s": round(load_s, 2),
-        "results": results,
-        "speedup_vs_loop": round(results["nlrl"]["tokens_per_s"] / results["loop"]["tokens_per_s"], 2),
-        "speedup_vs_hf_batch": round(results["nlrl"]["tokens_per_s"]
-                                     / results["hf_num_return_sequences"]["tokens_per_s"], 2),
+        "methods": chosen, "checks": checks, "results": results,
+        "ratios": {f"{a}/{b}": ratio(a, b) for a, b in [
+            ("nlrl_graph", "loop"), ("nlrl_graph", "hf_num_return_sequences"), ("nlrl_graph", "nlrl_eager"),
+            ("nlrl_eager", "loop"), ("nlrl_eager", "hf_num_return_sequences"),
+            ("nlrl_compiled", "nlrl_graph"), ("nlrl_compiled", "loop")] if ratio(a, b) is not None},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version()},
         "threads": torch.get_num_threads(),
     }
+    for name in ("nlrl_graph", "nlrl_compiled"):
+        if name in results:  # a decode step serves n rows: steps/s against the weight-read ceiling
+            record[f"{name}_steps_per_s"] = round(results[name]["tokens_per_s"] / n, 1)
     out = args.out or ROOT / "benchmarks" / "results" / f"backend_hf_{device.split(':')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(out.read_text()) if out.exists() else {}
     runs = existing.get("runs", []) if isinstance(existing, dict) else []
-    runs = [r for r in runs if r.get("model") != record["model"]] + [record]
+    runs = [r for r in runs if (r.get("model"), r.get("methods")) != (record["model"], record["methods"])]
+    runs.append(record)
     out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     print(f"wrote {out}")

@@ -16,6 +16,7 @@ per step on a GPU.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import threading
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .._exceptions import ConfigError, ModelLoadError
+from ._hf_static import StaticDecoder, Unsupported
 from ._stops import StopBuffer
 from .base import (
     Backend,
@@ -38,6 +40,12 @@ from .base import (
 _DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
            "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
 _PROMPT_TAIL = 6  # prompt tokens kept as context when detokenizing (SentencePiece spaces)
+_DECODE_MODES = ("auto", "eager", "static", "graph")
+_LEN_BUCKET = 256  # static caches are sized in steps of this many positions
+_MAX_DECODERS = 2  # fixed-shape decoders (a KV cache and a graph each) kept per backend
+_SYNC_EVERY = 8  # static decoding without streaming or stop strings: steps per host sync
+
+log = logging.getLogger(__name__)
 
 
 def _import_torch() -> tuple[Any, Any]:
@@ -128,6 +136,20 @@ class HFBackend(Backend):
     ``"auto"`` | ``"float32"`` | ``"bfloat16"`` | ``"float16"``. ``chat``: whether prompts should go
     through the chat template (default: the tokenizer has one). ``tokenizer``: another hub id or
     directory to load the tokenizer from, or a tokenizer object.
+
+    ``decode``: how the n rows are stepped after the prefill.
+
+    * ``"eager"``: a dynamic KV cache, a finished sample leaving the batch (the CPU default);
+    * ``"graph"``: a static KV cache and the decode step captured once as a CUDA graph and
+      replayed (the CUDA default; see ``_hf_static``); ``compile=True`` also compiles the step
+      with ``torch.compile`` before capturing it;
+    * ``"static"``: the same fixed-shape step without the graph (any device);
+    * ``"auto"``: ``graph`` on CUDA, else ``eager``.
+
+    A model that cannot decode with a static cache (sliding-window layers, say) falls back to
+    ``eager`` with a warning. Greedy output is the same in every mode (up to floating-point
+    rounding); seeded sampling reproduces within a mode, not across modes (the batch shapes the
+    random draws differ).
     """
 
     name = "hf"
@@ -142,6 +164,8 @@ class HFBackend(Backend):
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
         tokenizer: Any = None,
+        decode: str = "auto",
+        compile: bool = False,
     ) -> None:
         if not model:
             raise ConfigError("the hf backend needs --model: a hub id or a local model directory")
@@ -149,6 +173,13 @@ class HFBackend(Backend):
         self._torch = torch
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
+        if decode not in _DECODE_MODES:
+            raise ConfigError(f"invalid decode mode {decode!r}: use {', '.join(_DECODE_MODES)}")
+        if decode == "graph" and not self.device.startswith("cuda"):
+            raise ConfigError(f"decode='graph' needs a CUDA device, not {self.device!r}")
+        self.decode, self.compile = decode, compile
+        self._decoders: dict[tuple[int, int], StaticDecoder] = {}
+        self._static_error: str | None = None
         ref = str(model)
         local = Path(ref).expanduser()
         looks_local = ref.startswith((".", "/", "~")) or ref.count("/") > 1
@@ -213,6 +244,7 @@ class HFBackend(Backend):
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def close(self) -> None:
+        self._decoders.clear()
         model = self.__dict__.pop("model", None)
         if model is not None and self.device.startswith("cuda"):
             del model
@@ -263,17 +295,47 @@ class HFBackend(Backend):
         kw[self._cache_kw] = cache
         return self.model(input_ids=input_ids, use_cache=True, **kw)
 
+    def _static_decoder(self, n: int, need: int) -> StaticDecoder | None:
+        """The fixed-shape decoder for ``n`` rows and ``need`` positions, built (and its graph
+        captured) on first use; None where this model cannot use one (then: the eager loop)."""
+        mode = self._mode()
+        if mode == "eager" or self._static_error is not None:
+            return None
+        rows = 1 << (n - 1).bit_length()  # buckets, so that a few graphs serve every request
+        length = -(-need // _LEN_BUCKET) * _LEN_BUCKET
+        limit = self.context_length
+        key = (rows, min(length, limit) if limit else length)
+        decoder = self._decoders.pop(key, None)
+        if decoder is None:
+            while len(self._decoders) >= _MAX_DECODERS:  # each holds a KV cache: keep a few
+                self._decoders.pop(next(iter(self._decoders)))
+            try:
+                decoder = StaticDecoder(self.model, *key, cache_kw=self._cache_kw, keep_kw=self._keep_kw,
+                                        graph=mode == "graph", compile=self.compile)
+            except (Unsupported, RuntimeError, TypeError, ValueError, AttributeError) as exc:
+                self._static_error = f"{type(exc).__name__}: {exc}"
+                log.warning("hf backend: %s decoding unavailable for %s (%s); using the eager loop",
+                            mode, self._ref, self._static_error)
+                return None
+        self._decoders[key] = decoder  # most recently used last
+        return decoder
+
+    def _mode(self) -> str:
+        if self.decode == "auto":
+            return "graph" if self.device.startswith("cuda") else "eager"
+        return self.decode
+
     def _sample(
         self, pi: int, prompt_ids: list[int], params: SamplingParams, on_token: TokenCallback | None
     ) -> list[Completion]:
         torch = self._torch
-        n = params.n
         limit = self.context_length
         max_tokens = min(params.max_tokens, limit - len(prompt_ids)) if limit else params.max_tokens
-        procs = self._processors(params)
         gen = None
         if params.seed is not None and not params.greedy:
             gen = torch.Generator(device=self.device).manual_seed(params.seed)
+        picker = _Picker(self._processors(params), params, gen)
+        samples = _Samples(self, pi, prompt_ids, params, on_token)
 
         prompt = torch.tensor([prompt_ids], device=self.device)
         out = self._forward(prompt, None)  # the one prefill
@@ -282,50 +344,31 @@ class HFBackend(Backend):
             from transformers import DynamicCache
 
             cache = DynamicCache.from_legacy_cache(cache)
-        logits = out.logits[:, -1, :].float().expand(n, -1)
+        logits = out.logits[:, -1, :].float()
+        decoder = self._static_decoder(params.n, len(prompt_ids) + max_tokens) if max_tokens > 1 else None
+        if decoder is not None:
+            decoder.start(cache, len(prompt_ids))
+            del cache
+            self._decode_static(decoder, prompt, logits, max_tokens, picker, samples)
+        else:
+            self._decode_eager(cache, prompt, logits, max_tokens, picker, samples)
+        return samples.completions()
+
+    def _decode_eager(self, cache: Any, prompt: Any, logits: Any, max_tokens: int,
+                      picker: _Picker, samples: _Samples) -> None:
+        """Dynamic cache; a finished sample leaves the batch with its cache rows."""
+        torch, n = self._torch, samples.n
+        logits = logits.expand(n, -1)
         if n > 1:
             cache.batch_repeat_interleave(n)
-        seqs = prompt.expand(n, -1) if params.repetition_penalty != 1.0 else None
-
+        seqs = prompt.expand(n, -1) if picker.needs_history else None
         rows = list(range(n))  # batch row -> sample index
-        ids: list[list[int]] = [[] for _ in range(n)]
-        lps: list[list[float]] = [[] for _ in range(n)]
-        bufs = [StopBuffer(params.stop) for _ in range(n)]
-        detok = [_Detokenizer(self.tokenizer, prompt_ids) for _ in range(n)]
-        finish = ["length"] * n
-        # Text is needed while decoding only to stream it or to find stop strings; otherwise
-        # each sample is detokenized once at the end (16 rows x 2 decodes a step add up).
-        live = on_token is not None or bool(params.stop)
         for step in range(max_tokens):
-            scores = procs(seqs, logits) if len(procs) else logits
-            if params.greedy:
-                nxt = scores.argmax(dim=-1)
-            else:
-                nxt = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen).squeeze(1)
-            chosen_lp = None
-            if params.logprobs:
-                chosen_lp = torch.log_softmax(logits, dim=-1).gather(1, nxt[:, None]).squeeze(1).tolist()
+            nxt, chosen_lp = picker(seqs, logits)
             toks = nxt.tolist()  # the one host sync per step
-            keep = []
-            for r, (i, tok) in enumerate(zip(rows, toks)):
-                if tok in self._eos:
-                    finish[i] = "stop"
-                    continue
-                ids[i].append(tok)
-                lp = chosen_lp[r] if chosen_lp is not None else None
-                if lp is not None:
-                    lps[i].append(lp)
-                if not live:
-                    keep.append(r)
-                    continue
-                released, stopped = bufs[i].feed(detok[i].push(tok))
-                if released and on_token is not None and on_token(TokenEvent(pi, i, released, tok, lp)):
-                    finish[i] = "answer"
-                    continue
-                if stopped:
-                    finish[i] = "stop"
-                    continue
-                keep.append(r)
+            lps = chosen_lp.tolist() if chosen_lp is not None else None
+            keep = [r for r, (i, tok) in enumerate(zip(rows, toks))
+                    if samples.accept(i, tok, lps[r] if lps is not None else None)]
             if not keep or step == max_tokens - 1:
                 break
             if len(keep) < len(rows):
@@ -339,21 +382,119 @@ class HFBackend(Backend):
                 seqs = torch.cat([seqs, nxt[:, None]], dim=1)
             logits = self._forward(nxt[:, None], cache).logits[:, -1, :].float()
 
+    def _decode_static(self, decoder: StaticDecoder, prompt: Any, logits: Any, max_tokens: int,
+                       picker: _Picker, samples: _Samples) -> None:
+        """Fixed-shape steps (CUDA-graph replays on a GPU); every row decodes to the end.
+
+        Tokens reach the host every step only when they must (streaming, stop strings);
+        otherwise every ``_SYNC_EVERY`` steps, so that the host queues steps ahead of the GPU
+        instead of waiting on each one. A sample may then run up to that many steps past its
+        EOS; those tokens are dropped."""
+        torch, rows = self._torch, decoder.batch
+        logits = logits.expand(rows, -1)
+        seqs = prompt.expand(rows, -1) if picker.needs_history else None
+        every = 1 if samples.live else _SYNC_EVERY
+        active = set(range(samples.n))  # rows >= n are padding up to the bucket
+        pending: list[Any] = []
+        pending_lp: list[Any] = []
+        for step in range(max_tokens):
+            nxt, chosen_lp = picker(seqs, logits)
+            pending.append(nxt)
+            if chosen_lp is not None:
+                pending_lp.append(chosen_lp)
+            last = step == max_tokens - 1
+            if len(pending) == every or last:
+                toks = torch.stack(pending, 1).tolist()  # the host sync
+                lps = torch.stack(pending_lp, 1).tolist() if pending_lp else None
+                pending, pending_lp = [], []
+                for i in sorted(active):
+                    for j, tok in enumerate(toks[i]):
+                        if not samples.accept(i, tok, lps[i][j] if lps is not None else None):
+                            active.discard(i)
+                            break
+                if not active:
+                    break
+            if last:
+                break
+            if seqs is not None:
+                seqs = torch.cat([seqs, nxt[:, None]], dim=1)
+            logits = decoder.step(nxt).float()
+
+
+class _Picker:
+    """Next tokens from logits: transformers' logits processors, then argmax or a draw."""
+
+    def __init__(self, procs: Any, params: SamplingParams, gen: Any) -> None:
+        import torch
+
+        self._torch, self._procs, self._params, self._gen = torch, procs, params, gen
+        self.needs_history = params.repetition_penalty != 1.0
+
+    def __call__(self, seqs: Any, logits: Any) -> tuple[Any, Any]:
+        torch = self._torch
+        scores = self._procs(seqs, logits) if len(self._procs) else logits
+        if self._params.greedy:
+            nxt = scores.argmax(dim=-1)
+        else:
+            nxt = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=self._gen).squeeze(1)
+        lp = None
+        if self._params.logprobs:
+            lp = torch.log_softmax(logits, dim=-1).gather(1, nxt[:, None]).squeeze(1)
+        return nxt, lp
+
+
+class _Samples:
+    """The n samples' state while decoding: tokens, log-probabilities, stop strings, streaming."""
+
+    def __init__(self, backend: HFBackend, pi: int, prompt_ids: Sequence[int], params: SamplingParams,
+                 on_token: TokenCallback | None) -> None:
+        self.n, self.pi, self._eos, self._on_token = params.n, pi, backend._eos, on_token
+        self._logprobs = params.logprobs
+        self.ids: list[list[int]] = [[] for _ in range(self.n)]
+        self.lps: list[list[float]] = [[] for _ in range(self.n)]
+        self.bufs = [StopBuffer(params.stop) for _ in range(self.n)]
+        self.detok = [_Detokenizer(backend.tokenizer, prompt_ids) for _ in range(self.n)]
+        self.finish = ["length"] * self.n
+        # Text is needed while decoding only to stream it or to find stop strings; otherwise
+        # each sample is detokenized once at the end (16 rows x 2 decodes a step add up).
+        self.live = on_token is not None or bool(params.stop)
+
+    def accept(self, i: int, tok: int, lp: float | None) -> bool:
+        """Take sample ``i``'s next token; False once the sample is finished."""
+        if tok in self._eos:
+            self.finish[i] = "stop"
+            return False
+        self.ids[i].append(tok)
+        if lp is not None:
+            self.lps[i].append(lp)
+        if not self.live:
+            return True
+        released, stopped = self.bufs[i].feed(self.detok[i].push(tok))
+        if released and self._on_token is not None and self._on_token(
+                TokenEvent(self.pi, i, released, tok, lp)):
+            self.finish[i] = "answer"
+            return False
+        if stopped:
+            self.finish[i] = "stop"
+            return False
+        return True
+
+    def completions(self) -> list[Completion]:
         comps = []
-        for i in range(n):
-            buf = bufs[i]
-            if not live:
-                buf.feed(detok[i].whole(ids[i]))
+        for i in range(self.n):
+            buf = self.bufs[i]
+            if not self.live:
+                buf.feed(self.detok[i].whole(self.ids[i]))
                 buf.flush()
-            elif finish[i] != "answer" and not buf.stopped:
-                tail, stopped = buf.feed(detok[i].finish())
+            elif self.finish[i] != "answer" and not buf.stopped:
+                tail, stopped = buf.feed(self.detok[i].finish())
                 if stopped:
-                    finish[i] = "stop"
+                    self.finish[i] = "stop"
                 else:
                     tail += buf.flush()
-                if tail and on_token is not None:
-                    on_token(TokenEvent(pi, i, tail, None, None))
-            comps.append(Completion(i, buf.text, tuple(ids[i]),
-                                    tuple(lps[i]) if params.logprobs else None,
-                                    finish[i]))  # type: ignore[arg-type]
+                if tail and self._on_token is not None:
+                    self._on_token(TokenEvent(self.pi, i, tail, None, None))
+            comps.append(Completion(i, buf.text, tuple(self.ids[i]),
+                                    tuple(self.lps[i]) if self._logprobs else None,
+                                    self.finish[i]))  # type: ignore[arg-type]
         return comps
