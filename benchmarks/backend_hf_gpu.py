@@ -15,7 +15,11 @@ Same model, prompt and run, three ways to draw ``--n`` samples of ``--max-tokens
 * ``nlrl_graph``: the same with ``decode="graph"`` (a static cache and the decode step replayed
   as one CUDA graph; ``decode="static"``, the same step without a graph, on a CPU);
 * ``nlrl_compiled``: ``decode="graph"`` with ``compile=True`` (the step compiled by inductor,
-  then captured). Not in the default set: run it with ``--methods nlrl_graph,nlrl_compiled``.
+  then captured). Not in the default set: run it with ``--methods nlrl_graph,nlrl_compiled``;
+* ``*_live``: the same as the pipeline runs it, each token streamed to a callback and a stop
+  string set, so tokens come back to the host every step.
+
+Each method's first call is timed apart (``first_call_s``: graph capture, compilation).
 
 Before timing, a correctness check: greedy decoding of ``--max-tokens`` tokens in the eager mode
 and in the fast mode, the tokens compared (random weights give near-flat logits, so in bf16 an
@@ -50,7 +54,8 @@ from nlrl import SamplingParams  # noqa: E402
 from nlrl.backends.hf import HFBackend  # noqa: E402
 
 # Qwen2.5-0.5B's shape (the model the H100 figures were measured with) and a small one.
-METHODS = ("loop", "hf_num_return_sequences", "nlrl_eager", "nlrl_graph", "nlrl_compiled")
+METHODS = ("loop", "hf_num_return_sequences", "nlrl_eager", "nlrl_graph", "nlrl_compiled",
+           "nlrl_eager_live", "nlrl_graph_live", "nlrl_compiled_live")
 PRESETS: dict[str, dict[str, Any]] = {
     "0.5b": dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
                  num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=4096,
@@ -76,9 +81,10 @@ def build_synthetic(preset: str, path: Path) -> Any:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>")
-    cfg = Qwen2Config(bos_token_id=0, eos_token_id=1, **shape)
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(cfg).save_pretrained(path)
+    if not (path / "config.json").exists():
+        cfg = Qwen2Config(bos_token_id=0, eos_token_id=1, **shape)
+        torch.manual_seed(0)
+        Qwen2ForCausalLM(cfg).save_pretrained(path)
     return fast
 
 
@@ -117,8 +123,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     model_ref, tokenizer = args.model, None
-    if args.synthetic:
-        model_ref = tempfile.mkdtemp(prefix=f"nlrl-synthetic-{args.synthetic}-")
+    if args.synthetic:  # kept between runs: building 0.5B random weights takes a while
+        model_ref = str(Path(tempfile.gettempdir()) / f"nlrl-synthetic-{args.synthetic}")
         tokenizer = build_synthetic(args.synthetic, Path(model_ref))
     t0 = time.perf_counter()
     backend = HFBackend(model_ref, device=args.device, dtype=args.dtype, tokenizer=tokenizer)
@@ -140,13 +146,19 @@ def main() -> None:
     params = SamplingParams(n=n, temperature=1.0, max_tokens=T, seed=0)
     fast = "graph" if device.startswith("cuda") else "static"
 
-    def nlrl(decode: str, compile: bool = False) -> Any:
-        def run(p: SamplingParams = params) -> int:
+    # "live": what the pipeline does, streaming every token to a callback with a stop string
+    # set (one that never matches here), so tokens reach the host every step.
+    live = params.replace(stop=("Question:",))
+
+    def nlrl(decode: str, compile: bool = False, streaming: bool = False) -> Any:
+        def run(p: SamplingParams | None = None) -> int:
             if (backend.decode, backend.compile) != (decode, compile):
                 backend.decode, backend.compile = decode, compile
                 backend._decoders.clear()
                 backend._static_error = None
-            return backend.generate([prompt], p)[0].usage.completion_tokens
+            if p is None and streaming:
+                return backend.generate([prompt], live, on_token=lambda e: False)[0].usage.completion_tokens
+            return backend.generate([prompt], p or params)[0].usage.completion_tokens
         return run
 
     def loop(count: int = n) -> int:
@@ -161,7 +173,10 @@ def main() -> None:
         return (out.shape[1] - ids.shape[1]) * n
 
     methods = {"loop": loop, "hf_num_return_sequences": hf_batch, "nlrl_eager": nlrl("eager"),
-               "nlrl_graph": nlrl(fast), "nlrl_compiled": nlrl(fast, compile=True)}
+               "nlrl_graph": nlrl(fast), "nlrl_compiled": nlrl(fast, compile=True),
+               "nlrl_eager_live": nlrl("eager", streaming=True),
+               "nlrl_graph_live": nlrl(fast, streaming=True),
+               "nlrl_compiled_live": nlrl(fast, compile=True, streaming=True)}
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(chosen) - set(methods))
     if unknown:
@@ -190,14 +205,16 @@ def main() -> None:
             print("check", name, checks[name], flush=True)
         for name in chosen:
             fn = methods[name]
-            fn(1) if name == "loop" else fn()  # warm-up (CUDA context, kernels, graph capture)
+            warm, _ = timed(lambda: fn(1) if name == "loop" else fn(), device)  # CUDA context,
+            # kernels, graph capture, compilation: the first call's extra cost is reported
             best = None
             for _ in range(args.loop_repeats if name == "loop" else args.repeats):
                 wall, tokens = timed(fn, device)
                 tps = tokens / wall
                 if best is None or tps > best["tokens_per_s"]:
                     best = {"tokens": tokens, "wall_s": round(wall, 3), "tokens_per_s": round(tps, 1)}
-            if name.startswith("nlrl") and name != "nlrl_eager":
+            best["first_call_s"] = round(warm, 2)
+            if name.startswith("nlrl") and not name.startswith("nlrl_eager"):
                 best["mode"] = {"decode": backend.decode, "compile": backend.compile,
                                 "graph_captured": any(d.graph is not None for d in backend._decoders.values()),
                                 "fallback_reason": backend._static_error}
@@ -220,7 +237,10 @@ def main() -> None:
         "ratios": {f"{a}/{b}": ratio(a, b) for a, b in [
             ("nlrl_graph", "loop"), ("nlrl_graph", "hf_num_return_sequences"), ("nlrl_graph", "nlrl_eager"),
             ("nlrl_eager", "loop"), ("nlrl_eager", "hf_num_return_sequences"),
-            ("nlrl_compiled", "nlrl_graph"), ("nlrl_compiled", "loop")] if ratio(a, b) is not None},
+            ("nlrl_compiled", "nlrl_graph"), ("nlrl_compiled", "loop"),
+            ("nlrl_compiled", "hf_num_return_sequences"), ("nlrl_graph_live", "nlrl_graph"),
+            ("nlrl_compiled_live", "nlrl_compiled"), ("nlrl_eager_live", "nlrl_eager")]
+            if ratio(a, b) is not None},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version()},
         "threads": torch.get_num_threads(),
@@ -232,7 +252,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(out.read_text()) if out.exists() else {}
     runs = existing.get("runs", []) if isinstance(existing, dict) else []
-    runs = [r for r in runs if (r.get("model"), r.get("methods")) != (record["model"], record["methods"])]
+    same = ("model", "n", "max_tokens", "methods")  # a rerun of the same measurement replaces it
+    runs = [r for r in runs if [r.get(k) for k in same] != [record[k] for k in same]]
     runs.append(record)
     out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     print(json.dumps(record, indent=2))

@@ -61,12 +61,12 @@ class StaticDecoder:
         self.position_ids = torch.zeros((batch, 1), dtype=torch.long, device=dev)
         self._closed = torch.finfo(dtype).min
         self.mask = torch.full((batch, 1, 1, max_len), self._closed, dtype=dtype, device=dev)
-        self._step_fn = self._step
-        self._step()  # allocates the cache's rows (StaticCache sizes them lazily)
         self.layers = _kv_layers(self.cache)
         for layer in self.layers:
             if getattr(layer, "is_sliding", False) or not hasattr(layer, "cumulative_length"):
                 raise Unsupported(f"cache layer {type(layer).__name__} is not a full-attention static layer")
+        self._step_fn = self._step
+        self._step()  # allocates the cache's rows (StaticCache sizes them lazily)
         if compile:
             self._step_fn = torch.compile(self._step, dynamic=False, fullgraph=False)
         self.graph: Any = None

@@ -48,9 +48,11 @@ def tiny_dir(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def hf(tiny_dir):
-    b = HFBackend(str(tiny_dir), device="cpu")
+@pytest.fixture(scope="module", params=["eager", "static"])
+def hf(tiny_dir, request):
+    """Both decode loops: the dynamic-cache one (CPU default) and the fixed-shape one that CUDA
+    graphs replay on a GPU (here stepped without a graph: same cache, mask and positions)."""
+    b = HFBackend(str(tiny_dir), device="cpu", decode=request.param)
     yield b
     b.close()
 
@@ -80,7 +82,9 @@ def test_n_samples_share_one_prefill(hf, forward_shapes):
     g = hf.complete(PROMPT, P(n=4, max_tokens=5, temperature=1.0, seed=7))
     prompt_len = len(hf.tokenize(PROMPT))
     assert forward_shapes[0] == (1, prompt_len)  # the prompt, encoded once
-    assert forward_shapes[1:] == [(4, 1)] * 4  # then the four samples decode as one batch
+    # then the four samples decode as one batch (the fixed-shape decoder's first use also runs
+    # one step to allocate its cache)
+    assert forward_shapes[-4:] == [(4, 1)] * 4 and len(forward_shapes) <= 6
     assert len(set(g.texts)) > 1
     assert g.usage.prompt_tokens == prompt_len and g.usage.completion_tokens == 20
 
@@ -117,7 +121,10 @@ def test_on_token_true_ends_that_sample_only(hf, forward_shapes):
     fin = [c.finish_reason for c in g.completions]
     assert fin[1] == "answer" and fin[0] == fin[2] == "length"
     assert g.completions[1].num_tokens < 10 and g.completions[0].num_tokens == 10
-    assert (2, 1) in forward_shapes  # the finished sample left the batch
+    if hf.decode == "eager":
+        assert (2, 1) in forward_shapes  # the finished sample left the batch
+    else:  # a fixed shape: the row stays (in a bucket of 4), its tokens are dropped
+        assert set(forward_shapes[1:]) == {(4, 1)}
 
 
 def test_stop_strings(hf):
@@ -151,9 +158,14 @@ def test_eos_ends_a_sample(tiny_dir, tmp_path, hf):
     cfg = json.loads((copy / "generation_config.json").read_text())
     cfg["eos_token_id"] = [1, greedy[3]]
     (copy / "generation_config.json").write_text(json.dumps(cfg))
-    b = HFBackend(str(copy), device="cpu")
+    b = HFBackend(str(copy), device="cpu", decode=hf.decode)
     c = b.complete(PROMPT, P(max_tokens=6)).completions[0]
     assert c.token_ids == greedy[:3] and c.finish_reason == "stop"
+    # no streaming and no stop strings: the fixed-shape loop reads tokens back every few steps;
+    # what a sample decoded past its EOS is dropped, its text and counts are the same
+    g = b.complete(PROMPT, P(n=3, max_tokens=6, logprobs=True))
+    assert [c.token_ids for c in g.completions] == [greedy[:3]] * 3
+    assert [len(c.logprobs) for c in g.completions] == [3] * 3 and g.usage.completion_tokens == 9
 
 
 def test_sampling_knobs_run(hf):
@@ -199,3 +211,53 @@ def test_bad_model_and_prompt(hf, tmp_path):
     with pytest.raises(PromptError, match="256-token context"):
         hf.complete("word " * 400, P(max_tokens=1))
     assert not hf.chat and hf.apply_chat_template([{"role": "user", "content": "x"}]) is None
+
+
+def test_fixed_shape_decoding_matches_eager(tiny_dir):
+    eager = HFBackend(str(tiny_dir), device="cpu", decode="eager")
+    static = HFBackend(str(tiny_dir), device="cpu", decode="static")
+    for params in (P(max_tokens=40, logprobs=True), P(n=3, max_tokens=20, repetition_penalty=1.3, logprobs=True)):
+        a, b = (x.complete(PROMPT, params).completions for x in (eager, static))
+        assert [c.token_ids for c in a] == [c.token_ids for c in b]
+        for ca, cb in zip(a, b):
+            assert torch.allclose(torch.tensor(ca.logprobs), torch.tensor(cb.logprobs), atol=1e-5)
+    assert static._static_error is None
+
+
+def test_fixed_shape_decoders_are_bucketed_reused_and_bounded(tiny_dir):
+    b = HFBackend(str(tiny_dir), device="cpu", decode="static")
+    b.complete(PROMPT, P(n=3, max_tokens=4, temperature=1.0, seed=0))
+    first = b._decoders[(4, 256)]  # 3 rows round up to 4; positions to the 256-token context
+    b.complete(PROMPT, P(n=4, max_tokens=9, temperature=1.0, seed=0))
+    assert b._decoders[(4, 256)] is first  # the same shape reuses cache (and graph)
+    b.complete(PROMPT, P(max_tokens=2))  # max_tokens 2: one fixed-shape step
+    b.complete(PROMPT, P(n=16, max_tokens=2))
+    assert list(b._decoders) == [(1, 256), (16, 256)]  # the least recently used went
+    b.close()
+    assert b._decoders == {}
+
+
+def test_decode_mode_validation_and_fallback(tiny_dir, tmp_path, caplog):
+    with pytest.raises(ConfigError, match="invalid decode mode"):
+        HFBackend(str(tiny_dir), device="cpu", decode="fast")
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        HFBackend(str(tiny_dir), device="cpu", decode="graph")
+    assert HFBackend(str(tiny_dir), device="cpu")._mode() == "eager"  # auto on a CPU
+
+    # Sliding-window attention has no fixed-shape decoder: a warning, then the eager loop.
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = HFBackend(str(tiny_dir), device="cpu").tokenizer
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      use_sliding_window=True, sliding_window=8, max_window_layers=0,
+                      bos_token_id=0, eos_token_id=1)
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(cfg).save_pretrained(tmp_path / "sliding")
+    eager = HFBackend(str(tmp_path / "sliding"), device="cpu", tokenizer=tok, decode="eager")
+    static = HFBackend(str(tmp_path / "sliding"), device="cpu", tokenizer=tok, decode="static")
+    with caplog.at_level("WARNING", logger="nlrl.backends.hf"):
+        got = static.complete(PROMPT, P(n=2, max_tokens=12))
+    assert "StaticSlidingWindowLayer is not a full-attention static layer" in static._static_error
+    assert "using the eager loop" in caplog.text
+    assert got.texts == eager.complete(PROMPT, P(n=2, max_tokens=12)).texts
