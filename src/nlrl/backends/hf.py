@@ -2,10 +2,12 @@
 
 Why our own decode loop instead of ``model.generate(num_return_sequences=n)``: that call copies
 the prompt n times *before* the prefill, so the prompt is encoded n times. Here the prompt is
-encoded once (batch 1), its KV cache is repeated n times, and the n samples decode together as
-one batch; a sample that finishes (EOS, stop string, ``max_tokens``, or ``on_token`` returning
-True) is dropped from the batch and its cache rows with it. Owning the loop also gives per-sample
-streaming, stop strings and log-probabilities without a streamer that only supports batch 1.
+encoded once (batch 1), its KV cache is copied into n rows, and the n samples decode together as
+one batch. Owning the loop also gives per-sample streaming, stop strings and log-probabilities
+without a streamer that only supports batch 1. Two loops (``decode=``): the eager one drops a
+finished sample (EOS, stop string, ``max_tokens``, ``on_token`` returning True) from the batch
+with its cache rows; the fixed-shape one (``_hf_static``, the CUDA default) replays the decode
+step as a CUDA graph and keeps every row, which on a GPU is several times faster.
 Logits processing (temperature, top-k, top-p, repetition penalty) is transformers' own.
 
 Seeds: a request's samples share one generator seeded with ``params.seed``, so the same request
