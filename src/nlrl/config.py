@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     seed: Optional[int] = None
     n_ctx: int = 4096
     threads: Optional[int] = None  # embedded engine threads; default: one per core
+    device: str = "auto"  # hf: auto | cpu | cuda | cuda:N | mps
+    dtype: str = "auto"  # hf: auto | float32 | bfloat16 | float16
+    decode: str = "auto"  # hf: auto | eager | static | graph (see docs/backends.md)
+    compile: bool = False  # hf: compile the decode step with torch.compile before graph capture
     chat: bool = False
     run_dir: Path = Path("./cache")
     data_dir: Optional[Path] = None

@@ -42,6 +42,9 @@ def open_backend(
         options["n_ctx"] = settings.n_ctx
         if settings.threads:
             options["n_threads"] = settings.threads
+    if settings.backend == "hf":
+        options.update(device=settings.device, dtype=settings.dtype, decode=settings.decode,
+                       compile=settings.compile)
     if settings.chat and settings.backend in ("embedded", "llama", "hf", "scripted", "openai"):
         options["chat"] = True
     return settings, load_backend(settings.backend, settings.model, **options)

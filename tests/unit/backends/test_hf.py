@@ -261,3 +261,18 @@ def test_decode_mode_validation_and_fallback(tiny_dir, tmp_path, caplog):
     assert "StaticSlidingWindowLayer is not a full-attention static layer" in static._static_error
     assert "using the eager loop" in caplog.text
     assert got.texts == eager.complete(PROMPT, P(n=2, max_tokens=12)).texts
+
+
+def test_settings_reach_the_hf_backend(tiny_dir, monkeypatch, tmp_path):
+    from nlrl.cli.options import open_backend
+
+    monkeypatch.setenv("NLRL_DEVICE", "cpu")
+    monkeypatch.setenv("NLRL_DTYPE", "bfloat16")
+    monkeypatch.setenv("NLRL_DECODE", "static")
+    _, b = open_backend("hf", str(tiny_dir), None, tmp_path)
+    with b:
+        assert (b.device, b.model.dtype, b.decode, b.compile) == ("cpu", torch.bfloat16, "static", False)
+        assert b.complete(PROMPT, P(n=2, max_tokens=3)).usage.completion_tokens == 6
+    monkeypatch.setenv("NLRL_DECODE", "graph")
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        open_backend("hf", str(tiny_dir), None, tmp_path)
