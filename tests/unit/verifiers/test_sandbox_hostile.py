@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-import sys
 import time
 from pathlib import Path
 
