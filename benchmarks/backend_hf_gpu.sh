@@ -7,12 +7,13 @@
 #    16 generate calls vs generate(num_return_sequences=16), and 64 samples;
 # 3. the step compiled by inductor before capture, against the plain graph in the same run;
 # 4. streaming as the pipeline does it (a token callback and a stop string), compiled with 64
-#    samples, and one sample.
+#    samples, and one sample;
+# 5. a profile of one step: kernels, their GPU time, eager vs graph replay.
 set -u
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}"
 OUT="${OUT:-benchmarks/results}"
-STEPS="${STEPS:-1 2 3 4}"
+STEPS="${STEPS:-1 2 3 4 5}"
 mkdir -p "$OUT"
 B=benchmarks/backend_hf_gpu.py
 R="$OUT/backend_hf_cuda.json"
@@ -40,5 +41,10 @@ if has 4; then
     --methods nlrl_eager_live,nlrl_graph,nlrl_graph_live,nlrl_compiled,nlrl_compiled_live --out "$R" 2>&1 | quiet
   timeout 140 python3 $B --synthetic 0.5b --device cuda --n 64 --methods nlrl_graph,nlrl_compiled --out "$R" 2>&1 | quiet
   timeout 130 python3 $B --synthetic 0.5b --device cuda --n 1 --methods nlrl_eager,nlrl_graph,nlrl_compiled --out "$R" 2>&1 | quiet
+fi
+if has 5; then
+  echo "== 5. profile of one decode step"
+  timeout 240 python3 benchmarks/backend_hf_gpu_profile.py --synthetic 0.5b --device cuda \
+    --out "$OUT/backend_hf_cuda_profile.json" 2>&1 | quiet
 fi
 echo "== done"
