@@ -274,6 +274,8 @@ def encode_prompts(backend: Backend, prompts: Sequence[str],
     encoded = []
     for p in prompts:
         ids = tokenize(p)
+        if not ids:
+            raise PromptError(f"prompt encodes to no tokens with {backend.model_name}'s tokenizer")
         if limit and len(ids) + 1 > limit:
             raise PromptError(f"prompt is {len(ids)} tokens, longer than the {limit}-token "
                               f"context of {backend.model_name}")

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._exceptions import ConfigError, ModelLoadError
+from .._exceptions import BackendError, ConfigError, ModelLoadError
 from ._hf_static import StaticDecoder, Unsupported
 from ._stops import StopBuffer
 from .base import (
@@ -200,6 +200,11 @@ class HFBackend(Backend):
                 tokenizer = transformers.AutoTokenizer.from_pretrained(
                     str(tokenizer or source), trust_remote_code=trust_remote_code)
             self.tokenizer = tokenizer
+            if not tokenizer("a b 1", add_special_tokens=False)["input_ids"]:
+                # transformers 5 builds an empty tokenizer of the model's type where a directory
+                # has no tokenizer files, instead of failing
+                raise ValueError("its tokenizer encodes text to no tokens (no tokenizer files there?); "
+                                 "pass tokenizer=")
             self.model = transformers.AutoModelForCausalLM.from_pretrained(source, **kw)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"cannot load hf model {ref}: {exc}", provider=self.name) from exc
@@ -266,7 +271,11 @@ class HFBackend(Backend):
         with self._lock, self._torch.inference_mode():
             for pi, (prompt, ids) in enumerate(zip(prompts, encoded)):
                 start = time.perf_counter()
-                comps = self._sample(pi, ids, params, on_token)
+                try:
+                    comps = self._sample(pi, ids, params, on_token)
+                except RuntimeError as exc:  # CUDA out of memory, a device-side assert, ...
+                    raise BackendError(f"hf model {self._ref} failed: {str(exc).splitlines()[0]}",
+                                       provider=self.name) from exc
                 usage = Usage(prompt_tokens=len(ids), completion_tokens=sum(c.num_tokens for c in comps),
                               calls=1, wall_s=time.perf_counter() - start)
                 out.append(Generation(prompt, tuple(comps), usage))
@@ -339,7 +348,7 @@ class HFBackend(Backend):
         picker = _Picker(self._processors(params), params, gen)
         samples = _Samples(self, pi, prompt_ids, params, on_token)
 
-        prompt = torch.tensor([prompt_ids], device=self.device)
+        prompt = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)
         out = self._forward(prompt, None)  # the one prefill
         cache = getattr(out, self._cache_kw)
         if isinstance(cache, tuple):  # transformers < 4.47 hands some models' caches back as tuples

@@ -10,9 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from nlrl import ConfigError, PromptError, SamplingParams  # noqa: E402
+from nlrl import BackendError, ConfigError, PromptError, SamplingParams  # noqa: E402
 from nlrl._exceptions import ModelLoadError  # noqa: E402
 from nlrl.backends import load_backend  # noqa: E402
+from nlrl.backends.base import encode_prompts  # noqa: E402
 from nlrl.backends.hf import HFBackend, pick_device, pick_dtype  # noqa: E402
 
 P = SamplingParams
@@ -200,7 +201,7 @@ def test_device_and_dtype_selection(tiny_dir):
     assert b.complete(PROMPT, P(max_tokens=3)).completions[0].num_tokens == 3
 
 
-def test_bad_model_and_prompt(hf, tmp_path):
+def test_bad_model_and_prompt(hf, tiny_dir, tmp_path):
     with pytest.raises(ModelLoadError, match="not found"):
         HFBackend(str(tmp_path / "missing"), device="cpu")
     (tmp_path / "empty").mkdir()
@@ -211,6 +212,29 @@ def test_bad_model_and_prompt(hf, tmp_path):
     with pytest.raises(PromptError, match="256-token context"):
         hf.complete("word " * 400, P(max_tokens=1))
     assert not hf.chat and hf.apply_chat_template([{"role": "user", "content": "x"}]) is None
+    # a model directory without tokenizer files: for Qwen2, transformers 5 builds an empty
+    # tokenizer instead of failing
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    Qwen2ForCausalLM(Qwen2Config(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(tmp_path / "no-tok")
+    with pytest.raises(ModelLoadError, match="cannot load hf model .*encodes text to no tokens"):
+        HFBackend(str(tmp_path / "no-tok"), device="cpu")
+    with pytest.raises(PromptError, match="encodes to no tokens"):
+        encode_prompts(hf, ["x"], lambda text: [])
+
+
+def test_model_failures_are_backend_errors(hf):
+    def fail(module, args, kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+
+    handle = hf.model.register_forward_pre_hook(fail, with_kwargs=True)
+    try:
+        with pytest.raises(BackendError, match=r"failed: CUDA out of memory. Tried to allocate 2.00 GiB$"):
+            hf.complete(PROMPT, P(max_tokens=3))
+    finally:
+        handle.remove()
+    assert hf.complete(PROMPT, P(max_tokens=3)).completions[0].num_tokens == 3
 
 
 def test_fixed_shape_decoding_matches_eager(tiny_dir):
