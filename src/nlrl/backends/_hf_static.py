@@ -86,6 +86,10 @@ class StaticDecoder:
         return out.logits[:, -1, :]
 
     def _capture(self) -> None:
+        with self._torch.cuda.device(self.model.device):  # the model's GPU, not the current one
+            self._capture_here()
+
+    def _capture_here(self) -> None:
         torch = self._torch
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
