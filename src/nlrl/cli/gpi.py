@@ -14,7 +14,7 @@ import typer
 
 from .._exceptions import ConfigError, UnknownNameError
 from ._app import app
-from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend
+from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend, check_backend_name
 
 
 def _known_specs() -> list[str]:
@@ -97,6 +97,7 @@ def gpi(
     # above are gpi's own, sized for short JSON answers.
     settings = load_settings(backend=backend, model=model, run_dir=run_dir, threads=threads,
                              base_url=base_url[0] if base_url and len(base_url) == 1 else None)
+    check_backend_name(settings)
     if threads is not None and settings.backend not in ("embedded", "llama"):
         raise ConfigError("--threads applies to the embedded backend only")
     from ..bench.runner import make_out_dir

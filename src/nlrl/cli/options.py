@@ -39,6 +39,7 @@ def cli_settings(
     settings = load_settings(backend=backend, model=model, run_dir=run_dir,
                              base_url=base_url[0] if base_url and len(base_url) == 1 else None,
                              **overrides)
+    check_backend_name(settings)
     SamplingParams(n=settings.n, temperature=settings.temperature or 0.0,
                    max_tokens=settings.max_tokens, seed=settings.seed)
     from ..strategies import STRATEGIES, get_strategy
@@ -51,6 +52,15 @@ def cli_settings(
     else:
         STRATEGIES.get(settings.strategy)
     return settings
+
+
+def check_backend_name(settings: Settings) -> None:
+    """An unknown backend name fails listing the known ones, without importing any backend."""
+    from .._exceptions import UnknownNameError
+    from ..backends import BACKENDS
+
+    if settings.backend not in BACKENDS:
+        raise UnknownNameError("backend", settings.backend, BACKENDS.names())
 
 
 def check_prompt_options(difficulty: str | None = None, steps: int | None = None,
