@@ -131,6 +131,19 @@ def setup_logging(run_dir: Path | str, level: str = "INFO") -> Path:
     return path
 
 
+def start_logging(settings: Settings) -> Path | None:
+    """:func:`setup_logging` into ``settings.run_dir``. A run directory the user chose (flag,
+    ``NLRL_RUN_DIR``, nlrl.toml) that cannot be written is an error; the default one (a home
+    without a writable cache, as for a service account) only means no log file: None."""
+    try:
+        return setup_logging(settings.run_dir, settings.log_level)
+    except ConfigError:
+        if "run_dir" in settings.model_fields_set:
+            raise
+        logging.getLogger("nlrl").setLevel(settings.log_level)
+        return None
+
+
 def stop_logging(path: Path | str) -> None:
     """Detach and close the handler :func:`setup_logging` added for the log file ``path``."""
     handler = _handler(Path(path))

@@ -88,3 +88,18 @@ def test_threads_must_be_positive(monkeypatch):
         load_settings()
     monkeypatch.setenv("NLRL_THREADS", "2")
     assert load_settings().threads == 2
+
+
+def test_an_unwritable_default_log_dir_is_no_log_but_a_chosen_one_is_an_error(tmp_path, monkeypatch):
+    from nlrl.config import start_logging
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.delenv("NLRL_RUN_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # cannot hold a directory, for root too
+    assert start_logging(load_settings()) is None
+    with pytest.raises(ConfigError, match="cannot create run directory"):
+        start_logging(load_settings(run_dir=blocker / "run"))
+    monkeypatch.setenv("NLRL_RUN_DIR", str(blocker / "run"))
+    with pytest.raises(ConfigError, match="cannot create run directory"):
+        start_logging(load_settings())

@@ -10,7 +10,7 @@ from typing_extensions import Annotated
 
 from .._exceptions import ConfigError
 from ..backends import Backend, SamplingParams, load_backend
-from ..config import Settings, load_settings, setup_logging
+from ..config import Settings, load_settings, start_logging
 
 BackendOpt = Annotated[Optional[str], typer.Option(
     "--backend", "-b", metavar="NAME", help="Engine: embedded (default), openai, hf, scripted.")]
@@ -80,7 +80,7 @@ def check_prompt_options(difficulty: str | None = None, steps: int | None = None
 
 def build_backend(settings: Settings, base_url: list[str] | None = None) -> Backend:
     """Start logging into ``settings.run_dir`` and build the backend ``settings`` name."""
-    setup_logging(settings.run_dir, settings.log_level)
+    start_logging(settings)
     options: dict[str, Any] = {}
     if settings.backend == "openai":
         urls = base_url or ([settings.base_url] if settings.base_url else None)
