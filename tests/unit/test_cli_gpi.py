@@ -12,8 +12,12 @@ runner = CliRunner()
 @pytest.fixture
 def loads(monkeypatch):
     """What gpi asks the backend registry for; the load itself is stopped there."""
+    import os
+
     import nlrl.cli.options as options
 
+    for name in [k for k in os.environ if k.startswith("NLRL_")]:  # only what each test sets
+        monkeypatch.delenv(name)
     calls = []
 
     def record(name, model=None, **kw):

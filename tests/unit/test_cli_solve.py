@@ -149,6 +149,6 @@ def test_a_prompt_longer_than_the_context_does_not_blame_max_tokens(tmp_path):
     with pytest.raises(PromptError) as exc:
         b.check_prompt("one two three four five six seven eight nine ten", 1)
     assert "max_tokens" not in str(exc.value)
-    assert str(exc.value).startswith("prompt is 10 tokens, which leaves no room to answer in the 8-token context")
+    assert str(exc.value).startswith("prompt is 10 tokens: with a single token to answer it exceeds the 8-token context")
     with pytest.raises(PromptError, match="with max_tokens=5 it exceeds the 8-token context"):
         b.check_prompt("one two three four", 5)  # the limit given is part of the problem: say so
