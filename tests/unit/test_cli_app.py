@@ -1,6 +1,5 @@
 """The application shell: --version, help text, and errors that become one line."""
 
-import json
 import re
 from importlib.metadata import version
 

@@ -56,15 +56,14 @@ def gpi(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     """Run language GPI and write OUT/results.json and OUT/gpi.png."""
-    from ..config import load_settings
+    from ..backends import SamplingParams
     from ..bench.datasets import load_dataset
+    from ..config import load_settings
     from ..gpi.dataset import DatasetGPI, known_datasets, split
     from ..gpi.envs import make_env
     from ..gpi.llm import JsonCaller
     from ..gpi.loop import GPIConfig, GPIRun
     from ..gpi.plot import plot_result
-
-    from ..backends import SamplingParams
 
     SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed)  # checked before any load
     if retries < 0:
