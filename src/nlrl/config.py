@@ -5,7 +5,11 @@ The config file is ``$NLRL_CONFIG`` if set, else ``./nlrl.toml`` if it exists::
 
     backend = "openai"
     base_url = "http://127.0.0.1:8000/v1"
-    run_dir = "./cache"
+    run_dir = "/data/nlrl"
+
+``run_dir`` holds the log (``nlrl.log``) and the completion cache; it defaults to the user's cache
+directory (:func:`default_run_dir`: ``~/.cache/nlrl`` on Linux), never the working directory.
+``nlrl bench`` also logs into its ``--out`` directory.
 
 Settings are passed explicitly to what needs them; there is no global configuration object.
 """
@@ -17,10 +21,18 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from ._exceptions import ConfigError
+
+
+def default_run_dir() -> Path:
+    """The user's cache directory for nlrl, as platformdirs names it (``~/.cache/nlrl`` on Linux,
+    ``~/Library/Caches/nlrl`` on macOS, ``%LOCALAPPDATA%\\nlrl\\Cache`` on Windows)."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("nlrl", appauthor=False))
 
 
 def _config_file() -> Path | None:
@@ -52,9 +64,16 @@ class Settings(BaseSettings):
     decode: str = "auto"  # hf: auto | eager | static | graph (see docs/backends.md)
     compile: bool = False  # hf: compile the decode step with torch.compile before graph capture
     chat: bool = False
-    run_dir: Path = Path("./cache")
+    run_dir: Path = Field(default_factory=default_run_dir)
     data_dir: Optional[Path] = None
     log_level: str = "INFO"
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v: Optional[int]) -> Optional[int]:
+        if v is not None and v < 1:
+            raise ValueError(f"must be an integer >= 1, got {v}")
+        return v
 
     @field_validator("log_level")
     @classmethod
@@ -98,13 +117,44 @@ def setup_logging(run_dir: Path | str, level: str = "INFO") -> Path:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+        raise ConfigError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from None
     path = run_dir / "nlrl.log"
     logger = logging.getLogger("nlrl")
     logger.setLevel(level)
-    if not any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path.resolve()
-               for h in logger.handlers):
-        handler = logging.FileHandler(path, encoding="utf-8")
+    if _handler(path) is None:
+        try:
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write the log file {path}: {exc.strerror or exc}") from None
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
     return path
+
+
+def start_logging(settings: Settings) -> Path | None:
+    """:func:`setup_logging` into ``settings.run_dir``. A run directory the user chose (flag,
+    ``NLRL_RUN_DIR``, nlrl.toml) that cannot be written is an error; the default one (a home
+    without a writable cache, as for a service account) only means no log file: None."""
+    try:
+        return setup_logging(settings.run_dir, settings.log_level)
+    except ConfigError:
+        if "run_dir" in settings.model_fields_set:
+            raise
+        logging.getLogger("nlrl").setLevel(settings.log_level)
+        return None
+
+
+def stop_logging(path: Path | str) -> None:
+    """Detach and close the handler :func:`setup_logging` added for the log file ``path``."""
+    handler = _handler(Path(path))
+    if handler is not None:
+        logging.getLogger("nlrl").removeHandler(handler)
+        handler.close()
+
+
+def _handler(path: Path) -> logging.FileHandler | None:
+    target = path.resolve()
+    for h in logging.getLogger("nlrl").handlers:
+        if isinstance(h, logging.FileHandler) and Path(h.baseFilename) == target:
+            return h
+    return None

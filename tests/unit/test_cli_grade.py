@@ -15,7 +15,8 @@ def _write(path, lines):
 
 def _run(*args):
     result = runner.invoke(app, ["grade", *map(str, args)])
-    return result, json.loads(result.stdout.strip().splitlines()[-1]) if result.exit_code == 0 else None
+    lines = result.stdout.strip().splitlines()
+    return result, json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
 
 
 def test_grade_with_dataset_ids(tmp_path):
@@ -59,9 +60,10 @@ def test_grade_inline_references_and_bad_lines(tmp_path):
     ])
     out = tmp_path / "v.jsonl"
     result, summary = _run(preds, "--out", out)
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # scripts can tell that some lines were not graded
     assert summary == {"n": 9, "correct": 3, "accuracy": round(3 / 9, 6), "errors": 6}
     err = result.stderr
+    assert err.splitlines()[-1] == "error: 6 of 9 lines could not be graded (--allow-errors to exit 0)"
     assert f"{preds}:2: invalid JSON" in err
     assert f"{preds}:3: missing 'output'" in err
     assert "unknown checker 'telepathy'; known: choice, code, collie, math, qa, yesno" in err
@@ -70,6 +72,10 @@ def test_grade_inline_references_and_bad_lines(tmp_path):
     assert f"{preds}:10: code reference needs" in err
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["line"] for x in lines] == [1, 2, 3, 4, 5, 6, 8, 9, 10]
+    allowed, again = _run(preds, "--allow-errors")
+    assert allowed.exit_code == 0 and again == summary and "lines could not be graded" not in allowed.stderr
+    clean = _write(tmp_path / "clean.jsonl", [{"output": "Final Answer: 0.5", "reference": "1/2", "checker": "math"}])
+    assert _run(clean)[0].exit_code == 0
 
 
 def test_grade_unknown_dataset_and_missing_file(tmp_path):

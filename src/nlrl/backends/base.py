@@ -202,6 +202,9 @@ class Backend(ABC):
         limit = self.context_length
         count = self.count_tokens(prompt) if limit else None
         if limit and count is not None and count + max_tokens > limit:
+            if count + 1 > limit:  # too long whatever the token limit: do not blame max_tokens
+                raise PromptError(f"prompt is {count} tokens: with a single token to answer it exceeds "
+                                  f"the {limit}-token context of {self.model_name}")
             raise PromptError(
                 f"prompt is {count} tokens; with max_tokens={max_tokens} it exceeds the "
                 f"{limit}-token context of {self.model_name}"

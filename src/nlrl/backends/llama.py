@@ -72,6 +72,9 @@ class LlamaCppBackend(Backend):
         verbose: bool = False,
     ) -> None:
         path = Path(model) if model else Path(default_model_path())
+        if path.is_dir():
+            raise ModelLoadError(f"{path} is a directory; the embedded backend needs a GGUF model file",
+                                 provider=self.name)
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path}", provider=self.name)
         with open(path, "rb") as fh:

@@ -1,7 +1,10 @@
 """Comparing benchmark runs: a table, and plots of accuracy against generated tokens and by level.
 
 ``nlrl report DIR [DIR...]`` loads each run directory's ``summary.json`` (and ``results.jsonl``),
-prints one row per run and redraws the plots. Figures are drawn with matplotlib's object API on
+prints one row per run and redraws the plots: for one run, ``run_overview.png`` (accuracy by
+level, subject, type or domain with Wilson intervals, and the distribution of generated tokens,
+right and wrong answers apart); for several, ``accuracy_vs_tokens.png`` and
+``accuracy_by_level.png`` comparing them. Figures are drawn with matplotlib's object API on
 the Agg canvas: no display needed, and no global pyplot state touched.
 """
 
@@ -16,6 +19,7 @@ from .._exceptions import RunStoreError
 
 ACCURACY_VS_TOKENS = "accuracy_vs_tokens.png"
 ACCURACY_BY_LEVEL = "accuracy_by_level.png"
+RUN_OVERVIEW = "run_overview.png"
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def table_rows(runs: Sequence[RunInfo]) -> list[dict[str, str]]:
             "dataset": str(c.get("dataset", "?")),
             "model": str(c.get("model", "?")),
             "strategy": r.label,
-            "n": f"{s.get('n', 0)}" + ("" if s.get("complete", True) else f"/{s.get('selected')}"),
+            "records": f"{s.get('n', 0)}" + ("" if s.get("complete", True) else f"/{s.get('selected')}"),
             "accuracy %": _fmt_pct(s.get("accuracy")),
             "95% CI": f"[{_fmt_pct(lo)}, {_fmt_pct(hi)}]",
             "tokens/sample": "-" if tok is None else f"{tok:.1f}",
@@ -94,7 +98,7 @@ def render_table(runs: Sequence[RunInfo]) -> Any:
     rows = table_rows(runs)
     table = Table(title="benchmark runs")
     for col in (rows[0].keys() if rows else ["run"]):
-        table.add_column(col, justify="right" if col in ("n", "accuracy %", "tokens/sample", "wall s") else "left")
+        table.add_column(col, justify="right" if col in ("records", "accuracy %", "tokens/sample", "wall s") else "left")
     for row in rows:
         table.add_row(*row.values())
     return table
@@ -197,14 +201,100 @@ def _level_order(v: str) -> tuple[int, Any]:
         return (2, v)
 
 
+def _groups(run: RunInfo) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The breakdown worth plotting for one run: the first of level, subject, type with two or
+    more values, else the rows' domain (or checker), else the whole run as one group."""
+    from .metrics import accuracy
+
+    breakdown = run.summary.get("breakdown") or {}
+    for key in ("level", "subject", "type"):
+        if len(breakdown.get(key) or {}) > 1:
+            groups = breakdown[key]
+            return key, {g: groups[g] for g in sorted(groups, key=_level_order)}
+    for key in ("domain", "checker"):
+        values: dict[str, list[bool]] = {}
+        for row in run.rows:
+            if row.get(key) is not None:
+                values.setdefault(str(row[key]), []).append(bool(row.get("correct")))
+        if len(values) > 1:
+            return key, {g: accuracy(values[g]) for g in sorted(values)}
+    s = run.summary
+    return "all", {"all": {"accuracy": s.get("accuracy"), "n": s.get("n", 0), "correct": s.get("correct", 0),
+                           "ci95": s.get("ci95") or [0.0, 0.0]}}
+
+
+def plot_run_overview(run: RunInfo, path: str | Path) -> Path:
+    """One run at a glance: accuracy per group (95% Wilson interval, n under each bar) and a
+    histogram of generated tokens per sample, correct and incorrect samples stacked."""
+    fig = _figure(10.0, 4.2)
+    ax, hx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    key, groups = _groups(run)
+    names = list(groups)
+    ys = [100 * (groups[g]["accuracy"] or 0.0) for g in names]
+    lo = [max(0.0, y - 100 * groups[g]["ci95"][0]) for y, g in zip(ys, names)]
+    hi = [max(0.0, 100 * groups[g]["ci95"][1] - y) for y, g in zip(ys, names)]
+    ax.bar(range(len(names)), ys, yerr=[lo, hi], capsize=3, color="#4c72b0")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([f"{g}\nn={groups[g]['n']}" for g in names], fontsize=8,
+                       rotation=30 if len(names) > 6 else 0)
+    overall = run.summary.get("accuracy")
+    if overall is not None and key != "all":
+        ax.axhline(100 * overall, color="black", linestyle="--", linewidth=1,
+                   label=f"all: {100 * overall:.1f}% (n={run.summary.get('n', 0)})")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylim(0, 112)  # room for the legend above 100%
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("accuracy % (95% Wilson CI)")
+    ax.set_title("accuracy" + ("" if key == "all" else f" by {key}"))
+    ax.grid(alpha=0.3, axis="y")
+
+    right = [float((r.get("usage") or {}).get("completion_tokens", 0)) for r in run.rows if r.get("correct")]
+    wrong = [float((r.get("usage") or {}).get("completion_tokens", 0)) for r in run.rows if not r.get("correct")]
+    if right or wrong:
+        from matplotlib.ticker import MaxNLocator
+
+        hx.yaxis.set_major_locator(MaxNLocator(integer=True))
+        hx.hist([right, wrong], bins=min(20, max(5, (len(right) + len(wrong)) // 2)), stacked=True,
+                color=["#55a868", "#c44e52"], label=[f"correct ({len(right)})", f"incorrect ({len(wrong)})"])
+        mean = (run.summary.get("tokens_per_sample") or {}).get("generated")
+        if mean is not None:
+            hx.axvline(mean, color="black", linestyle="--", linewidth=1, label=f"mean {mean:.0f}")
+        hx.legend(fontsize=8)
+    else:
+        hx.text(0.5, 0.5, "no per-sample results", ha="center", va="center", transform=hx.transAxes)
+    hx.set_xlabel("generated tokens per sample")
+    hx.set_ylabel("samples")
+    hx.set_title("generated tokens")
+    hx.grid(alpha=0.3, axis="y")
+    c = run.config
+    fig.suptitle(f"{c.get('dataset', '?')} · {run.label} · {c.get('model', '?')}", fontsize=10)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    return out
+
+
 def plot_runs(runs: Iterable[RunInfo | tuple[Path, dict[str, Any], list[dict[str, Any]]]],
               out_dir: str | Path) -> list[Path]:
-    """Draw both plots for ``runs`` into ``out_dir``; returns the files written."""
+    """Draw the plots for ``runs`` into ``out_dir``; returns the files written.
+
+    One run gets :data:`RUN_OVERVIEW` (its rows are read from the run directory when not given);
+    several get :data:`ACCURACY_VS_TOKENS` and, when records carry a level, :data:`ACCURACY_BY_LEVEL`.
+    A directory that cannot be written is a :class:`RunStoreError` naming it.
+    """
     infos = [r if isinstance(r, RunInfo) else RunInfo(Path(r[0]), r[1], r[2]) for r in runs]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [plot_accuracy_vs_tokens(infos, out / ACCURACY_VS_TOKENS)]
-    by_level = plot_accuracy_by_level(infos, out / ACCURACY_BY_LEVEL)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if len(infos) == 1:
+            run = infos[0]
+            if not run.rows and (run.path / "summary.json").is_file():
+                run = RunInfo(run.path, run.summary, load_run(run.path).rows)
+            return [plot_run_overview(run, out / RUN_OVERVIEW)]
+        written = [plot_accuracy_vs_tokens(infos, out / ACCURACY_VS_TOKENS)]
+        by_level = plot_accuracy_by_level(infos, out / ACCURACY_BY_LEVEL)
+    except OSError as exc:
+        raise RunStoreError(f"cannot write plots to {out}: {exc.strerror or exc}") from None
     if by_level is not None:
         written.append(by_level)
     return written

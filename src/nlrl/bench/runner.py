@@ -100,6 +100,15 @@ def make_out_dir(path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def open_run_dir(path: str | os.PathLike[str]) -> Path:
+    """:func:`make_out_dir`, then take and release the run's lock: a read-only run directory, or
+    one another ``nlrl bench`` is writing, fails here, before a model is loaded."""
+    out = make_out_dir(path)
+    with _DirLock(out):
+        pass
+    return out
+
+
 class BenchRunner:
     """Runs one strategy configuration with one backend over datasets.
 
@@ -414,7 +423,10 @@ class _DirLock:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: no lock
             return self
-        self._fh = open(self.path, "a+")
+        try:
+            self._fh = open(self.path, "a+")
+        except OSError as exc:  # a read-only run directory (or file system)
+            raise RunStoreError(f"cannot write to {self.path.parent}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

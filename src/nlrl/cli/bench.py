@@ -10,7 +10,7 @@ import typer
 
 from .._exceptions import ConfigError
 from ._app import app
-from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, open_backend
+from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend, check_prompt_options, cli_settings
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -45,18 +45,18 @@ def parse_pairs(pairs: list[str] | None, hint: str, *, values: bool = False) -> 
 @app.command()
 def bench(
     dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie) or a JSONL/JSON/CSV file."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory: results.jsonl, summary.json, plots, and the run store that makes reruns resume."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Run directory: results.jsonl, summary.json, plots, and the run store that makes reruns resume."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ...)."),
-    strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option", "-O", help="KEY=VALUE passed to the strategy (repeatable), e.g. weighted=true."),
+    strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option", "-O", metavar="KEY=VALUE", help="KEY=VALUE passed to the strategy (repeatable), e.g. weighted=true."),
     n: Optional[int] = typer.Option(None, "--n", help="Samples / width / rounds the strategy may use."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit per completion."),
     max_total_tokens: Optional[int] = typer.Option(None, "--max-total-tokens", help="Generated-token cap per sample, over all its calls."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
     seed: int = typer.Option(0, "--seed", help="Random seed for sampling (part of the run's identity)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first K records."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="i/k: every k-th record from the i-th (after --limit)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, metavar="K", help="Only the first K records."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="I/K", help="i/k: every k-th record from the i-th (after --limit)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: NLRL_DATA_DIR, else the copy shipped with nlrl)."),
-    field: Optional[List[str]] = typer.Option(None, "--field", help="For a file: ATTR=COLUMN with ATTR in id, prompt, reference, test_cases, domain, checker (repeatable)."),
+    field: Optional[List[str]] = typer.Option(None, "--field", metavar="ATTR=COLUMN", help="For a file: ATTR=COLUMN with ATTR in id, prompt, reference, test_cases, domain, checker (repeatable)."),
     checker: Optional[str] = typer.Option(None, "--checker", help="For a file: math, code, qa, choice, yesno or collie (default: inferred)."),
     domain: Optional[str] = typer.Option(None, "--domain", help="For a file: math, coding or commonsense (default: from the checker)."),
     strict: bool = typer.Option(False, "--strict", help="A malformed data row is an error (default: skipped with a warning)."),
@@ -85,36 +85,46 @@ def bench(
     shard_ix = parse_shard(shard)
     fields = parse_pairs(field, "--field")
     options = parse_pairs(strategy_option, "--strategy-option", values=True)
-    settings, engine = open_backend(backend, model, base_url, run_dir, strategy=strategy, n=n,
-                                     max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
+    from ..bench.runner import open_run_dir
+    from ..config import setup_logging, stop_logging
+    from ..strategies import Budget
+
+    # Everything that can be checked is checked before the model loads.
+    check_prompt_options(difficulty, steps)
+    settings = cli_settings(backend, model, base_url, run_dir, strategy_options=options, strategy=strategy,
+                            n=n, max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
+    Budget(n=settings.n, max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens)
     file_opts = {k: v for k, v in {"fields": fields or None, "checker": checker, "domain": domain}.items()
                  if v is not None}
-    try:
-        ds = load_dataset(dataset, data_dir=data_dir, strict=strict, settings=settings, **file_opts)
-    except BaseException:
-        engine.close()  # the model is loaded already: release it before reporting the error
-        raise
+    ds = load_dataset(dataset, data_dir=data_dir, strict=strict, settings=settings, **file_opts)
+    out = open_run_dir(out)
     for skip in ds.skipped[:20]:
         typer.echo(f"warning: skipped {skip}", err=True)
     if len(ds.skipped) > 20:
         typer.echo(f"warning: ... and {len(ds.skipped) - 20} more malformed rows skipped", err=True)
-    # A scripted backend is free, and two script files share its model name: never cache it.
-    if not no_cache and settings.backend != "scripted":
-        engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
-    with engine:
-        runner = BenchRunner(
-            engine, strategy=settings.strategy, strategy_options=options, n=settings.n,
-            max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens,
-            temperature=settings.temperature, seed=seed, adaptive=not no_adaptive, difficulty=difficulty,
-            steps=steps, concurrency=concurrency, plots=not no_plots, backend_label=settings.backend,
-            progress=BenchProgress(enabled=False) if quiet else None)
-        summary = runner.run(ds, out, limit=limit, shard=shard_ix, force=force)
+    run_log = setup_logging(out, settings.log_level)  # the run directory keeps its own log too
+    try:
+        engine = build_backend(settings, base_url)
+        # A scripted backend is free, and two script files share its model name: never cache it.
+        if not no_cache and settings.backend != "scripted":
+            engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
+        with engine:
+            runner = BenchRunner(
+                engine, strategy=settings.strategy, strategy_options=options, n=settings.n,
+                max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens,
+                temperature=settings.temperature, seed=seed, adaptive=not no_adaptive, difficulty=difficulty,
+                steps=steps, concurrency=concurrency, plots=not no_plots, backend_label=settings.backend,
+                progress=BenchProgress(enabled=False) if quiet else None)
+            summary = runner.run(ds, out, limit=limit, shard=shard_ix, force=force)
+    finally:
+        if run_log != Path(settings.run_dir) / "nlrl.log":
+            stop_logging(run_log)
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False))
         return
     lo, hi = summary["ci95"]
     acc = summary["accuracy"]
     tok = summary["tokens_per_sample"]["generated"]
-    typer.echo(f"{ds.name} · {runner.strategy_name} · n={summary['n']} · accuracy "
+    typer.echo(f"{ds.name} · {runner.strategy_name} · records={summary['n']} · accuracy "
                f"{'-' if acc is None else f'{100 * acc:.1f}%'} (95% CI {100 * lo:.1f}-{100 * hi:.1f}) · "
                f"{'-' if tok is None else f'{tok:.1f}'} tokens/sample · {summary.get('wall_s', 0):.1f}s → {out}")

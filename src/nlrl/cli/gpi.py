@@ -14,6 +14,7 @@ import typer
 
 from .._exceptions import ConfigError, UnknownNameError
 from ._app import app
+from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend, check_backend_name
 
 
 def _known_specs() -> list[str]:
@@ -47,20 +48,26 @@ def gpi(
     retries: int = typer.Option(2, "--retries", help="Retries of an answer that does not parse."),
     temperature: float = typer.Option(0.0, "--temperature", help="First-attempt temperature (0 = greedy)."),
     seed: int = typer.Option(0, "--seed", help="Seed of episodes, sampling and fallbacks."),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Engine: embedded (default), openai, hf, scripted."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model path / id / script file of the backend."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Embedded backend: llama.cpp threads (1 is faster on busy cores)."),
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    run_dir: RunDirOpt = None,
+    threads: Optional[int] = typer.Option(None, "--threads", help="Embedded backend: llama.cpp threads (1 is faster on busy cores; default: NLRL_THREADS, else one per core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
     """Run language GPI and write OUT/results.json and OUT/gpi.png."""
-    from ..backends import load_backend
+    from ..backends import SamplingParams
     from ..bench.datasets import load_dataset
+    from ..config import load_settings
     from ..gpi.dataset import DatasetGPI, known_datasets, split
     from ..gpi.envs import make_env
     from ..gpi.llm import JsonCaller
     from ..gpi.loop import GPIConfig, GPIRun
     from ..gpi.plot import plot_result
 
+    SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed)  # checked before any load
+    if retries < 0:
+        raise ConfigError(f"--retries must be >= 0, got {retries}")
     if iterations < 1:
         raise ConfigError(f"--iterations must be >= 1, got {iterations}")
     if games is not None and episodes is not None and games != episodes:
@@ -85,16 +92,17 @@ def gpi(
                            mask=mask, top_k=top_k, policy_samples=samples, max_states=max_states,
                            episodes=n_episodes if n_episodes is not None else 10, rollouts=rollouts, seed=seed)
 
-    backend = backend or "embedded"
-    backend_options: dict[str, Any] = {}
-    if threads is not None:
-        if backend not in ("embedded", "llama") or threads < 1:
-            raise ConfigError("--threads takes an integer >= 1 and applies to the embedded backend only")
-        backend_options["n_threads"] = threads
+    # The same settings as every command (flags over NLRL_* over nlrl.toml); the sampling flags
+    # above are gpi's own, sized for short JSON answers.
+    settings = load_settings(backend=backend, model=model, run_dir=run_dir, threads=threads,
+                             base_url=base_url[0] if base_url and len(base_url) == 1 else None)
+    check_backend_name(settings)
+    if threads is not None and settings.backend not in ("embedded", "llama"):
+        raise ConfigError("--threads applies to the embedded backend only")
     from ..bench.runner import make_out_dir
 
     out = make_out_dir(out)  # before any model call: a bad --out must not cost a run
-    engine = load_backend(backend, model, **backend_options)
+    engine = build_backend(settings, base_url)
     with engine:
         caller = JsonCaller(engine, retries=retries, temperature=temperature, max_tokens=max_tokens, seed=seed)
         if dataset is not None:

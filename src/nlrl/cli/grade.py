@@ -7,7 +7,8 @@ and checker context, such as CommonsenseQA's choices, grade the line) or ``refer
 ``checker``. One verdict per line goes to ``--out`` (``line``, ``id``, ``correct``, ``score``,
 ``detail``, or ``error``), problems with a line go to stderr with its number, and the last line
 printed is ``{"n", "correct", "accuracy", "errors"}``.
-A line that cannot be graded counts as not correct; it does not stop the run.
+A line that cannot be graded counts as not correct; it does not stop the run, but the exit
+code is 1 when any line could not be graded (``--allow-errors``: 0), so scripts can tell.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from .._exceptions import ConfigError, NLRLError, UnknownNameError, VerifierError
-from ._app import app
+from ._app import app, fail
 
 if TYPE_CHECKING:
     from ..bench.records import Record
@@ -117,12 +118,16 @@ def _grade(lines: list[_Line]) -> None:
 
 @app.command()
 def grade(
-    predictions: Path = typer.Argument(..., help="JSONL file: one {output, id | reference + checker} per line."),
+    predictions: Path = typer.Argument(..., metavar="PREDICTIONS.jsonl", help="JSONL file: one {output, id | reference + checker} per line."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Benchmark the ids refer to (math500, gsm8k, humaneval, mbpp, ...)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write one verdict per line here (JSONL)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="VERDICTS.jsonl", help="Write one verdict per line here (JSONL)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: $NLRL_DATA_DIR or the bundled copy)."),
+    allow_errors: bool = typer.Option(False, "--allow-errors", help="Exit 0 even when some lines could not be graded."),
 ) -> None:
-    """Grade model outputs against references; print {"n", "correct", "accuracy"} last."""
+    """Grade model outputs against references; print {"n", "correct", "accuracy", "errors"} last.
+
+    Exits 1 when any line could not be graded, unless --allow-errors.
+    """
     from ..bench.datasets import load_builtin
 
     by_id = {r.id: r for r in load_builtin(dataset, data_dir=data_dir, strict=True)} if dataset else None
@@ -149,3 +154,5 @@ def grade(
     errors = sum(1 for r in records if "error" in r)
     typer.echo(json.dumps({"n": n, "correct": correct, "accuracy": round(correct / n, 6) if n else 0.0,
                            "errors": errors}))
+    if errors and not allow_errors:
+        raise fail(f"{errors} of {n} lines could not be graded (--allow-errors to exit 0)")

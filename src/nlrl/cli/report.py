@@ -8,17 +8,19 @@ from typing import List, Optional
 
 import typer
 
+from .._exceptions import RunStoreError
 from ._app import app, fail
 
 
 @app.command()
 def report(
-    runs: List[Path] = typer.Argument(..., help="Run directories written by `nlrl bench`."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where the plots go (default: the run directory when one is given, else ./report)."),
+    runs: List[Path] = typer.Argument(..., metavar="RUN", help="Run directories written by `nlrl bench`."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Where the plots go (default: the run directory when one is given, else ./report)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Only print the table."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON lines."),
 ) -> None:
-    """Print a comparison table of benchmark runs and redraw accuracy-vs-tokens and by-level plots."""
+    """Print a table of benchmark runs and redraw their plots: one run's overview (accuracy by
+    level or domain, tokens per sample), or accuracy vs tokens and by level across several."""
     from rich.console import Console
 
     from ..bench.report import load_run, plot_runs, render_table, table_rows
@@ -39,5 +41,13 @@ def report(
         Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(render_table(infos))
     if not no_plots:
         target = out or (infos[0].path if len(infos) == 1 else Path("report"))
-        for path in plot_runs(infos, target):
+        try:
+            written = plot_runs(infos, target)
+        except RunStoreError as exc:
+            if out is not None:  # asked for by name: an error
+                raise
+            # The table is the answer; plots beside a read-only run are a bonus.
+            typer.echo(f"warning: plots not written: {exc}; use --out DIR to put them elsewhere", err=True)
+            return
+        for path in written:
             typer.echo(f"wrote {path}", err=True)

@@ -9,12 +9,12 @@ from typing import Optional
 import typer
 
 from ._app import app
-from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, open_backend
+from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend, check_prompt_options, cli_settings
 
 
 @app.command()
 def solve(
-    prompt: str = typer.Argument(..., help="The question to answer ('-' reads it from stdin)."),
+    prompt: str = typer.Argument(..., metavar="PROMPT", help="The question to answer ('-' reads it from stdin)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ..., auto)."),
     n: Optional[int] = typer.Option(None, "--n", help="Samples / width / rounds the strategy may use."),
     reward: Optional[str] = typer.Option(None, "--reward", help="Reward model for best-of-n, beam, refine: logprob, agreement, judge."),
@@ -45,8 +45,10 @@ def solve(
 
         if domain not in DOMAINS:
             raise typer.BadParameter(f"must be one of {', '.join(DOMAINS)}", param_hint="--domain")
-    settings, engine = open_backend(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy, n=n, max_tokens=max_tokens,
-                                     temperature=temperature, seed=seed)
+    check_prompt_options(difficulty, steps, reward)
+    settings = cli_settings(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy, n=n,
+                            max_tokens=max_tokens, temperature=temperature, seed=seed)
+    engine = build_backend(settings, base_url)
     with engine:
         scorer = None
         if reward is not None:

@@ -27,7 +27,7 @@ def test_bench_runs_a_vendored_dataset(tmp_path):
     s = script(tmp_path / "s.json", *gsm8k_answers(2), " I think 5.\nFinal Answer: 5\n")
     r = bench(tmp_path, tmp_path / "out", "--dataset", "gsm8k", "--limit", "3", "-b", "scripted", "-m", s)
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith("gsm8k · cot · n=3 · accuracy 66.7% (95% CI")
+    assert r.stdout.startswith("gsm8k · cot · records=3 · accuracy 66.7% (95% CI")
     rows = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert [x["correct"] for x in rows] == [True, True, False]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -77,7 +77,7 @@ def test_local_file_with_fields_and_malformed_lines(tmp_path):
     r = bench(tmp_path, tmp_path / "o", "--dataset", str(data), "--field", "prompt=q", "--field", "reference=gold",
               "--checker", "math", "-b", "scripted", "-m", s)
     assert r.exit_code == 0, r.output
-    assert f"warning: skipped {data}:2: not valid JSON" in r.stderr and "n=2 · accuracy 100.0%" in r.stdout
+    assert f"warning: skipped {data}:2: not valid JSON" in r.stderr and "records=2 · accuracy 100.0%" in r.stdout
     r = bench(tmp_path, tmp_path / "o2", "--dataset", str(data), "--field", "prompt=q", "--field", "reference=gold",
               "--strict", "-b", "scripted", "-m", s)
     assert r.exit_code == 1 and f"{data}:2: not valid JSON" in r.stderr
