@@ -402,7 +402,7 @@ def infer_checker(reference: Any, prompt: str, domain: str | None = None) -> str
     if domain == "coding":
         raise ValueError("a coding item needs test_cases (or a code reference) to be graded")
     text = str(reference).strip()
-    if len(text) == 1 and text.upper() in "ABCDE" and "\nA" in prompt:
+    if len(text) == 1 and text.upper() in "ABCDEFGHIJ" and "\nA" in prompt:
         return "choice"
     if domain is None:
         from ..tasks.classify import classify

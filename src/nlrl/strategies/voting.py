@@ -139,7 +139,7 @@ def _safe_equivalent(eq: Equivalence, a: str, b: str) -> bool:
 
 # ---- equivalence per domain -------------------------------------------------------------------
 
-_CHOICE = re.compile(r"^\(?([a-e])(?:[.:)]|$)")
+_CHOICE = re.compile(r"^\(?([a-j])(?:[.:)]|$)")  # A-J: MMLU-Pro has ten options
 _PUNCT = re.compile(r"[^\w\s/.-]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -159,7 +159,7 @@ def same_text(a: str, b: str) -> bool:
     return normalize_short(a) == normalize_short(b)
 
 
-_CHOICE_LINE = re.compile(r"^\s*\(?([A-E])[.)]\s+(.+?)\s*$", re.MULTILINE)
+_CHOICE_LINE = re.compile(r"^\s*\(?([A-J])[.)]\s+(.+?)\s*$", re.MULTILINE)
 
 
 def equivalence_for(domain: str, question: str | None = None) -> Equivalence:
