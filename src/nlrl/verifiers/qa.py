@@ -132,7 +132,8 @@ def _undecorate(text: str) -> str:
 
 
 def extract_choice(text: str, labels: Sequence[str] = LETTERS, choices: Sequence[str] | None = None) -> str | None:
-    """The chosen label in ``text``, or None. Labels are read in upper case only, and never out
+    """The chosen label in ``text``, or None. Labels are read in upper case (in any case only when
+    a label is all there is: "(b)"), and never out
     of a word: a capital followed by a letter or an apostrophe ("Jupiter", "I'm") is a word, and
     so is "A" or "I" followed by a lower-case word ("A barnyard", "I think"), except a
     connective ("A because ...", "I is correct").
@@ -155,7 +156,7 @@ def extract_choice(text: str, labels: Sequence[str] = LETTERS, choices: Sequence
 
     def alone(s: str) -> str | None:
         s = _undecorate(s).strip().strip("*_.()[]{}:$ ")
-        return s if s in labels else None
+        return s.upper() if s.upper() in labels else None  # "(b)" alone is B
 
     from .math import last_boxed  # the one reading of \boxed{}
 
