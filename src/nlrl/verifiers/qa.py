@@ -141,7 +141,9 @@ def extract_choice(text: str, labels: Sequence[str] = LETTERS, choices: Sequence
     In order: the last ``\\boxed{J}``; the last answer segment ("Final Answer: (J)", "the
     answer is J", "Answer: J.", "the correct option is **J**"), whose leading label, else
     bracketed label, else last stand-alone label counts; then anywhere, the last bracketed
-    "(J)", "option/choice J", bold "**J**", or a line opening with "J." / "J)" / "J:"; the
+    "(J)", "option/choice J", bold "**J**", or a line opening with "J." / "J)" / "J:" and
+    holding at most a short phrase after it (a long line or another initial after it is a name:
+    "J. Searle Dawley and Ken Annakin were ...", "A. N. Prabhu Deva ..."); the
     whole output being one label; else the text of exactly one of ``choices``.
     """
     text = text or ""
@@ -174,7 +176,7 @@ def extract_choice(text: str, labels: Sequence[str] = LETTERS, choices: Sequence
         if found:
             return found[-1]
     anywhere = re.compile(
-        rf"\(({lab})\)|(?:option|choice)\s+\(?({lab})\b|^[ \t*_]*\(?({lab})[).:](?!\w)"
+        rf"\(({lab})\)|(?:option|choice)\s+\(?({lab})\b|^[ \t*_]*\(?({lab})[).:](?!\w)(?![ \t]*[A-Z]\.)(?=[^\n]{{0,40}}$)"
         rf"|\*\*\s*\(?({lab})\)?[.:)]?\s*\*\*", re.M)
     spots = [next(g for g in m.groups() if g) for m in anywhere.finditer(text)]
     if spots:

@@ -92,6 +92,10 @@ def test_choice_letters_a_to_j_in_every_common_form(letter, form):
     "It is Hydrogen, made In a star.", "I'm not sure.", "Answer: It depends on the context.",
     "Einstein, Bohr and Heisenberg disagreed.", "Final Answer: Jupiter", "Answer: A lot of people think so.",
     "Clearly, Dalton was right; Gauss too.", "He said: I agree.",
+    # HotpotQA questions that open with a name's initial
+    "J. Searle Dawley and Ken Annakin were both directors of what?",
+    "A. N. Prabhu Deva is the former vice chancellor of a university located in what state?",
+    "C. Bernard Jackson founded the center that started the career of which actor?",
 ])
 def test_ordinary_words_are_never_read_as_choice_letters(text):
     assert extract_choice(text) is None
@@ -105,3 +109,12 @@ def test_a_label_before_a_connective_or_after_words_is_still_read():
     # GPQA: four options, shuffled; a letter outside the labels is not an answer
     assert get_verifier("choice").check("Answer: C", {"answer": "C", "labels": "ABCD"}).correct
     assert extract_choice("Answer: E", "ABCD") is None
+
+
+def test_no_letter_is_read_out_of_real_questions():
+    """Ordinary English from the vendored sets (questions opening with "A", "I", initials ...)."""
+    from nlrl.bench import load_dataset
+
+    for name in ("commonsenseqa", "hotpotqa-distractor", "strategyqa"):
+        texts = [r.prompt.split("\n")[0] for r in load_dataset(name)]
+        assert [t for t in texts if extract_choice(t)] == [], name
