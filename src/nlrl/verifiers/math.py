@@ -257,6 +257,12 @@ def _plain_number(s: str) -> Fraction | None:
     return None
 
 
+def _percent(s: str) -> Fraction | None:
+    """The number before a final ``%`` / ``\\%`` when ``s`` is plainly a percentage, else None."""
+    m = re.fullmatch(r"(.+?)\s*\\?%", s)
+    return _plain_number(m.group(1)) if m else None
+
+
 def answers_equivalent(a: Any, b: Any, *, timeout_s: float | None = 5.0) -> bool:
     """Whether two final answers are mathematically the same (symmetric).
 
@@ -274,6 +280,11 @@ def answers_equivalent(a: Any, b: Any, *, timeout_s: float | None = 5.0) -> bool
     fa, fb = _plain_number(na), _plain_number(nb)
     if fa is not None and fb is not None:
         return fa == fb
+    pa, pb = _percent(na), _percent(nb)  # "45\\%" is 45 (MATH drops "\\%") or 0.45 (its value)
+    if (pa is not None or pb is not None) and (pa or fa) is not None and (pb or fb) is not None:
+        va, vb = pa if pa is not None else fa, pb if pb is not None else fb
+        return va == vb or (pa is not None and pb is None and va / 100 == vb) or \
+            (pb is not None and pa is None and vb / 100 == va)
     key = (na, nb) if na <= nb else (nb, na)
     cached = _CACHE.get(key)
     if cached is not None:

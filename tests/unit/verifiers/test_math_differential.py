@@ -160,6 +160,10 @@ def test_matrices_without_spaces_equal_the_spaced_reference():
                               "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}")
     assert not answers_equivalent("\\begin{pmatrix}-2\\\\-14\\\\-8\\end{pmatrix}",
                                   "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}")
+    from nlrl.strategies.voting import equivalence_for, majority
+
+    tight, spaced = "\\begin{pmatrix}-2\\\\-14\\\\-7\\end{pmatrix}", "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}"
+    assert majority([tight, spaced, "0"], equivalent=equivalence_for("math")).groups[0].count == 2  # voting too
     assert not answers_equivalent("\\begin{pmatrix}-2\\\\-7\\\\-14\\end{pmatrix}",
                                   "\\begin{pmatrix} -2 \\\\ -14 \\\\ -7 \\end{pmatrix}")
 

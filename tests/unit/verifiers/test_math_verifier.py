@@ -111,7 +111,8 @@ def test_timeout_and_equivalence_in_worker_threads():
 # ---- decoration, units and percentages (issue 11's \underline{34}; issue 20's units) ----------
 
 @pytest.mark.parametrize("decorated", ["\\underline{34}", "\\textbf{34}", "\\mathbf{34}", "\\boldsymbol{34}",
-                                       "\\textbf{\\underline{34}}", "$\\underline{34}$", "\\boxed{\\underline{34}}"])
+                                       "\\textbf{\\underline{34}}", "$\\underline{34}$", "\\boxed{\\underline{34}}",
+                                       "\\text{34}", "\\$34", "\\mbox{34}", "\\textbf{\\$34}"])
 def test_typographic_wrappers_are_stripped_for_grading_and_voting_alike(decorated):
     from nlrl.strategies.voting import equivalence_for, majority, normalize_short
     from nlrl.verifiers.math import strip_decoration
@@ -142,3 +143,11 @@ def test_units_and_percentages_written_as_text_against_numeric_gold(answer, gold
 ])
 def test_words_that_are_or_change_a_value_are_kept(answer, gold):
     assert not answers_equivalent(answer, gold), (answer, gold)
+
+
+def test_percentages_equal_the_number_and_its_value_negative_ones_too():
+    # MATH's strip_string drops "\%" (45\% = 45); math-verify also reads it as a value (= 0.45)
+    for pct in ("45\\%", "45%", "45 percent"):
+        assert answers_equivalent(pct, "45") and answers_equivalent(pct, "0.45") and answers_equivalent("0.45", pct)
+        assert not answers_equivalent(pct, "46") and not answers_equivalent(pct, "0.46")
+    assert answers_equivalent("-10 percent", "-10") and answers_equivalent("-10\\%", "-0.1")
