@@ -5,9 +5,14 @@
 >>> answers_equivalent("1/2", "0.5"), answers_equivalent("\\\\dfrac{1}{2}", "0.5"), answers_equivalent("025", "25")
 (True, True, True)
 
-Plain numbers (integers with leading zeros or thousands commas, decimals, ``a/b``,
-``\\frac{a}{b}``) are compared exactly in Python; everything else (LaTeX expressions, intervals,
-sets, tuples, percent, units, ``\\text{}``) goes to math-verify, under a per-check timeout.
+Both answers are normalised first: boxes, dollars, ``\\left``/``\\right``, ``\\dfrac`` and LaTeX
+spacing go (a row break ``\\\\`` stays), typographic wrappers go (:func:`strip_decoration`:
+``\\underline{34}`` is 34), and a number followed by a space and only unit words ("12 dollars",
+"3/4 of a cup", "45 percent") becomes the number (``45\\%`` for percent). Plain numbers (integers
+with leading zeros or thousands commas, decimals, ``a/b``, ``\\frac{a}{b}``) are then compared
+exactly in Python, percentages of them as the number or its hundredth (``45\\% = 45 = 0.45``);
+everything else (LaTeX expressions, intervals, sets, tuples, matrices, units, ``\\text{}``) goes
+to math-verify, under a per-check timeout. docs/verifiers.md lists each rule with its source.
 
 math-verify's own timeout uses ``signal.alarm``, which only works in the main thread. We call it
 with its timeouts off and guard it ourselves: in the main thread with an interval timer that
