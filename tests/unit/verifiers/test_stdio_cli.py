@@ -83,3 +83,15 @@ def test_grade_inline_stdio_references_in_both_layouts(tmp_path):
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["correct"] == 2 and summary["errors"] == 1
     assert "needs 'tests'" in r.stderr
+
+
+def test_bench_reads_a_plain_tests_file_with_checker_stdio_and_float_tolerance(tmp_path):
+    data = _jsonl(tmp_path / "p.jsonl", [
+        {"id": "third", "prompt": "Print 1/n.", "float_tol": 1e-6,
+         "tests": [{"input": "3\n", "output": "0.333333333\n"}, {"input": "8\n", "output": "0.125"}]},
+        {"id": "words", "prompt": "Print the words of the line, one per line.",
+         "tests": [{"input": "a  b c\n", "output": "a\nb\nc\n"}]},
+    ])
+    outputs = ["```python\nprint(f'{1 / int(input()):.7f}')\n```\n", "```python\nprint(input())\n```\n"]
+    summary, rows = _bench(tmp_path, data, outputs, "plain", "--checker", "stdio")
+    assert summary["correct"] == 2 and [r["checker"] for r in rows] == ["stdio", "stdio"]
