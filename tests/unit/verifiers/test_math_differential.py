@@ -105,13 +105,14 @@ def wrong_variants(gold: str) -> list[tuple[str, str]]:
 INTENDED_KINDS: dict[str, tuple[int, str]] = {
     "underline": (208, "\\underline{34} is 34 typeset underlined; nlrl strips typographic wrappers "
                        "(strip_decoration), math-verify parses \\underline as an unknown command"),
-    "textbf": (80, "\\textbf{...} is bold type, not a value; math-verify unwraps it only around some "
-                   "expressions (plain numbers), nlrl around all"),
-    "period": (146, "a full stop ending the sentence ('$\\frac{14}{3}.$') is not part of the answer; "
-                    "nlrl drops it as MATH's and Minerva's normalisers do, math-verify reads '3.' and fails"),
+    "textbf": (80, "\\textbf{...} is bold type, not a value; math-verify reads it as \\text{...} and then "
+                   "fails on some answers (\\textbf{1.25} against 1.25, \\textbf{(2,4)}, \\textbf{90^\\circ})"),
+    "period": (146, "a full stop ending the sentence ('$\\frac{14}{3}.$') is not part of the answer; nlrl "
+                    "drops it as MATH's and Minerva's normalisers do, math-verify cannot parse it (only the "
+                    "string is left)"),
 }
 # ... and single pairs: a thousands separator written LaTeX's way (",\\!") after "x =", which
-# math-verify splits into two numbers once a prefix is present.
+# math-verify parses as a set of two numbers (x = 10,\\!080 becomes Eq(x, {10, 80})).
 INTENDED: dict[tuple[str, str], str] = {
     ("10,\\!080", "x = 10,\\!080"): "x = 10,080 is the number 10080 (thousands separator ,\\!)",
     ("11,\\! 111,\\! 111,\\! 100", "x = 11,\\! 111,\\! 111,\\! 100"): "x = 11,111,111,100 is one number",
