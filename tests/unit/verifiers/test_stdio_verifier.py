@@ -161,3 +161,18 @@ def test_long_outputs_are_truncated_in_the_detail(v):
     ref = {"tests": [{"input": "x" * 1000, "output": "y" * 1000}]}
     got = v.check("print('z' * 1000)", ref)
     assert "... (1000 chars)" in got.detail and len(got.detail) < 900
+
+
+def test_a_program_that_ignores_the_per_test_alarm_still_stops_at_the_total_limit(v):
+    src = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    got = v.check(src, SUM, timeout_s=0.5, total_timeout_s=1.5)
+    assert not got.correct and got.score == 0.0
+    assert "the run ended before this test (timed out)" in got.detail
+
+
+def test_a_program_cannot_see_the_expected_outputs(v):
+    # the expected output never enters the sandbox: a program searching its memory finds only inputs
+    src = ("import gc\nfound = any(isinstance(o, str) and 'SECRET-EXPECTED' in o for o in gc.get_objects())\n"
+           "print('leak' if found else 'none')\n")
+    got = v.check(src, {"tests": [{"input": "", "output": "SECRET-EXPECTED"}]})
+    assert "got 'none\\n'" in got.detail
