@@ -66,7 +66,7 @@ def test_grade_inline_references_and_bad_lines(tmp_path):
     assert err.splitlines()[-1] == "error: 6 of 9 lines could not be graded (--allow-errors to exit 0)"
     assert f"{preds}:2: invalid JSON" in err
     assert f"{preds}:3: missing 'output'" in err
-    assert "unknown checker 'telepathy'; known: choice, code, collie, math, qa, yesno" in err
+    assert "unknown checker 'telepathy'; known: choice, code, collie, math, qa, stdio, yesno" in err
     assert f"{preds}:6: has 'id' but no --dataset" in err
     assert f"{preds}:8: expected a JSON object" in err
     assert f"{preds}:10: code reference needs" in err

@@ -9,6 +9,11 @@ The data directory is, in order: the ``data_dir`` argument (``--data-dir``), ``N
 ``data_dir`` of the settings file, else the copy vendored in the package (``nlrl/_data``).
 A malformed row is skipped with a warning naming its file and line (``strict=True``: an error).
 
+A JSONL of stdin/stdout programming problems in LiveCodeBench's layout (``question_content``,
+``public_test_cases`` / ``private_test_cases`` as JSON strings, ``metadata`` with ``func_name``)
+or APPS's (``question``, ``input_output`` with ``inputs`` / ``outputs`` and optional
+``fn_name``) becomes ``stdio`` records (see :mod:`nlrl.verifiers.stdio`).
+
 Record ids are those ``nlrl grade --dataset`` uses: MATH-500's ``unique_id``, HumanEval's and
 MBPP's ``task_id``, else the 0-based record number (a set's own id is kept as
 ``metadata["source_id"]``), so a ``results.jsonl`` can be graded again by id.
@@ -402,7 +407,7 @@ def infer_checker(reference: Any, prompt: str, domain: str | None = None) -> str
     if domain == "coding":
         raise ValueError("a coding item needs test_cases (or a code reference) to be graded")
     text = str(reference).strip()
-    if len(text) == 1 and text.upper() in "ABCDE" and "\nA" in prompt:
+    if len(text) == 1 and text.upper() in "ABCDEFGHIJ" and "\nA" in prompt:
         return "choice"
     if domain is None:
         from ..tasks.classify import classify
@@ -435,13 +440,16 @@ def _mapped_parser(name: str, fields: Mapping[str, str] | None, checker: str | N
         raise UnknownNameError("domain", domain, list(DOMAINS))
 
     def parse(row: Mapping[str, Any], i: int) -> Record:
+        layout = stdio_layout(row)
+        if layout and checker in (None, "stdio") and not {"reference", "test_cases"} & set(fields):
+            return _stdio_record(row, i, layout, name, fields, metadata_fields)
         pkey = fields.get("prompt") or _first(row, _PROMPT_KEYS)
         if pkey is None:
             raise ValueError(f"no prompt field (looked for {', '.join(_PROMPT_KEYS)}; map one with prompt=FIELD)")
         prompt = _get(row, pkey)
         if not isinstance(prompt, str):
             raise ValueError(f"prompt field {pkey!r} is not text")
-        tkey = fields.get("test_cases") or ("test_cases" if "test_cases" in row else None)
+        tkey = fields.get("test_cases") or next((k for k in ("test_cases", "tests") if k in row), None)
         tests = _get(row, tkey) if tkey else None
         rkey = fields.get("reference") or _first(row, _REFERENCE_KEYS)
         if tests is not None:
@@ -452,6 +460,9 @@ def _mapped_parser(name: str, fields: Mapping[str, str] | None, checker: str | N
             reference: Any = {"test_cases": tests}
             if rkey is not None:
                 reference["answer"] = _get(row, rkey)
+            for key in ("fn_name", "float_tol"):
+                if row.get(key) is not None:
+                    reference[key] = row[key]
         elif rkey is not None:
             reference = _get(row, rkey)
         else:
@@ -462,7 +473,7 @@ def _mapped_parser(name: str, fields: Mapping[str, str] | None, checker: str | N
         dom = str(_get(row, fields["domain"])) if "domain" in fields else (row.get("domain") or domain)
         chk = str(_get(row, fields["checker"])) if "checker" in fields else (row.get("checker") or checker)
         if chk is None:
-            chk = "code" if tests is not None else infer_checker(reference, prompt, dom)
+            chk = (_tests_checker(tests) if tests is not None else infer_checker(reference, prompt, dom))
         if dom is None:
             dom = CHECKER_DOMAINS[chk]
         ikey = fields.get("id") or _first(row, _ID_KEYS)
@@ -474,6 +485,73 @@ def _mapped_parser(name: str, fields: Mapping[str, str] | None, checker: str | N
         return Record(rid, prompt, reference, dom, chk, name, i, metadata=meta)
 
     return parse
+
+
+def _tests_checker(tests: list[Any]) -> str:
+    """``stdio`` for ``[{"input", "output"}]`` tests (stdin/stdout), else ``code`` (``expected``)."""
+    if all(isinstance(t, Mapping) and "output" in t and "expected" not in t for t in tests):
+        return "stdio"
+    return "code"
+
+
+# ---------------------------------------------------------------------------------------------
+# stdin/stdout programming problems: LiveCodeBench's and APPS's own row layouts
+
+_STDIN_PROMPT = ("\n\nWrite a complete Python program: read the input from standard input and write the "
+                 "answer to standard output.")
+_CALL_PROMPT = "\n\nComplete the function `{fn}` below (it is called with the test arguments):\n```python\n{code}\n```"
+
+
+def stdio_layout(row: Mapping[str, Any]) -> str | None:
+    """``"livecodebench"`` (``public_test_cases`` / ``private_test_cases``), ``"apps"``
+    (``input_output``) or None."""
+    if "public_test_cases" in row or "private_test_cases" in row:
+        return "livecodebench"
+    if "input_output" in row:
+        return "apps"
+    return None
+
+
+def _stdio_record(row: Mapping[str, Any], i: int, layout: str, name: str, fields: Mapping[str, str],
+                  metadata_fields: Sequence[str]) -> Record:
+    from ..verifiers.stdio import stdio_reference
+
+    if layout == "livecodebench":
+        raw = {k: row[k] for k in ("public_test_cases", "private_test_cases", "metadata") if k in row}
+        prompt_keys: Sequence[str] = ("question_content", *_PROMPT_KEYS)
+        id_keys: Sequence[str] = ("question_id", *_ID_KEYS)
+        meta_keys: Sequence[str] = ("difficulty", "platform", "contest_date", "question_title", "contest_id")
+    else:
+        raw = {"input_output": row["input_output"]}
+        prompt_keys, id_keys = _PROMPT_KEYS, ("problem_id", *_ID_KEYS)
+        meta_keys = ("difficulty", "url")
+    if row.get("fn_name"):
+        raw["fn_name"] = row["fn_name"]
+    if row.get("float_tol") is not None:
+        raw["float_tol"] = row["float_tol"]
+    ref = stdio_reference(raw)  # a malformed row is skipped here, not at grading time
+    pkey = fields.get("prompt") or _first(row, prompt_keys)
+    if pkey is None:
+        raise ValueError(f"no prompt field (looked for {', '.join(prompt_keys)}; map one with prompt=FIELD)")
+    prompt = _get(row, pkey)
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt field {pkey!r} is not text")
+    starter = str(row.get("starter_code") or "").strip()
+    if ref.fn_name:
+        prompt = prompt.rstrip() + _CALL_PROMPT.format(fn=ref.fn_name, code=starter or f"def {ref.fn_name}(...):")
+    else:
+        prompt = prompt.rstrip() + _STDIN_PROMPT
+    reference: dict[str, Any] = {"tests": [{"input": c.input, "output": c.output} for c in ref.tests]}
+    if ref.fn_name:
+        reference["fn_name"] = ref.fn_name
+    if ref.float_tol is not None:
+        reference["float_tol"] = ref.float_tol
+    ikey = fields.get("id") or _first(row, id_keys)
+    rid = str(_get(row, ikey)) if ikey else str(i)
+    meta = {k: _get(row, k) for k in metadata_fields if k in row}
+    meta.update({k: row[k] for k in meta_keys if k in row and k not in meta})
+    meta["layout"] = layout
+    return Record(rid, prompt, reference, "coding", "stdio", name, i, metadata=meta)
 
 
 def from_file(path: str | os.PathLike[str], *, fields: Mapping[str, str] | None = None,

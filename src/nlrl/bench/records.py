@@ -21,6 +21,7 @@ from .._exceptions import ConfigError
 CHECKER_DOMAINS: Mapping[str, str] = MappingProxyType({
     "math": "math",
     "code": "coding",
+    "stdio": "coding",
     "qa": "commonsense",
     "choice": "commonsense",
     "yesno": "commonsense",

@@ -82,7 +82,7 @@ def grade_text(record: Record, output: str, answer: str | None) -> str:
     """What the checker reads: the strategy's chosen answer as a final-answer line (so a vote's
     winner is graded, not whichever sample happens to be ``output``), the whole output for code,
     and for COLLIE the text after the last "Final Answer:" (the passage asked for)."""
-    if record.checker == "code" or answer is None:
+    if record.checker in ("code", "stdio") or answer is None:
         return output
     if record.checker == "collie":
         i = output.lower().rfind("final answer:")

@@ -44,7 +44,7 @@ def parse_pairs(pairs: list[str] | None, hint: str, *, values: bool = False) -> 
 
 @app.command()
 def bench(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie) or a JSONL/JSON/CSV file."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie) or a JSONL/JSON/CSV file (LiveCodeBench and APPS row layouts are read as stdio problems)."),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Run directory: results.jsonl, summary.json, plots, and the run store that makes reruns resume."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ...)."),
     strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option", "-O", metavar="KEY=VALUE", help="KEY=VALUE passed to the strategy (repeatable), e.g. weighted=true."),
@@ -57,7 +57,7 @@ def bench(
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/K", help="i/k: every k-th record from the i-th (after --limit)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: NLRL_DATA_DIR, else the copy shipped with nlrl)."),
     field: Optional[List[str]] = typer.Option(None, "--field", metavar="ATTR=COLUMN", help="For a file: ATTR=COLUMN with ATTR in id, prompt, reference, test_cases, domain, checker (repeatable)."),
-    checker: Optional[str] = typer.Option(None, "--checker", help="For a file: math, code, qa, choice, yesno or collie (default: inferred)."),
+    checker: Optional[str] = typer.Option(None, "--checker", help="For a file: math, code, stdio, qa, choice, yesno or collie (default: inferred; LiveCodeBench and APPS rows: stdio)."),
     domain: Optional[str] = typer.Option(None, "--domain", help="For a file: math, coding or commonsense (default: from the checker)."),
     strict: bool = typer.Option(False, "--strict", help="A malformed data row is an error (default: skipped with a warning)."),
     force: bool = typer.Option(False, "--force", help="Replace a run of another configuration in --out."),

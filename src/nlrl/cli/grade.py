@@ -119,7 +119,7 @@ def _grade(lines: list[_Line]) -> None:
 @app.command()
 def grade(
     predictions: Path = typer.Argument(..., metavar="PREDICTIONS.jsonl", help="JSONL file: one {output, id | reference + checker} per line."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Benchmark the ids refer to (math500, gsm8k, humaneval, mbpp, ...)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Benchmark the ids refer to (math500, gsm8k, humaneval, mbpp, ...) or a dataset file (e.g. LiveCodeBench or APPS JSONL)."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="VERDICTS.jsonl", help="Write one verdict per line here (JSONL)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: $NLRL_DATA_DIR or the bundled copy)."),
     allow_errors: bool = typer.Option(False, "--allow-errors", help="Exit 0 even when some lines could not be graded."),
@@ -128,9 +128,9 @@ def grade(
 
     Exits 1 when any line could not be graded, unless --allow-errors.
     """
-    from ..bench.datasets import load_builtin
+    from ..bench.datasets import load_dataset
 
-    by_id = {r.id: r for r in load_builtin(dataset, data_dir=data_dir, strict=True)} if dataset else None
+    by_id = {r.id: r for r in load_dataset(dataset, data_dir=data_dir, strict=True)} if dataset else None
     lines = _parse(predictions, by_id, dataset)
     _grade(lines)
     records = []

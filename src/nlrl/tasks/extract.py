@@ -16,6 +16,7 @@ from ..verifiers.qa import extract_short_answer
 __all__ = ["AnswerWatcher", "extract_answer", "extract_code", "extract_math", "extract_short", "last_boxed"]
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_READS_STDIN = re.compile(r"\binput\(|\bsys\.stdin\b|\bopen\(0\)")
 _DEF = re.compile(r"^(?:from|import|def|class|@)\b.*", re.DOTALL | re.MULTILINE)
 
 
@@ -53,7 +54,7 @@ class AnswerWatcher:
 
     For math and commonsense the answer is finished when a line starting with "Final Answer:"
     has non-empty content and has been ended by a newline. For code it is finished when the
-    fenced block that holds a ``def`` is closed.
+    fenced block that holds a ``def`` (or reads stdin: a whole stdin/stdout program) is closed.
     """
 
     _MARK = "final answer"
@@ -94,8 +95,8 @@ class AnswerWatcher:
                     return self._fence_has_def
                 self._in_fence = True
                 self._fence_has_def = False
-            elif self._in_fence and stripped.startswith("def "):
-                self._fence_has_def = True
+            elif self._in_fence and (stripped.startswith("def ") or _READS_STDIN.search(stripped)):
+                self._fence_has_def = True  # a function, or a whole program reading stdin (stdio)
             return False
         low = stripped.lower().lstrip("*# ")
         if low.startswith(self._MARK):

@@ -1,7 +1,8 @@
 """Verifiers: graders that judge a model output against a reference, the way benchmarks do.
 
 One interface, :class:`Verifier` (``check(output, reference, **context) -> Verdict``), and a
-registry of checkers by name: ``math``, ``code``, ``qa``, ``choice``, ``yesno``, ``collie``.
+registry of checkers by name: ``math``, ``code``, ``stdio``, ``qa``, ``choice``, ``yesno``,
+``collie``.
 
 >>> get_verifier("math").check("... so the answer is \\\\boxed{\\\\frac{1}{2}}", "0.5").correct
 True
@@ -18,6 +19,7 @@ from .math import answers_equivalent, extract_math_answer
 VERIFIERS: Registry[Any] = Registry("checker")
 VERIFIERS.register("math", "nlrl.verifiers.math:MathVerifier")
 VERIFIERS.register("code", "nlrl.verifiers.code:CodeVerifier")
+VERIFIERS.register("stdio", "nlrl.verifiers.stdio:StdioVerifier")
 VERIFIERS.register("qa", "nlrl.verifiers.qa:QAVerifier")
 VERIFIERS.register("choice", "nlrl.verifiers.qa:ChoiceVerifier")
 VERIFIERS.register("yesno", "nlrl.verifiers.qa:YesNoVerifier")

@@ -7,7 +7,8 @@ princeton-nlp/Collie (``collie/constraints.py``), re-implemented here:
 - ``InputLevel``/``TargetLevel(level)`` split text (or each string of a list) into units:
   ``character`` (every character), ``word`` (NLTK ``word_tokenize``, dropping tokens that are a
   substring of ``string.punctuation``), ``sentence`` (NLTK ``sent_tokenize``), ``paragraph``
-  (split on a blank line); each unit is then stripped of spaces and of dots at its ends.
+  (``text.split("\n\n")``, empty paragraphs kept); each unit is then ``.strip().strip(".")``,
+  so a whitespace character is still a unit (it becomes ``""``) and counts at the character level.
   A level of None passes the text through.
 - ``Count(target)``: number of units (equal to ``target`` when given); ``Position(p)``: the unit
   at index p (or a list of them), None when out of range; ``ForEach(f)``: f on each unit
@@ -258,8 +259,11 @@ def load_collie(path: str | Path | None = None) -> Iterator[dict[str, Any]]:
 
 class CollieVerifier(Verifier):
     """``reference``: a COLLIE row, or ``{"constraint": tree, "targets": ...}``. ``correct`` when
-    the (stripped) output satisfies the whole constraint; ``score`` is the fraction of the
-    top-level constraints it satisfies."""
+    the output, exactly as written (COLLIE's checker does not strip it: leading and trailing
+    whitespace counts at the character level), satisfies the whole constraint; ``score`` is the
+    fraction of the top-level constraints it satisfies. An output that is empty or only
+    whitespace fails without being checked (COLLIE would check it; no benchmark prompt asks for
+    an empty text, and "not in" constraints would pass it)."""
 
     name = "collie"
 
@@ -267,8 +271,8 @@ class CollieVerifier(Verifier):
         if not isinstance(reference, Mapping) or "constraint" not in reference or "targets" not in reference:
             raise VerifierError("collie reference needs 'constraint' and 'targets'")
         tree, targets = reference["constraint"], reference["targets"]
-        text = (output or "").strip()
-        if not text:
+        text = output or ""
+        if not text.strip():
             return Verdict.failed("empty output")
         if tree.get("__class__") == "All" and isinstance(targets, list):
             parts = [build_constraint(c)(text, t) for c, t in zip(tree.get("callables", []), targets)]

@@ -5,9 +5,14 @@
 >>> answers_equivalent("1/2", "0.5"), answers_equivalent("\\\\dfrac{1}{2}", "0.5"), answers_equivalent("025", "25")
 (True, True, True)
 
-Plain numbers (integers with leading zeros or thousands commas, decimals, ``a/b``,
-``\\frac{a}{b}``) are compared exactly in Python; everything else (LaTeX expressions, intervals,
-sets, tuples, percent, units, ``\\text{}``) goes to math-verify, under a per-check timeout.
+Both answers are normalised first: boxes, dollars, ``\\left``/``\\right``, ``\\dfrac`` and LaTeX
+spacing go (a row break ``\\\\`` stays), typographic wrappers go (:func:`strip_decoration`:
+``\\underline{34}`` is 34), and a number followed by a space and only unit words ("12 dollars",
+"3/4 of a cup", "45 percent") becomes the number (``45\\%`` for percent). Plain numbers (integers
+with leading zeros or thousands commas, decimals, ``a/b``, ``\\frac{a}{b}``) are then compared
+exactly in Python, percentages of them as the number or its hundredth (``45\\% = 45 = 0.45``);
+everything else (LaTeX expressions, intervals, sets, tuples, matrices, units, ``\\text{}``) goes
+to math-verify, under a per-check timeout. docs/verifiers.md lists each rule with its source.
 
 math-verify's own timeout uses ``signal.alarm``, which only works in the main thread. We call it
 with its timeouts off and guard it ourselves: in the main thread with an interval timer that
@@ -35,7 +40,7 @@ from typing import Any, Callable
 from .._exceptions import VerifierError
 from .base import Verdict, Verifier
 
-__all__ = ["MathVerifier", "answers_equivalent", "extract_math_answer", "last_boxed"]
+__all__ = ["MathVerifier", "answers_equivalent", "extract_math_answer", "last_boxed", "strip_decoration"]
 
 _log = logging.getLogger(__name__)
 
@@ -163,7 +168,26 @@ def extract_math_answer(text: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # equivalence
 
-_SPACES = re.compile(r"\\[,!;: ]|\\quad|\\qquad|~|\s+")
+# LaTeX spacing; a row break "\\\\" is kept whole (its second backslash followed by a space is not "\\ ")
+_SPACES = re.compile(r"\\\\|\\[,!;: ]|\\quad|\\qquad|~|\s+")
+# typographic wrappers that never change a value: \underline{34} is 34
+_DECORATION = re.compile(r"\\(?:underline|textbf|mathbf|boldsymbol|bm|emph|textit|mathit)\s*\{([^{}]*)\}")
+
+
+def strip_decoration(s: str) -> str:
+    """``s`` without typographic wrappers (``\\underline``, ``\\textbf``, ``\\mathbf``,
+    ``\\boldsymbol``, ``\\bm``, ``\\emph``, ``\\textit``, ``\\mathit``): ``\\underline{34}`` is ``34``.
+    Used by grading and by voting alike (:func:`answers_equivalent`)."""
+    for _ in range(4):  # nested wrappers, innermost first
+        t = _DECORATION.sub(r"\1", s)
+        if t == s:
+            break
+        s = t
+    return s
+
+
+def _spaces(m: re.Match[str]) -> str:
+    return m.group(0) if m.group(0) == "\\\\" else " "
 
 
 def _normalize(s: str) -> str:
@@ -171,11 +195,40 @@ def _normalize(s: str) -> str:
     if "\\boxed" in s or "\\fbox" in s:
         s = last_boxed(s) or s
     s = re.sub(r"(?<!\\)\$", "", s)  # unescaped dollars are math delimiters (or currency)
+    s = strip_decoration(s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("\\left", "").replace("\\right", "").replace("\\displaystyle", "")
-    s = _SPACES.sub(" ", s).strip()
+    s = _SPACES.sub(_spaces, s).strip()
     s = s.rstrip(".").strip()
-    return s
+    return _drop_unit_words(s)
+
+
+# A number followed only by words: "12 dollars", "3/4 of a cup", "45 percent", "5 \text{ apples}".
+# The words go (Minerva's normalize_final_answer drops unit words, MATH's strip_string drops a
+# "\text{ unit}" on the right, GSM8K's graders read the number alone); "percent" becomes "\%".
+# Words that change or are a value (pi, million, half, squared, ...) keep the answer as it is.
+_NUMBER_WORDS = re.compile(
+    r"([-+]?(?:\\\$\s*)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?|[-+]?\.\d+"
+    r"|[-+]?\\frac\s*\{\d+\}\s*\{\d+\})\s*(\\?%)?\s+([A-Za-z][A-Za-z'\- .]*)")
+_KEEP_WORDS = frozenset("""
+pi e i sqrt inf infinity infty root roots squared cubed square-root log ln exp sin cos tan sec csc cot
+hundred hundreds thousand thousands million millions billion billions trillion dozen dozens
+half halves third thirds quarter quarters fourth fourths fifth fifths tenth tenths hundredth hundredths
+and or plus minus times over divided by not no less more than at least most
+""".split())
+
+
+def _drop_unit_words(s: str) -> str:
+    plain = re.sub(r"\\(?:text|mbox|mathrm|textrm)\s*\{([^{}]*)\}", r" \1 ", s)
+    m = _NUMBER_WORDS.fullmatch(plain.strip())
+    if not m:
+        return s
+    words = [w for w in re.split(r"[\s.]+", m.group(3).lower()) if w]
+    if any(w in _KEEP_WORDS or (len(w) == 1 and w != "a") for w in words) or \
+            all(w in ("a", "an", "the", "of", "per") for w in words):
+        return s  # single letters are variables ("3 x"), except the article; "3a" has no space
+    percent = m.group(2) is not None or words[0] in ("percent", "per-cent") or words[:2] == ["per", "cent"]
+    return m.group(1).strip() + ("\\%" if percent else "")
 
 
 def _textual(s: str) -> str:
@@ -209,6 +262,12 @@ def _plain_number(s: str) -> Fraction | None:
     return None
 
 
+def _percent(s: str) -> Fraction | None:
+    """The number before a final ``%`` / ``\\%`` when ``s`` is plainly a percentage, else None."""
+    m = re.fullmatch(r"(.+?)\s*\\?%", s)
+    return _plain_number(m.group(1)) if m else None
+
+
 def answers_equivalent(a: Any, b: Any, *, timeout_s: float | None = 5.0) -> bool:
     """Whether two final answers are mathematically the same (symmetric).
 
@@ -226,6 +285,11 @@ def answers_equivalent(a: Any, b: Any, *, timeout_s: float | None = 5.0) -> bool
     fa, fb = _plain_number(na), _plain_number(nb)
     if fa is not None and fb is not None:
         return fa == fb
+    pa, pb = _percent(na), _percent(nb)  # "45\\%" is 45 (MATH drops "\\%") or 0.45 (its value)
+    if (pa is not None or pb is not None) and (pa or fa) is not None and (pb or fb) is not None:
+        va, vb = pa if pa is not None else fa, pb if pb is not None else fb
+        return va == vb or (pa is not None and pb is None and va / 100 == vb) or \
+            (pb is not None and pa is None and vb / 100 == va)
     key = (na, nb) if na <= nb else (nb, na)
     cached = _CACHE.get(key)
     if cached is not None:

@@ -16,7 +16,7 @@ from .._exceptions import VerifierError
 from .base import Verdict, Verifier
 
 __all__ = [
-    "ChoiceVerifier", "QAVerifier", "YesNoVerifier", "exact_match", "extract_choice",
+    "LETTERS", "ChoiceVerifier", "QAVerifier", "YesNoVerifier", "exact_match", "extract_choice",
     "extract_short_answer", "extract_yes_no", "f1_score", "normalize_answer",
 ]
 
@@ -115,28 +115,78 @@ class QAVerifier(Verifier):
 # multiple choice
 
 
-def extract_choice(text: str, labels: Sequence[str] = "ABCDE", choices: Sequence[str] | None = None) -> str | None:
-    """The chosen label in ``text``: from the answer segment ("Final Answer: (B)"), a bracketed
-    "(B)" or "B)" / "B." opening a line, the label alone, or the text of exactly one choice."""
+LETTERS = "ABCDEFGHIJ"  # MMLU-Pro's ten options; CommonsenseQA five, GPQA four
+
+# "the answer is", "the correct answer is (J)", "Answer: J", "best option would be J", "Final Answer: J"
+_CHOICE_SEGMENT = re.compile(
+    r"(?:\b(?:answer|option|choice)\s*(?:is|would\s+be|should\s+be|must\s+be|[:：=])|\bFinish\[)"
+    r"\s*[:：]?\s*(.+)", re.I)
+_DECORATION = re.compile(r"\\(?:text|textbf|mathrm|mathbf|boxed|fbox|underline)\s*\{([^{}]*)\}")
+
+
+def _undecorate(text: str) -> str:
+    """``text`` without Markdown emphasis, math dollars and LaTeX wrappers (``\\boxed{J}`` is ``J``)."""
+    for _ in range(3):
+        text = _DECORATION.sub(r"\1", text)
+    return re.sub(r"\*\*|__|(?<!\\)\$", "", text)
+
+
+def extract_choice(text: str, labels: Sequence[str] = LETTERS, choices: Sequence[str] | None = None) -> str | None:
+    """The chosen label in ``text``, or None. Labels are read in upper case (in any case only when
+    a label is all there is: "(b)"), and never out
+    of a word: a capital followed by a letter or an apostrophe ("Jupiter", "I'm") is a word, and
+    so is "A" or "I" followed by a lower-case word ("A barnyard", "I think"), except a
+    connective ("A because ...", "I is correct").
+
+    In order: the last ``\\boxed{J}``; the last answer segment ("Final Answer: (J)", "the
+    answer is J", "Answer: J.", "the correct option is **J**"), whose leading label, else
+    bracketed label, else last stand-alone label counts; then anywhere, the last bracketed
+    "(J)", "option/choice J", bold "**J**", or a line opening with "J." / "J)" / "J:" and
+    holding at most a short phrase after it (a long line or another initial after it is a name:
+    "J. Searle Dawley and Ken Annakin were ...", "A. N. Prabhu Deva ..."); the
+    whole output being one label; else the text of exactly one of ``choices``.
+    """
     text = text or ""
+    labels = [str(lab) for lab in labels]
     labs = "".join(re.escape(lab) for lab in labels)
-    seg = _answer_segment(text)
-    for part in ([seg] if seg else []) + [text]:
-        stripped = part.strip().strip("*.()[]: ")
-        if stripped.upper() in labels and len(stripped) == 1:
-            return stripped.upper()
-        if part is seg:
-            # "A barnyard is ..." opens with the article, not label A: a label is not followed
-            # by a lower-case word.
-            m = re.match(rf"^\W*([{labs}])\b(?!\s+[a-z])", part)
-            if m:
-                return m.group(1)
-        found = re.findall(rf"\(([{labs}])\)|(?:option|choice)\s+([{labs}])\b|^\s*([{labs}])[).:]", part, re.M)
+    if not labs:
+        return None
+    lab = rf"[{labs}]"
+    # "Jupiter", "I'm": a word. "A barnyard", "I think": English words, not labels; "A because",
+    # "B since", "J is right" are labels.
+    word_after = r"(?![\w'’])(?!(?<=[AI])\s+(?!(?:because|since|as|is|was|which|and|or)\b)[a-z])"
+
+    def alone(s: str) -> str | None:
+        s = _undecorate(s).strip().strip("*_.()[]{}:$ ")
+        return s.upper() if s.upper() in labels else None  # "(b)" alone is B
+
+    from .math import last_boxed  # the one reading of \boxed{}
+
+    boxed = last_boxed(text)
+    if boxed is not None and alone(boxed):
+        return alone(boxed)
+    plain = _undecorate(text)
+    segs = [m.group(1).split("\n", 1)[0] for m in _CHOICE_SEGMENT.finditer(plain)]
+    seg = next((s for s in reversed(segs) if s.strip()), None)
+    if seg is not None:
+        m = re.match(rf"^[\s(\[{{]*({lab}){word_after}", seg)
+        if m:
+            return m.group(1)
+        found = re.findall(rf"\(({lab})\)", seg) or re.findall(rf"(?<![\w'’])({lab}){word_after}", seg)
         if found:
-            return next(g for g in found[-1] if g)
+            return found[-1]
+    anywhere = re.compile(
+        rf"\(({lab})\)|(?:option|choice)\s+\(?({lab})\b|^[ \t*_]*\(?({lab})[).:](?!\w)(?![ \t]*[A-Z]\.)(?=[^\n]{{0,40}}$)"
+        rf"|\*\*\s*\(?({lab})\)?[.:)]?\s*\*\*", re.M)
+    spots = [next(g for g in m.groups() if g) for m in anywhere.finditer(text)]
+    if spots:
+        return spots[-1]
+    single = alone(text)
+    if single:
+        return single
     if choices:
         target = normalize_answer(seg if seg else text)
-        hits = [lab for lab, c in zip(labels, choices) if normalize_answer(c) and
+        hits = [lb for lb, c in zip(labels, choices) if normalize_answer(c) and
                 re.search(rf"\b{re.escape(normalize_answer(c))}\b", target)]
         if len(hits) == 1:
             return hits[0]
@@ -145,13 +195,14 @@ def extract_choice(text: str, labels: Sequence[str] = "ABCDE", choices: Sequence
 
 class ChoiceVerifier(Verifier):
     """Multiple choice. ``reference``: a label ("B"), a 0-based index (1 = "B"), or a record
-    ``{"answer": "B", "choices": [...], "labels": "ABCDE"}``; CommonsenseQA records
-    (``answerKey`` and ``question.choices``) are understood too."""
+    ``{"answer": "B", "choices": [...], "labels": "ABCD"}``; CommonsenseQA records
+    (``answerKey`` and ``question.choices``) are understood too. Labels default to A–J (MMLU-Pro's
+    ten); see :func:`extract_choice` for the answer forms read."""
 
     name = "choice"
 
     def check(self, output: str, reference: Any, **context: Any) -> Verdict:
-        labels: Sequence[str] = context.get("labels") or "ABCDE"
+        labels: Sequence[str] = context.get("labels") or LETTERS
         choices = context.get("choices")
         answer = reference
         if isinstance(reference, Mapping):

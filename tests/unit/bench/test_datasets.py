@@ -229,3 +229,66 @@ def test_record_validation():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert r.to_dict()["metadata"] == {"level": 1}
+
+
+# ---- stdin/stdout problems: LiveCodeBench's and APPS's own row layouts ------------------------
+
+LAYOUTS = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def _lcb_rows():
+    """Two LiveCodeBench rows: AtCoder stdin (private tests compressed as LiveCodeBench ships
+    them) and LeetCode functional."""
+    return [json.loads(x) for x in (LAYOUTS / "livecodebench_layout.jsonl").read_text().splitlines()]
+
+
+def _apps_rows():
+    """Two APPS rows: stdin and call-based (fn_name)."""
+    return [json.loads(x) for x in (LAYOUTS / "apps_layout.jsonl").read_text().splitlines()]
+
+
+def test_livecodebench_layout_becomes_stdio_records(tmp_path):
+    path = tmp_path / "lcb.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _lcb_rows()) + "\n")
+    ds = load_dataset(path)
+    assert [r.id for r in ds] == ["abc001_a", "3000"] and not ds.skipped
+    stdin, functional = ds
+    assert stdin.checker == "stdio" and stdin.domain == "coding"
+    assert stdin.reference == {"tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "7 8\n", "output": "15\n"}]}
+    assert "standard input" in stdin.prompt and stdin.prompt.startswith("Print the sum")
+    assert stdin.metadata["platform"] == "atcoder" and stdin.metadata["layout"] == "livecodebench"
+    assert functional.reference == {"tests": [{"input": [[1, 2], 3], "output": [4, 5]}, {"input": [[], 1], "output": []}],
+                                    "fn_name": "shift"}
+    assert "class Solution:" in functional.prompt and "`shift`" in functional.prompt
+
+
+def test_apps_layout_becomes_stdio_records(tmp_path):
+    path = tmp_path / "apps.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _apps_rows()) + "\n")
+    ds = load_dataset(path)
+    assert [r.id for r in ds] == ["4001", "4002"] and {r.checker for r in ds} == {"stdio"}
+    assert ds[0].reference == {"tests": [{"input": "3\n", "output": "9\n"}, {"input": "5\n", "output": "25\n"}]}
+    assert ds[1].reference["fn_name"] == "bigger" and ds[1].reference["tests"][0] == {"input": [1, 2], "output": [2]}
+    assert ds[0].metadata["difficulty"] == "introductory" and ds[0].metadata["layout"] == "apps"
+
+
+def test_stdio_rows_that_are_malformed_are_skipped_or_fatal(tmp_path):
+    rows = _apps_rows()
+    rows[0]["input_output"] = json.dumps({"inputs": ["1"], "outputs": []})
+    rows.append({"question_content": "x", "public_test_cases": "not json", "question_id": "q"})
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    ds = load_dataset(path)
+    assert [r.id for r in ds] == ["4002"] and len(ds.skipped) == 2
+    assert "different numbers of inputs and outputs" in ds.skipped[0].reason
+    with pytest.raises(DatasetError, match="bad.jsonl:1"):
+        load_dataset(path, strict=True)
+
+
+def test_generic_file_with_input_output_tests_and_checker_stdio(tmp_path):
+    path = tmp_path / "p.jsonl"
+    row = {"id": "p1", "prompt": "Echo.", "tests": [{"input": "hi\n", "output": "hi\n"}], "float_tol": 1e-6}
+    path.write_text(json.dumps(row) + "\n")
+    ds = load_dataset(path, checker="stdio")
+    assert ds[0].checker == "stdio" and ds[0].reference == {"test_cases": row["tests"], "float_tol": 1e-6}
+    assert load_dataset(path)[0].checker == "stdio"  # inferred: tests with "output"

@@ -56,3 +56,6 @@ def test_watcher_code_completes_at_closing_fence():
     assert w.feed("```") is True
     w = AnswerWatcher("coding")
     assert feed_all(w, ["```\n", "print(1)\n", "```\n"]) == [False] * 3  # no function in it
+    w = AnswerWatcher("coding")  # a stdin/stdout program (the stdio checker's problems)
+    assert feed_all(w, ["```python\n", "n = int(input())\n", "print(n * n)\n"]) == [False] * 3
+    assert w.feed("```\n") is True

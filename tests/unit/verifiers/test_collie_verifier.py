@@ -70,3 +70,58 @@ def test_relations_and_reductions():
     assert not check_constraint(node("word", "==", "exactly", 1, transformation=count), text, 3)
     pos = {"__class__": "Position", "position": [0, 9]}
     assert not check_constraint(node("word", "==", transformation=pos), text, ["the", "mat"])  # index 9 is None
+
+
+def _count(level, op="=="):
+    return {"__class__": "Constraint", "input_level": None,
+            "target_level": {"__class__": "TargetLevel", "level": level},
+            "transformation": {"__class__": "Count", "count_target": None},
+            "relation": {"__class__": "Relation", "operand": op},
+            "reduction": {"__class__": "Reduction", "reduction": None, "value": None}}
+
+
+# GPT-4's answer in COLLIE's own runs to "a sentence with exactly 109 characters. Include
+# whitespace into your character count", which COLLIE's checker passed and nlrl failed (it
+# stripped the output). The sentence is 105 characters; the newlines around it made up 109.
+SENTENCE = ("Despite the cold winter winds, she bundled up and walked to the park, "
+            "eager to capture the frozen beauty.")
+
+
+def test_character_level_counts_every_character_as_written_like_collie():
+    v = get_verifier("collie")
+    ref = {"constraint": _count("character"), "targets": 109}
+    assert len(SENTENCE) == 105
+    for text in ("\n\n" + SENTENCE + "\n\n", SENTENCE + "\n\n\n\n", "    " + SENTENCE, " \n" + SENTENCE + "\n "):
+        assert len(text) == 109 and v.check(text, ref).correct, repr(text)  # list(text): whitespace counts
+        assert check_constraint(_count("character"), text, 109)
+    assert not v.check(SENTENCE, ref).correct  # 105
+    assert not v.check(SENTENCE + "\n\n", ref).correct  # 107
+    assert not v.check("\n\n" + SENTENCE + "\n\n\n", ref).correct  # 110
+    # a trailing period is a unit too: "." strips to "" but is still counted
+    assert v.check(SENTENCE + "....", ref).correct
+    assert v.check(SENTENCE + "\n\n..", ref).correct
+    # the row check on COLLIE's own data is unchanged: the stored example has 109 characters
+    row = next(r for r in load_collie() if r["key"] == "ccnews_c04" and r["index"] == 2)
+    assert len(row["example"]) == 109 and v.check(row["example"], row).correct
+    assert not v.check(row["example"] + "\n", row).correct
+
+
+def test_paragraph_level_splits_on_blank_lines_and_keeps_empty_paragraphs():
+    v = get_verifier("collie")
+    three = {"constraint": _count("paragraph"), "targets": 3}
+    assert v.check("One.\n\nTwo.\n\nThree.", three).correct
+    assert v.check("One.\n\n\n\nTwo.", three).correct  # an empty paragraph between is a unit
+    assert v.check("One.\n\nTwo.\n\n", three).correct  # so is the empty one after a final blank line
+    assert not v.check("One.\nTwo.\nThree.", three).correct  # single newlines do not split
+    last = {"__class__": "Constraint", "input_level": None,
+            "target_level": {"__class__": "TargetLevel", "level": "paragraph"},
+            "transformation": {"__class__": "Position", "position": -1},
+            "relation": {"__class__": "Relation", "operand": "=="},
+            "reduction": {"__class__": "Reduction", "reduction": None, "value": None}}
+    # each unit is .strip().strip("."): "  the end. " -> "the end"
+    assert v.check("Start.\n\n  The end. ", {"constraint": last, "targets": "the end"}).correct
+
+
+def test_whitespace_only_output_fails_unchecked():
+    v = get_verifier("collie")
+    assert not v.check("  \n\n ", {"constraint": _count("character"), "targets": 5}).correct

@@ -106,3 +106,48 @@ def test_timeout_and_equivalence_in_worker_threads():
     assert not t.is_alive()
     assert results["slow"] is False
     assert results["sqrt"] is True and results["wrong"] is False
+
+
+# ---- decoration, units and percentages (issue 11's \underline{34}; issue 20's units) ----------
+
+@pytest.mark.parametrize("decorated", ["\\underline{34}", "\\textbf{34}", "\\mathbf{34}", "\\boldsymbol{34}",
+                                       "\\textbf{\\underline{34}}", "$\\underline{34}$", "\\boxed{\\underline{34}}",
+                                       "\\text{34}", "\\$34", "\\mbox{34}", "\\textbf{\\$34}"])
+def test_typographic_wrappers_are_stripped_for_grading_and_voting_alike(decorated):
+    from nlrl.strategies.voting import equivalence_for, majority, normalize_short
+    from nlrl.verifiers.math import strip_decoration
+
+    assert answers_equivalent(decorated, "34") and answers_equivalent("34", decorated)
+    assert get_verifier("math").check(f"Final Answer: {decorated}", "34").correct
+    vote = majority([decorated, "34", "35"], equivalent=equivalence_for("math"))
+    assert vote.groups[0].count == 2 and vote.groups[0].members == (0, 1)
+    assert normalize_short(decorated) == "34"  # the short-answer vote too
+    assert strip_decoration("\\underline{x} + \\mathbf{v}") == "x + v"
+    assert not answers_equivalent(decorated, "35")
+
+
+@pytest.mark.parametrize("answer,gold", [
+    ("12 dollars", "12"), ("\\$12 dollars", "12"), ("12\\text{ dollars}", "12"), ("3/4 of a cup", "\\frac{3}{4}"),
+    ("3/4 of a cup", "0.75"), ("2.5 hours.", "2.5"), ("6 square units", "6"), ("5 apples", "5"),
+    ("45%", "45"), ("45\\%", "45"), ("45 percent", "45"), ("45 percent of the class", "45"),
+    ("45\\%", "0.45"), ("1,000 meters", "1000"), ("10 \\text{ inches}", "10"),
+])
+def test_units_and_percentages_written_as_text_against_numeric_gold(answer, gold):
+    assert answers_equivalent(answer, gold), (answer, gold)
+    assert get_verifier("math").check(f"So the answer is: {answer}", gold).correct
+
+
+@pytest.mark.parametrize("answer,gold", [
+    ("12 million", "12"), ("3 pi", "3"), ("5 x", "5"), ("3a", "3"), ("2 halves", "2"), ("13 dollars", "12"),
+    ("3 a", "3"), ("12 squared", "12"), ("46%", "45"), ("12 dollars and 50 cents", "12"),
+])
+def test_words_that_are_or_change_a_value_are_kept(answer, gold):
+    assert not answers_equivalent(answer, gold), (answer, gold)
+
+
+def test_percentages_equal_the_number_and_its_value_negative_ones_too():
+    # MATH's strip_string drops "\%" (45\% = 45); math-verify also reads it as a value (= 0.45)
+    for pct in ("45\\%", "45%", "45 percent"):
+        assert answers_equivalent(pct, "45") and answers_equivalent(pct, "0.45") and answers_equivalent("0.45", pct)
+        assert not answers_equivalent(pct, "46") and not answers_equivalent(pct, "0.46")
+    assert answers_equivalent("-10 percent", "-10") and answers_equivalent("-10\\%", "-0.1")

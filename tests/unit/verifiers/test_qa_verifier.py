@@ -47,7 +47,9 @@ def test_choice_verifier_letters_indices_and_records():
     with pytest.raises(VerifierError):
         ch.check("A", "Z")
     with pytest.raises(VerifierError):
-        ch.check("A", 7)
+        ch.check("A", 10)  # labels default to A-J
+    with pytest.raises(VerifierError):
+        ch.check("A", {"answer": "E", "labels": "ABCD"})
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -69,3 +71,50 @@ def test_yesno_verifier():
 
 def test_extract_short_answer_falls_back_to_last_line():
     assert extract_short_answer("thinking\n\nParis\n") == "Paris"
+
+
+ANSWER_FORMS = ["Answer: ({})", "Answer: {}", "the answer is {}", "The correct answer is ({}).", "{}.", "{}",
+                "**{}**", "\\boxed{{{}}}", "$\\boxed{{\\text{{{}}}}}$", "Final Answer: {}", "Final Answer: **({})**",
+                "({})", "{})", "Therefore, the answer is {} because it fits.", "I think the best option is {}.",
+                "Let me check each option.\n\nAnswer: {}"]
+
+
+@pytest.mark.parametrize("letter", list("ABCDEFGHIJ"))
+@pytest.mark.parametrize("form", ANSWER_FORMS)
+def test_choice_letters_a_to_j_in_every_common_form(letter, form):
+    text = form.format(letter)
+    assert extract_choice(text) == letter, text
+    assert get_verifier("choice").check(text, letter).correct
+
+
+@pytest.mark.parametrize("text", [
+    "I have no idea", "I think so.", "A barnyard is where animals live.", "Jupiter is the largest planet.",
+    "It is Hydrogen, made In a star.", "I'm not sure.", "Answer: It depends on the context.",
+    "Einstein, Bohr and Heisenberg disagreed.", "Final Answer: Jupiter", "Answer: A lot of people think so.",
+    "Clearly, Dalton was right; Gauss too.", "He said: I agree.",
+    # HotpotQA questions that open with a name's initial
+    "J. Searle Dawley and Ken Annakin were both directors of what?",
+    "A. N. Prabhu Deva is the former vice chancellor of a university located in what state?",
+    "C. Bernard Jackson founded the center that started the career of which actor?",
+])
+def test_ordinary_words_are_never_read_as_choice_letters(text):
+    assert extract_choice(text) is None
+
+
+def test_a_label_before_a_connective_or_after_words_is_still_read():
+    assert extract_choice("The answer is A because the sock is red.") == "A"
+    assert extract_choice("I believe the answer is I.") == "I"
+    assert extract_choice("Answer: I think it is H") == "H"  # "I think" is the pronoun
+    assert extract_choice("Options (B) and (F) look close; the answer is (F).") == "F"
+    # GPQA: four options, shuffled; a letter outside the labels is not an answer
+    assert get_verifier("choice").check("Answer: C", {"answer": "C", "labels": "ABCD"}).correct
+    assert extract_choice("Answer: E", "ABCD") is None
+
+
+def test_no_letter_is_read_out_of_real_questions():
+    """Ordinary English from the vendored sets (questions opening with "A", "I", initials ...)."""
+    from nlrl.bench import load_dataset
+
+    for name in ("commonsenseqa", "hotpotqa-distractor", "strategyqa"):
+        texts = [r.prompt.split("\n")[0] for r in load_dataset(name)]
+        assert [t for t in texts if extract_choice(t)] == [], name

@@ -5,8 +5,8 @@ from nlrl.verifiers import VERIFIERS, Verdict, get_verifier
 
 
 def test_checker_registry():
-    assert VERIFIERS.names() == ["choice", "code", "collie", "math", "qa", "yesno"]
-    with pytest.raises(UnknownNameError, match="unknown checker 'regex'; known: choice, code, collie, math, qa, yesno"):
+    assert VERIFIERS.names() == ["choice", "code", "collie", "math", "qa", "stdio", "yesno"]
+    with pytest.raises(UnknownNameError, match="unknown checker 'regex'; known: choice, code, collie, math, qa, stdio, yesno"):
         get_verifier("regex")
 
 
