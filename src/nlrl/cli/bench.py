@@ -10,7 +10,8 @@ import typer
 
 from .._exceptions import ConfigError
 from ._app import app
-from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, open_backend
+from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
+                      WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, open_backend, open_executor)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -74,6 +75,12 @@ def bench(
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     run_dir: RunDirOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    worker_cpus: WorkerCpusOpt = 1.0,
+    worker_gpus: WorkerGpusOpt = 0.0,
+    batch_size: BatchSizeOpt = 16,
 ) -> None:
     """Run STRATEGY over DATASET, grade every sample, write results, summary and plots to --out.
 
@@ -85,8 +92,15 @@ def bench(
     shard_ix = parse_shard(shard)
     fields = parse_pairs(field, "--field")
     options = parse_pairs(strategy_option, "--strategy-option", values=True)
-    settings, engine = open_backend(backend, model, base_url, run_dir, strategy=strategy, n=n,
-                                     max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
+    overrides = dict(strategy=strategy, n=n, max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
+    if executor != "local":  # the workers build the backend; this process only keeps the store
+        settings, ex = open_executor(executor, backend, model, base_url, run_dir, cache=cache, no_cache=no_cache,
+                                     address=ray_address, workers=workers, num_cpus=worker_cpus,
+                                     num_gpus=worker_gpus, batch_size=batch_size, **overrides)
+        engine: Any = _Nothing()
+    else:
+        settings, engine = open_backend(backend, model, base_url, run_dir, **overrides)
+        ex = None
     file_opts = {k: v for k, v in {"fields": fields or None, "checker": checker, "domain": domain}.items()
                  if v is not None}
     try:
@@ -99,11 +113,11 @@ def bench(
     if len(ds.skipped) > 20:
         typer.echo(f"warning: ... and {len(ds.skipped) - 20} more malformed rows skipped", err=True)
     # A scripted backend is free, and two script files share its model name: never cache it.
-    if not no_cache and settings.backend != "scripted":
+    if ex is None and not no_cache and settings.backend != "scripted":
         engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
-    with engine:
+    with engine, (ex or _Nothing()):
         runner = BenchRunner(
-            engine, strategy=settings.strategy, strategy_options=options, n=settings.n,
+            None if ex is not None else engine, executor=ex, strategy=settings.strategy, strategy_options=options, n=settings.n,
             max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens,
             temperature=settings.temperature, seed=seed, adaptive=not no_adaptive, difficulty=difficulty,
             steps=steps, concurrency=concurrency, plots=not no_plots, backend_label=settings.backend,
@@ -118,3 +132,16 @@ def bench(
     typer.echo(f"{ds.name} · {runner.strategy_name} · n={summary['n']} · accuracy "
                f"{'-' if acc is None else f'{100 * acc:.1f}%'} (95% CI {100 * lo:.1f}-{100 * hi:.1f}) · "
                f"{'-' if tok is None else f'{tok:.1f}'} tokens/sample · {summary.get('wall_s', 0):.1f}s → {out}")
+
+
+class _Nothing:
+    """Stands in for the engine or executor a run does not have (``with`` on it does nothing)."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "_Nothing":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

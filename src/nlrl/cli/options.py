@@ -29,6 +29,19 @@ def open_backend(
     **overrides: Any,
 ) -> tuple[Settings, Backend]:
     """Merge flags over config file and environment, start logging, build the backend."""
+    settings, name, model_name, options = backend_recipe(backend, model, base_url, run_dir, **overrides)
+    return settings, load_backend(name, model_name, **options)
+
+
+def backend_recipe(
+    backend: str | None,
+    model: str | None,
+    base_url: list[str] | None,
+    run_dir: Path | None,
+    **overrides: Any,
+) -> tuple[Settings, str, str | None, dict[str, Any]]:
+    """What :func:`open_backend` would build, without building it: settings, backend name, model
+    and options (for workers that build the backend themselves, e.g. on Ray)."""
     settings = load_settings(backend=backend, model=model, run_dir=run_dir,
                              base_url=base_url[0] if base_url and len(base_url) == 1 else None,
                              **overrides)
@@ -47,4 +60,37 @@ def open_backend(
                        compile=settings.compile)
     if settings.chat and settings.backend in ("embedded", "llama", "hf", "scripted", "openai"):
         options["chat"] = True
-    return settings, load_backend(settings.backend, settings.model, **options)
+    return settings, settings.backend, settings.model, options
+
+
+ExecutorOpt = Annotated[str, typer.Option(
+    "--executor", help="Where samples are solved: local (this process) or ray (Ray workers; pip install 'nlrl[ray]').")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="Ray cluster to join: auto, ray://HOST:10001 or HOST:6379 (default: start a local one).")]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    "--workers", min=1, help="Ray workers, each building its own backend (default: cluster CPUs / --worker-cpus).")]
+WorkerCpusOpt = Annotated[float, typer.Option("--worker-cpus", min=0.0, help="CPUs Ray reserves per worker.")]
+WorkerGpusOpt = Annotated[float, typer.Option("--worker-gpus", min=0.0, help="GPUs Ray gives each worker (1: one GPU per worker).")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Samples per Ray task.")]
+
+
+def open_executor(kind: str, backend: str | None, model: str | None, base_url: list[str] | None,
+                  run_dir: Path | None, *, cache: Path | None, no_cache: bool, address: str | None,
+                  workers: int | None, num_cpus: float, num_gpus: float, batch_size: int,
+                  **overrides: Any) -> tuple[Settings, Any]:
+    """``--executor ray``: settings and a RayExecutor whose workers build the backend the flags
+    describe (nothing is loaded here). Ray is imported only when the executor opens."""
+    from .._exceptions import ConfigError
+    from ..bench.executors import EXECUTORS, BackendRecipe, RayExecutor
+
+    if kind not in EXECUTORS or kind == "local":
+        raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    settings, name, model_name, options = backend_recipe(backend, model, base_url, run_dir, **overrides)
+    if model_name and Path(model_name).exists():  # workers may run elsewhere than this directory
+        model_name = str(Path(model_name).resolve())
+    # The completion cache is SQLite: shared only by the workers of one node, so never by default
+    # (a path on a network file system would corrupt it); --cache names a node-local file.
+    recipe = BackendRecipe(name, model_name, options,
+                           cache=str(cache.resolve()) if cache is not None and not no_cache else None)
+    return settings, RayExecutor(recipe, workers=workers, address=address, num_cpus=num_cpus,
+                                 num_gpus=num_gpus, batch_size=batch_size)
