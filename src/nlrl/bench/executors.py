@@ -288,8 +288,11 @@ class RayExecutor:
         return self._infos[0]["backend"], self._infos[0]["model"]
 
     def worker_pids(self) -> list[int]:
+        """The current process id of each live worker (a restarted worker has a new one)."""
         self.open()
-        return [i["pid"] for i in self._infos]
+        for i in self._alive:
+            self._healthy(i)
+        return [self._infos[i]["pid"] for i in self._alive]
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "workers": len(self._actors), "batch_size": self.batch_size,
