@@ -282,3 +282,20 @@ def test_embedded_model_on_two_ray_workers_equals_local(cluster, tmp_path):
     assert s["n"] == 4 and s["config"]["backend"] == "embedded"
     assert rows(tmp_path / "ray", prefix_cache=True) == rows(tmp_path / "local", prefix_cache=True)
     assert summary(tmp_path / "ray", prefix_cache=True) == summary(tmp_path / "local", prefix_cache=True)
+
+
+def test_a_sweep_on_ray_equals_the_same_sweep_run_locally(cluster, tmp_path):
+    from nlrl.bench.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec.from_dict({"limit": 6, "temperature": 0.7, "grid": {
+        "dataset": "gsm8k", "strategy": ["cot", "self-consistency"], "n": [3], "seed": [0, 1]}})
+    local = run_sweep(spec, tmp_path / "local", backend=scripted(6)(), progress=False, plots=False)
+    with RayExecutor(scripted(6), workers=2, batch_size=2) as ex:
+        remote = run_sweep(spec, tmp_path / "ray", executor=ex, progress=False, plots=False)
+        again = run_sweep(spec, tmp_path / "ray", executor=ex, progress=False, plots=False)
+    assert [r.path.name for r in remote] == [r.path.name for r in local] == [c.name for c in spec.cells]
+    for a, b in zip(local, remote):
+        assert rows(b.path) == rows(a.path) and summary(b.path) == summary(a.path)
+    assert not any(r.skipped for r in remote) and all(r.skipped for r in again)
+    cells = json.loads((tmp_path / "ray" / "sweep.json").read_text())["cells"]
+    assert [c["n"] for c in cells] == [6] * 4

@@ -201,6 +201,13 @@ def run_sweep(
     from .report import load_run, plot_runs
     from .runner import SUMMARY, BenchRunner, make_out_dir
 
+    from ..strategies import get_strategy
+
+    for name in dict.fromkeys(c.strategy for c in spec.cells):  # every cell's options, before any runs
+        try:
+            get_strategy(name, **dict(spec.strategy_options.get(name) or {}))
+        except TypeError as exc:
+            raise ConfigError(f"strategy_options for {name}: {exc}") from None
     root = make_out_dir(out)
     datasets: dict[str, Dataset] = {}
     for cell in spec.cells:
