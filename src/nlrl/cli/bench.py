@@ -11,7 +11,7 @@ import typer
 from .._exceptions import ConfigError
 from ._app import app
 from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
-                      WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, open_backend, open_executor)
+                      WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, open_backend, open_executor, stdout_to_stderr)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -115,7 +115,7 @@ def bench(
     # A scripted backend is free, and two script files share its model name: never cache it.
     if ex is None and not no_cache and settings.backend != "scripted":
         engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
-    with engine, (ex or _Nothing()):
+    with engine, (ex or _Nothing()), stdout_to_stderr(ex is not None):
         runner = BenchRunner(
             None if ex is not None else engine, executor=ex, strategy=settings.strategy, strategy_options=options, n=settings.n,
             max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens,

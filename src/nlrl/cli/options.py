@@ -94,3 +94,12 @@ def open_executor(kind: str, backend: str | None, model: str | None, base_url: l
                            cache=str(cache.resolve()) if cache is not None and not no_cache else None)
     return settings, RayExecutor(recipe, workers=workers, address=address, num_cpus=num_cpus,
                                  num_gpus=num_gpus, batch_size=batch_size)
+
+
+def stdout_to_stderr(active: bool) -> Any:
+    """While Ray runs, its driver prints cluster messages (a worker died, a task is retried) on
+    stdout; send them to stderr so stdout carries only the command's result (``--json``)."""
+    import contextlib
+    import sys
+
+    return contextlib.redirect_stdout(sys.stderr) if active else contextlib.nullcontext()

@@ -10,7 +10,7 @@ import typer
 
 from ._app import app, fail
 from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
-                      WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, open_backend, open_executor)
+                      WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, open_backend, open_executor, stdout_to_stderr)
 
 
 @app.command()
@@ -68,11 +68,12 @@ def sweep(
                    f"{'-' if acc is None else f'{100 * acc:.1f}%'} (n={r.summary.get('n')}) → {r.path}", err=True)
 
     try:
-        if ex is not None:
-            ex.open()
-        results = run_sweep(spec, root, backend=engine, executor=ex, backend_label=settings.backend,
-                            data_dir=data_dir, progress=False if quiet else None, plots=not no_plots,
-                            on_cell=report)
+        with stdout_to_stderr(ex is not None):
+            if ex is not None:
+                ex.open()
+            results = run_sweep(spec, root, backend=engine, executor=ex, backend_label=settings.backend,
+                                data_dir=data_dir, progress=False if quiet else None, plots=not no_plots,
+                                on_cell=report)
     finally:
         if ex is not None:
             ex.close()
