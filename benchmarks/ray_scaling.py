@@ -31,7 +31,7 @@ from pathlib import Path
 import ray
 
 from nlrl.bench import BenchRunner, load_dataset
-from nlrl.bench.executors import BackendRecipe, RayExecutor
+from nlrl.bench.executors import BackendRecipe, RayExecutor, _local_token
 
 GOAL_MS = 5.0
 
@@ -140,6 +140,7 @@ def main() -> None:
     ray_tmp = tempfile.mkdtemp(prefix="nlrl-ray-", dir="/tmp")
     try:
         start = time.perf_counter()
+        _local_token()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=ray_tmp)
         cluster_start = time.perf_counter() - start
         report = {

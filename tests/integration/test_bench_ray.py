@@ -30,7 +30,7 @@ import pytest
 from nlrl.bench import BenchRunner, load_dataset
 
 ray = pytest.importorskip("ray", reason="pip install 'nlrl[ray]'")
-from nlrl.bench.executors import RayExecutor  # noqa: E402
+from nlrl.bench.executors import RayExecutor, _local_token  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +43,7 @@ def cluster():
     # A short private temp dir: Ray's default /tmp/ray belongs to whoever made it first, and its
     # socket paths must stay under the 107-byte limit.
     tmp = tempfile.mkdtemp(prefix="nlrl-ray-", dir="/tmp")
+    _local_token()  # a user without a writable home gets its token through the environment
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=tmp)
     try:
         yield ray.get_runtime_context().gcs_address

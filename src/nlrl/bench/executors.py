@@ -162,6 +162,19 @@ def _import_ray() -> Any:
     return ray
 
 
+def _local_token() -> None:
+    """Ray authenticates with a token it saves as ``~/.ray/auth_token``; where the home directory
+    cannot be written (a service user), give the new local cluster a token through the environment
+    (inherited by its workers) instead of failing."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_MODE"):
+        return
+    home = os.path.expanduser("~")
+    ray_dir = os.path.join(home, ".ray")
+    if os.access(ray_dir if os.path.isdir(ray_dir) else home, os.W_OK):
+        return
+    os.environ["RAY_AUTH_TOKEN"] = uuid.uuid4().hex
+
+
 class RayExecutor:
     """Solve samples on Ray actors; the driver (this process) keeps the run store.
 
@@ -226,6 +239,12 @@ class RayExecutor:
                                     "logging_level": logging.WARNING, **self.init_options}
             if self.address:
                 opts["address"] = self.address
+            else:
+                _local_token()
+                default_tmp = os.path.join(os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp", "ray")
+                if "_temp_dir" not in opts and os.path.isdir(default_tmp) and not os.access(default_tmp, os.W_OK):
+                    # /tmp/ray belongs to whoever started Ray first on this machine
+                    opts["_temp_dir"] = f"{default_tmp}-{os.getuid()}"
             try:
                 ray.init(**opts)
             except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, ValueError, ...
