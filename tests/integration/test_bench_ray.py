@@ -243,7 +243,7 @@ def test_a_failing_sample_is_an_error_row_and_a_worker_killing_sample_is_retried
     # a rerun does not try it again: it is a finished (error) row
     with RayExecutor(scripted(n, crash="4", calls=str(calls)), workers=1) as ex:
         again = run(None, ds, tmp_path / "ray", executor=ex)
-    assert again["n"] == n and asked.count("4") == 4
+    assert again["n"] == n
     assert [line.split()[1] for line in calls.read_text().splitlines()].count("4") == 4
 
 
