@@ -300,3 +300,23 @@ def test_a_sweep_on_ray_equals_the_same_sweep_run_locally(cluster, tmp_path):
     assert not any(r.skipped for r in remote) and all(r.skipped for r in again)
     cells = json.loads((tmp_path / "ray" / "sweep.json").read_text())["cells"]
     assert [c["n"] for c in cells] == [6] * 4
+
+
+@pytest.mark.slow
+def test_ray_workers_as_http_clients_of_a_shared_llama_cpp_server_equal_local(cluster, llama_server, tmp_path):
+    from conftest import MODEL_ALIAS
+
+    from nlrl.bench.executors import BackendRecipe
+
+    recipe = BackendRecipe("openai", MODEL_ALIAS, {"base_url": llama_server.url, "timeout_s": 120})
+    ds = load_dataset("gsm8k").select(limit=3)
+    kw = dict(max_tokens=24, seed=0)
+    served = llama_server.completions_served()
+    with recipe.build() as local:
+        BenchRunner(local, progress=False, plots=False, **kw).run(ds, tmp_path / "local")
+    with RayExecutor(recipe, workers=2, batch_size=1) as ex:
+        s = BenchRunner(None, executor=ex, progress=False, plots=False, **kw).run(ds, tmp_path / "ray")
+    assert s["n"] == 3 and s["config"]["backend"] == "openai" and s["config"]["model"] == MODEL_ALIAS
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local")
+    assert summary(tmp_path / "ray") == summary(tmp_path / "local")
+    assert llama_server.completions_served() - served == 6   # the workers' requests reached the server

@@ -287,6 +287,8 @@ class BenchRunner:
         out = make_out_dir(out_dir)
         with _DirLock(out), RunStore(out / STORE) as store:
             config = self.config(ds.name)
+            if self.backend is None and self._concurrency is None:  # what each worker's runner picks
+                self.concurrency = HTTP_CONCURRENCY if self._identity()[0] in HTTP_BACKENDS else 1
             resumed = store.bind(config, force=force)
             ckey = self.config_key(config)
             model, seed = self._identity()[1], str(self.seed)

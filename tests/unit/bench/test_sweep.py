@@ -113,3 +113,21 @@ def test_sweep_cli_errors_are_one_line(tmp_path):
     spec.write_text("grid: [\n")
     r = sweep(tmp_path, spec, "x.json")
     assert r.exit_code == 1 and "is not valid YAML" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_grid_progress_counts_every_cell_into_one_bar():
+    import io
+
+    from nlrl.bench.sweep import GridProgress
+
+    bar = GridProgress(9, enabled=True, stream=io.StringIO())
+    bar.start(3)                                  # cell 1, nothing done before
+    bar.advance({"correct": True, "usage": {"completion_tokens": 5}})
+    bar.stop()                                    # a cell ends; the bar stays
+    bar.start(3, done=3, correct=2)               # cell 2, finished earlier
+    bar.start(3, done=1, correct=0)               # cell 3, resumed
+    assert (bar.done, bar.correct) == (5, 3)
+    task = bar._progress.tasks[0]
+    assert (task.total, task.completed) == (9, 5)
+    bar.finish()
+    assert bar._progress is None
