@@ -324,7 +324,11 @@ class RayExecutor:
         ray = self._ray
         from ray.exceptions import RayActorError, RayError, RayTaskError
 
-        options = ray.put(runner.worker_options())
+        try:
+            options = ray.put(runner.worker_options())
+        except Exception as exc:  # noqa: BLE001 - cloudpickle raises TypeError, PicklingError, ...
+            raise ConfigError(f"this run's strategy or reward cannot be sent to Ray workers "
+                              f"(pass them by name): {exc}".splitlines()[0]) from None
         key = uuid.uuid4().hex
         queue: deque[list[int]] = deque(
             list(range(i, min(i + self.batch_size, len(records)))) for i in range(0, len(records), self.batch_size))
