@@ -181,8 +181,9 @@ class RayExecutor:
     ``backend``: how each worker builds its backend. ``workers``: actors to start (default: the
     cluster's CPUs divided by ``num_cpus``). ``address``: a running cluster (``"auto"``,
     ``"ray://host:10001"``, ``"host:6379"``); None starts a local one, or reuses the Ray this
-    process already initialised. ``batch_size`` samples go to a worker per task, ``depth`` tasks
-    per worker are queued so a worker never waits for the driver. ``num_cpus``/``num_gpus``: Ray
+    process already initialised. Up to ``batch_size`` samples go to a worker per task (fewer when
+    there are not enough for ``depth`` tasks per worker); ``depth`` tasks per worker are queued so
+    a worker never waits for the driver. ``num_cpus``/``num_gpus``: Ray
     resources per worker (``num_gpus=1`` gives each worker its own GPU). ``max_task_retries``:
     how often Ray retries a task whose worker died (the worker itself is always restarted).
     """
@@ -330,8 +331,11 @@ class RayExecutor:
             raise ConfigError(f"this run's strategy or reward cannot be sent to Ray workers "
                               f"(pass them by name): {exc}".splitlines()[0]) from None
         key = uuid.uuid4().hex
+        # At most batch_size a task, but small enough that every worker gets `depth` tasks: with
+        # many workers and few samples, big batches would leave workers idle.
+        size = max(1, min(self.batch_size, -(-len(records) // (self.depth * max(1, len(self._alive))))))
         queue: deque[list[int]] = deque(
-            list(range(i, min(i + self.batch_size, len(records)))) for i in range(0, len(records), self.batch_size))
+            list(range(i, min(i + size, len(records)))) for i in range(0, len(records), size))
         inflight: dict[Any, tuple[int, list[int]]] = {}
         load = {i: 0 for i in self._alive}
         stop: BaseException | None = None
