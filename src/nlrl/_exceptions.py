@@ -13,6 +13,7 @@
     ├── VerifierError          a grader could not run
     ├── DatasetError           a data file is missing or malformed (path, line)
     ├── RunStoreError          a run directory cannot be used as asked
+    ├── ExecutorError          a distributed executor cannot run (Ray missing, cluster lost)
     └── ParseError             a model answer did not parse (GPI's strict JSON)
 
 The CLI maps every NLRLError to a one-line message and exit code 1.
@@ -90,6 +91,11 @@ class DatasetError(NLRLError, ValueError):
 
 class RunStoreError(NLRLError):
     """A run directory cannot be used as asked (e.g. it holds another configuration)."""
+
+
+class ExecutorError(NLRLError):
+    """A distributed executor cannot run: its extra is missing, the cluster cannot be reached,
+    or every worker was lost. Finished samples are kept; the same command resumes."""
 
 
 class ParseError(NLRLError, ValueError):

@@ -124,8 +124,8 @@ def plot_accuracy_vs_tokens(runs: Sequence[RunInfo], path: str | Path) -> Path:
         groups.setdefault((str(c.get("strategy")), str(c.get("dataset")), str(c.get("model"))), []).append(r)
     many_datasets = len({k[1] for k in groups}) > 1
     for (strategy, dataset, model), members in sorted(groups.items()):
-        pts = sorted(((m.summary.get("tokens_per_sample") or {}).get("generated") or 0.0, m) for m in members
-                     if m.summary.get("accuracy") is not None) if members else []
+        pts = sorted([((m.summary.get("tokens_per_sample") or {}).get("generated") or 0.0, m) for m in members
+                      if m.summary.get("accuracy") is not None], key=lambda p: p[0]) if members else []
         if not pts:
             continue
         xs = [x for x, _ in pts]

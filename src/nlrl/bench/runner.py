@@ -17,6 +17,10 @@ same file (up to timings) and the same summary.
 The strategy never sees the reference: the task it gets carries the question only, so a reward
 model cannot grade itself against the answer key. Grading happens here, after the strategy.
 
+With an ``executor`` (:mod:`nlrl.bench.executors`, e.g. Ray), samples are solved and graded by
+workers that build their own backend; rows come back here and this process alone writes the store,
+so resuming works the same way.
+
 A :class:`~nlrl.BackendError` stops the run: samples in flight finish or fail, everything
 finished is kept, ``summary.json`` is written with ``"complete": false``, and the error is raised
 again (the CLI exits 1); the same command resumes the run.
@@ -121,7 +125,7 @@ class BenchRunner:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Backend | None,
         *,
         strategy: Strategy | str = "cot",
         strategy_options: Mapping[str, Any] | None = None,
@@ -138,9 +142,14 @@ class BenchRunner:
         progress: BenchProgress | bool | None = None,
         plots: bool = True,
         backend_label: str | None = None,
+        executor: Any = None,
     ) -> None:
+        if backend is None and executor is None:
+            raise ConfigError("a benchmark run needs a backend, or an executor whose workers build one")
         self.backend = backend
+        self.executor = executor
         self.strategy_options = dict(strategy_options or {})
+        self._strategy_arg = strategy
         if isinstance(strategy, str):
             self.strategy_name = strategy
             self.strategy = get_strategy(strategy, **self.strategy_options)
@@ -156,10 +165,12 @@ class BenchRunner:
         self.reward = reward
         if concurrency is not None and concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
-        self.concurrency = concurrency or (HTTP_CONCURRENCY if backend.name in HTTP_BACKENDS else 1)
+        self._concurrency = concurrency
+        self.concurrency = concurrency or (
+            HTTP_CONCURRENCY if backend is not None and backend.name in HTTP_BACKENDS else 1)
         self.progress = progress
         self.plots = plots
-        self.backend_label = backend_label or backend.name
+        self.backend_label = backend_label or (backend.name if backend is not None else None)
         self._verifiers: dict[str, Any] = {}
         self._vlock = threading.Lock()
 
@@ -180,9 +191,25 @@ class BenchRunner:
             "difficulty": self.difficulty,
             "steps": self.steps,
             "reward": None if self.reward is None else _plain(getattr(self.reward, "name", self.reward)),
-            "backend": self.backend_label,
-            "model": self.backend.model_name,
+            "backend": self.backend_label or self._identity()[0],
+            "model": self._identity()[1],
         }
+
+    def _identity(self) -> tuple[str, str]:
+        """(backend name, model name): of the backend, or as reported by the executor's workers."""
+        if self.backend is not None:
+            return self.backend.name, self.backend.model_name
+        return self.executor.identity()
+
+    def worker_options(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this runner's per-sample work around another backend
+        (what an executor's worker needs; everything here must pickle)."""
+        return {"strategy": self._strategy_arg, "strategy_options": self.strategy_options, "n": self.budget.n,
+                "max_tokens": self.budget.max_tokens, "max_total_tokens": self.budget.max_total_tokens,
+                "temperature": self.budget.temperature, "seed": self.seed, "adaptive": self.adaptive,
+                "difficulty": self.difficulty, "steps": self.steps, "reward": self.reward,
+                "concurrency": self._concurrency, "progress": False, "plots": False,
+                "backend_label": self.backend_label}
 
     @staticmethod
     def config_key(config: Mapping[str, Any]) -> str:
@@ -200,6 +227,18 @@ class BenchRunner:
                 self._verifiers[checker] = get_verifier(checker)
             return self._verifiers[checker]
 
+    def blank_row(self, record: Record, error: str | None = None) -> dict[str, Any]:
+        """The row of ``record`` before it is solved (with ``error``: the row of a sample that could
+        not be solved at all, e.g. one whose worker died on it every time)."""
+        return {
+            "id": record.id, "dataset": record.dataset, "index": record.index, "prompt": record.prompt,
+            "dynamic_prompt": None, "domain": record.domain, "strategy": self.strategy_name,
+            "output": "", "final_answer": None, "reference": record.reference, "checker": record.checker,
+            "correct": False, "score": 0.0, "verdict": None, "gists": [], "trace": [],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0, "wall_s": 0.0},
+            "cached": 0, "model_s": 0.0, "latency_s": 0.0, "metadata": dict(record.metadata), "error": error,
+        }
+
     def solve(self, record: Record) -> dict[str, Any]:
         """Run the strategy on ``record`` and grade it: one ``results.jsonl`` row.
 
@@ -208,16 +247,11 @@ class BenchRunner:
         (:class:`BackendError`) or a configuration the strategy rejects (:class:`ConfigError`)
         is raised: it would fail every sample.
         """
+        if self.backend is None:
+            raise ConfigError("this runner solves through its executor's workers, not in-process")
         start = time.perf_counter()
         meter = _Meter(self.backend)
-        row: dict[str, Any] = {
-            "id": record.id, "dataset": record.dataset, "index": record.index, "prompt": record.prompt,
-            "dynamic_prompt": None, "domain": record.domain, "strategy": self.strategy_name,
-            "output": "", "final_answer": None, "reference": record.reference, "checker": record.checker,
-            "correct": False, "score": 0.0, "verdict": None, "gists": [], "trace": [],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0, "wall_s": 0.0},
-            "cached": 0, "model_s": 0.0, "latency_s": 0.0, "metadata": dict(record.metadata), "error": None,
-        }
+        row = self.blank_row(record)
         stream = GistStream(record.domain, adaptive=self.adaptive)
         run: Run | None = None
         try:
@@ -262,9 +296,11 @@ class BenchRunner:
         out = make_out_dir(out_dir)
         with _DirLock(out), RunStore(out / STORE) as store:
             config = self.config(ds.name)
+            if self.backend is None and self._concurrency is None:  # what each worker's runner picks
+                self.concurrency = HTTP_CONCURRENCY if self._identity()[0] in HTTP_BACKENDS else 1
             resumed = store.bind(config, force=force)
             ckey = self.config_key(config)
-            model, seed = self.backend.model_name, str(self.seed)
+            model, seed = self._identity()[1], str(self.seed)
             keys = [(SampleKey(ds.name, r.id, ckey, model, seed), r.digest()) for r in selected]
             # What the store holds for this selection, as stored text and parsed; the samples
             # finished below are added as they are committed, so the final results.jsonl is the
@@ -295,6 +331,7 @@ class BenchRunner:
                 summary = summarize(rows, config=config, selected=len(selected), wall_s=wall, extra={
                     "shard": list(shard) if shard else None, "limit": limit,
                     "skipped_rows": len(ds.skipped), "concurrency": self.concurrency,
+                    **({"executor": self.executor.describe()} if self.executor is not None else {}),
                     **({"cache": self.backend.stats.to_dict()} if hasattr(self.backend, "stats") else {}),
                     **({"stopped_by": f"{type(failure).__name__}: {failure}"} if failure else {}),
                 })
@@ -331,6 +368,10 @@ class BenchRunner:
                 finished[key] = (text, json.loads(text))
             progress.advance(finished[key][1])
 
+        if self.executor is not None:  # workers solve; rows land here and only here are stored
+            for i, row in self.executor.map(self, [rec for rec, _, _ in todo]):
+                finish(*todo[i], row)
+            return
         if self.concurrency <= 1:
             for rec, key, digest in todo:
                 finish(rec, key, digest, self.solve(rec))

@@ -10,7 +10,9 @@ import typer
 
 from .._exceptions import ConfigError
 from ._app import app
-from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend, check_prompt_options, cli_settings
+from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
+                      WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, build_backend, check_prompt_options, cli_settings,
+                      open_executor, stdout_to_stderr)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -74,6 +76,12 @@ def bench(
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     run_dir: RunDirOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
+    worker_cpus: WorkerCpusOpt = 1.0,
+    worker_gpus: WorkerGpusOpt = 0.0,
+    batch_size: BatchSizeOpt = 16,
 ) -> None:
     """Run STRATEGY over DATASET, grade every sample, write results, summary and plots to --out.
 
@@ -94,6 +102,10 @@ def bench(
     settings = cli_settings(backend, model, base_url, run_dir, strategy_options=options, strategy=strategy,
                             n=n, max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
     Budget(n=settings.n, max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens)
+    # The workers build the backend; this process only keeps the store.
+    ex = None if executor == "local" else open_executor(
+        executor, settings, base_url, cache=cache, no_cache=no_cache, address=ray_address, workers=workers,
+        num_cpus=worker_cpus, num_gpus=worker_gpus, batch_size=batch_size)
     file_opts = {k: v for k, v in {"fields": fields or None, "checker": checker, "domain": domain}.items()
                  if v is not None}
     ds = load_dataset(dataset, data_dir=data_dir, strict=strict, settings=settings, **file_opts)
@@ -104,16 +116,17 @@ def bench(
         typer.echo(f"warning: ... and {len(ds.skipped) - 20} more malformed rows skipped", err=True)
     run_log = setup_logging(out, settings.log_level)  # the run directory keeps its own log too
     try:
-        engine = build_backend(settings, base_url)
+        engine: Any = _Nothing() if ex is not None else build_backend(settings, base_url)
         # A scripted backend is free, and two script files share its model name: never cache it.
-        if not no_cache and settings.backend != "scripted":
+        if ex is None and not no_cache and settings.backend != "scripted":
             engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
-        with engine:
+        with engine, (ex or _Nothing()), stdout_to_stderr(ex is not None):
             runner = BenchRunner(
-                engine, strategy=settings.strategy, strategy_options=options, n=settings.n,
-                max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens,
-                temperature=settings.temperature, seed=seed, adaptive=not no_adaptive, difficulty=difficulty,
-                steps=steps, concurrency=concurrency, plots=not no_plots, backend_label=settings.backend,
+                None if ex is not None else engine, executor=ex, strategy=settings.strategy,
+                strategy_options=options, n=settings.n, max_tokens=settings.max_tokens,
+                max_total_tokens=max_total_tokens, temperature=settings.temperature, seed=seed,
+                adaptive=not no_adaptive, difficulty=difficulty, steps=steps, concurrency=concurrency,
+                plots=not no_plots, backend_label=settings.backend,
                 progress=BenchProgress(enabled=False) if quiet else None)
             summary = runner.run(ds, out, limit=limit, shard=shard_ix, force=force)
     finally:
@@ -128,3 +141,16 @@ def bench(
     typer.echo(f"{ds.name} · {runner.strategy_name} · records={summary['n']} · accuracy "
                f"{'-' if acc is None else f'{100 * acc:.1f}%'} (95% CI {100 * lo:.1f}-{100 * hi:.1f}) · "
                f"{'-' if tok is None else f'{tok:.1f}'} tokens/sample · {summary.get('wall_s', 0):.1f}s → {out}")
+
+
+class _Nothing:
+    """Stands in for the engine or executor a run does not have (``with`` on it does nothing)."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "_Nothing":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

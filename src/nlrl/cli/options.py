@@ -78,9 +78,9 @@ def check_prompt_options(difficulty: str | None = None, steps: int | None = None
         REWARDS.get(reward)
 
 
-def build_backend(settings: Settings, base_url: list[str] | None = None) -> Backend:
-    """Start logging into ``settings.run_dir`` and build the backend ``settings`` name."""
-    start_logging(settings)
+def backend_options(settings: Settings, base_url: list[str] | None = None) -> dict[str, Any]:
+    """The keyword options :func:`load_backend` gets for the backend ``settings`` name (nothing is
+    loaded: workers that build the backend themselves, e.g. on Ray, take these)."""
     options: dict[str, Any] = {}
     if settings.backend == "openai":
         urls = base_url or ([settings.base_url] if settings.base_url else None)
@@ -95,7 +95,13 @@ def build_backend(settings: Settings, base_url: list[str] | None = None) -> Back
                        compile=settings.compile)
     if settings.chat and settings.backend in ("embedded", "llama", "hf", "scripted", "openai"):
         options["chat"] = True
-    return load_backend(settings.backend, settings.model, **options)
+    return options
+
+
+def build_backend(settings: Settings, base_url: list[str] | None = None) -> Backend:
+    """Start logging into ``settings.run_dir`` and build the backend ``settings`` name."""
+    start_logging(settings)
+    return load_backend(settings.backend, settings.model, **backend_options(settings, base_url))
 
 
 def open_backend(
@@ -108,3 +114,44 @@ def open_backend(
     """Merge flags over config file and environment, check them, start logging, build the backend."""
     settings = cli_settings(backend, model, base_url, run_dir, **overrides)
     return settings, build_backend(settings, base_url)
+
+
+ExecutorOpt = Annotated[str, typer.Option(
+    "--executor", metavar="NAME", help="Where samples are solved: local (this process) or ray (Ray workers; pip install 'nlrl[ray]').")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(
+    "--ray-address", metavar="ADDRESS", help="Ray cluster to join: auto, ray://HOST:10001 or HOST:6379 (default: start a local one).")]
+WorkersOpt = Annotated[Optional[int], typer.Option(
+    "--workers", min=1, help="Ray workers, each building its own backend (default: cluster CPUs / --worker-cpus).")]
+WorkerCpusOpt = Annotated[float, typer.Option("--worker-cpus", min=0.0, help="CPUs Ray reserves per worker.")]
+WorkerGpusOpt = Annotated[float, typer.Option("--worker-gpus", min=0.0, help="GPUs Ray gives each worker (1: one GPU per worker).")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Samples per Ray task.")]
+
+
+def open_executor(kind: str, settings: Settings, base_url: list[str] | None, *, cache: Path | None,
+                  no_cache: bool, address: str | None, workers: int | None, num_cpus: float,
+                  num_gpus: float, batch_size: int) -> Any:
+    """``--executor ray``: a RayExecutor whose workers build the backend ``settings`` describe
+    (nothing is loaded here). Ray is imported only when the executor opens."""
+    from ..bench.executors import EXECUTORS, BackendRecipe, RayExecutor
+
+    if kind not in EXECUTORS or kind == "local":
+        raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    start_logging(settings)
+    model_name = settings.model
+    if model_name and Path(model_name).exists():  # workers may run elsewhere than this directory
+        model_name = str(Path(model_name).resolve())
+    # The completion cache is SQLite: shared only by the workers of one node, so never by default
+    # (a path on a network file system would corrupt it); --cache names a node-local file.
+    recipe = BackendRecipe(settings.backend, model_name, backend_options(settings, base_url),
+                           cache=str(cache.resolve()) if cache is not None and not no_cache else None)
+    return RayExecutor(recipe, workers=workers, address=address, num_cpus=num_cpus,
+                       num_gpus=num_gpus, batch_size=batch_size)
+
+
+def stdout_to_stderr(active: bool) -> Any:
+    """While Ray runs, its driver prints cluster messages (a worker died, a task is retried) on
+    stdout; send them to stderr so stdout carries only the command's result (``--json``)."""
+    import contextlib
+    import sys
+
+    return contextlib.redirect_stdout(sys.stderr) if active else contextlib.nullcontext()
