@@ -6,7 +6,9 @@ HumanEval/MBPP ``task_id``, else the record's 0-based number; the record's refer
 and checker context, such as CommonsenseQA's choices, grade the line) or ``reference`` with
 ``checker``. One verdict per line goes to ``--out`` (``line``, ``id``, ``correct``, ``score``,
 ``detail``, or ``error``), problems with a line go to stderr with its number, and the last line
-printed is ``{"n", "correct", "accuracy", "errors"}``.
+printed is ``{"n", "correct", "accuracy", "errors"}``. When code is graded, one line on stderr names
+the sandbox mode (``nlrl grade --sandbox-info`` prints it alone); with no isolating mode the
+command fails unless ``--unsafe-sandbox`` (``NLRL_SANDBOX=unsafe``) is given.
 A line that cannot be graded counts as not correct; it does not stop the run.
 """
 
@@ -79,9 +81,18 @@ def _parse(path: Path, records: dict[str, Record] | None, dataset: str | None) -
     return lines
 
 
+def _sandbox_info(value: bool) -> None:
+    if value:
+        from ..verifiers.sandbox import sandbox_info
+
+        typer.echo(sandbox_info())
+        raise typer.Exit()
+
+
 def _grade(lines: list[_Line]) -> None:
     from ..verifiers import get_verifier
     from ..verifiers.code import build_program
+    from ..verifiers.sandbox import sandbox_info
 
     groups: dict[tuple[str, str], list[_Line]] = {}
     for line in lines:  # one group per checker and context: code is graded a group at a time
@@ -97,6 +108,7 @@ def _grade(lines: list[_Line]) -> None:
                 line.verdict = {"error": str(exc)}
             continue
         if checker == "code":  # validate one by one, then run the good ones in parallel
+            typer.echo(sandbox_info(), err=True)
             ready = []
             for line in group:
                 try:
@@ -117,12 +129,22 @@ def _grade(lines: list[_Line]) -> None:
 
 @app.command()
 def grade(
+    ctx: typer.Context,
     predictions: Path = typer.Argument(..., help="JSONL file: one {output, id | reference + checker} per line."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Benchmark the ids refer to (math500, gsm8k, humaneval, mbpp, ...)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write one verdict per line here (JSONL)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: $NLRL_DATA_DIR or the bundled copy)."),
+    unsafe_sandbox: bool = typer.Option(False, "--unsafe-sandbox", help="Run model-written code WITHOUT isolation when no isolating sandbox is available (NLRL_SANDBOX=unsafe)."),
+    sandbox_info: bool = typer.Option(False, "--sandbox-info", is_eager=True, callback=_sandbox_info, help="Print the code sandbox mode this machine gets, and exit."),
 ) -> None:
     """Grade model outputs against references; print {"n", "correct", "accuracy"} last."""
+    if unsafe_sandbox:  # for this command only: restored when it ends
+        import os
+
+        previous = os.environ.get("NLRL_SANDBOX")
+        os.environ["NLRL_SANDBOX"] = "unsafe"
+        ctx.call_on_close(
+            lambda: os.environ.pop("NLRL_SANDBOX") if previous is None else os.environ.update(NLRL_SANDBOX=previous))
     from ..bench.datasets import load_builtin
 
     by_id = {r.id: r for r in load_builtin(dataset, data_dir=data_dir, strict=True)} if dataset else None
