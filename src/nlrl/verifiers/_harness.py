@@ -1,4 +1,4 @@
-"""The in-jail harness: trusted code, started as ``python -I -c <this file> <json>``; never imported.
+"""The in-jail harness: trusted code, started as ``python -I -S -c <this file> <json>``; never imported.
 
 It is the first code that runs inside the jail (or, in "unsafe" mode, in the bare subprocess),
 and runs as two processes:
@@ -21,7 +21,6 @@ Arguments (JSON in argv[1], not secret): ``prog`` and ``secret`` file descriptor
 ``seccomp`` (hex of a compiled BPF program, or null).
 """
 
-import ast
 import builtins
 import ctypes
 import importlib
@@ -145,6 +144,11 @@ def _plain(v, depth=0):
 def _runner(prog_fd, req_fd, resp_fd, mode):
     with os.fdopen(prog_fd, "r", encoding="utf-8") as f:
         src = f.read()
+    try:  # the interpreter started without site (-S, fast): the program still gets site-packages
+        import site
+        sys.path.extend(p for p in site.getsitepackages() if p not in sys.path)
+    except Exception:
+        pass
     g = {"__name__": "__nlrl_program__", "__builtins__": builtins}
     handles = []
 
@@ -335,25 +339,6 @@ class _Judge:
 _JUDGE = None
 
 
-def _free_names(tests):
-    tree = ast.parse(tests)
-    loaded, stored = [], set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                loaded.append(node.id)
-            else:
-                stored.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stored.add(node.name)
-        elif isinstance(node, ast.arg):
-            stored.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            stored.update((a.asname or a.name).split(".")[0] for a in node.names)
-    # the builtins stay the tests' own: a program's ``set`` or ``isinstance`` must not judge it
-    return [n for n in dict.fromkeys(loaded) if n not in stored and not hasattr(builtins, n)]
-
-
 def _prelude(text):
     """The prelude compiled; a prompt that ends in a bare ``def`` line gets a body. One that still
     does not compile is left out: the names the tests need then come from the program."""
@@ -388,7 +373,7 @@ def _judge(pid, secret_fd, req_fd, resp_fd, mode):
             exec(_prelude(spec.get("prelude") or ""), ns)
             if spec.get("entry_point"):
                 ns[spec["entry_point"]] = _JUDGE.rpc(["get", spec["entry_point"]])
-            for name in _free_names(spec["tests"]):
+            for name in spec.get("free_names", ()):
                 if name not in ns:
                     try:
                         ns[name] = _JUDGE.rpc(["get", name])

@@ -40,6 +40,8 @@ all there is: "passed" means it ran to its end without an exception.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import logging
 import os
@@ -312,13 +314,34 @@ def _nproc(limits: SandboxLimits) -> int:
     return len(_pids_where(uid=os.getuid())) + limits.procs + 8 if os.geteuid() != 0 else 0
 
 
+def _free_names(tests: str) -> list[str]:
+    """Names the tests use but never bind and that are not builtins: the judge looks them up in
+    the program. The builtins stay the tests' own, so a program's ``set`` or ``isinstance``
+    never judges it. Test code that does not parse gets none (it fails in the judge)."""
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return []
+    loaded, stored = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded.append(node.id) if isinstance(node.ctx, ast.Load) else stored.add(node.id))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stored.add(node.name)
+        elif isinstance(node, ast.arg):
+            stored.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            stored.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return [n for n in dict.fromkeys(loaded) if n not in stored and not hasattr(builtins, n)]
+
+
 def _run(mode: str, source: Source, limits: SandboxLimits) -> RunResult:
     nonce = secrets.token_hex(16)
     cwd: str | None = None
     if isinstance(source, TestedProgram):
         program, kind = source.program, "tests"
         secret = {"nonce": nonce, "tests": source.tests, "prelude": source.prelude,
-                  "entry_point": source.entry_point}
+                  "entry_point": source.entry_point, "free_names": _free_names(source.tests)}
     else:
         program, kind, secret = source, "program", {"nonce": nonce}
     prog_fd = _memfd("program", program)
@@ -331,7 +354,7 @@ def _run(mode: str, source: Source, limits: SandboxLimits) -> RunResult:
             lim["nproc"] = _nproc(limits)
         args = json.dumps({"mode": kind, "prog": prog_fd, "secret": secret_fd, "limits": lim,
                            "seccomp": filter_program().hex()})
-        argv_tail = ["-I", "-c", _HARNESS, args]
+        argv_tail = ["-I", "-S", "-c", _HARNESS, args]
         uid = None
         stdin_data = None
         cwd = None
