@@ -73,7 +73,8 @@ def make_read_only():
         flags = MS_REMOUNT | MS_BIND | MS_RDONLY
         for o in opts:
             flags |= KEEP.get(o, 0)
-        if not mount(None, target, None, flags) and "ro" not in opts and not target.startswith(VIRTUAL):
+        virtual = any(target == v or target.startswith(v + "/") for v in VIRTUAL)
+        if not mount(None, target, None, flags) and "ro" not in opts and not virtual:
             die(f"remounting {target} read-only")
 
 

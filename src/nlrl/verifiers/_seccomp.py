@@ -4,7 +4,8 @@ The filter is a deny list, installed by the trusted harness after ``no_new_privs
 untrusted code runs, and inherited by every process the program starts:
 
 - a foreign architecture (32-bit syscalls on a 64-bit kernel, x32) kills the process;
-- ``socket()`` for any family but AF_UNIX fails with EAFNOSUPPORT;
+- ``socket()`` fails with EAFNOSUPPORT for every family, AF_UNIX included (``socketpair()``, which
+  reaches nothing outside, stays allowed);
 - ``clone()`` with any namespace flag, ``unshare``, ``setns`` fail with EPERM; ``clone3`` fails
   with ENOSYS, so the C library falls back to ``clone``, whose flags the filter can read;
 - ``ioctl(TIOCSTI)`` (typing into a terminal) fails with EPERM;
@@ -60,8 +61,8 @@ NR = {
 _LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW, _KILL = 0x7FFF0000, 0x80000000
 _NAMESPACE_FLAGS = 0x7E020080  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
-_AF_UNIX, _TIOCSTI = 1, 0x5412
-_OFF_NR, _OFF_ARCH, _OFF_ARG0, _OFF_ARG1 = 0, 4, 16, 24
+_TIOCSTI = 0x5412
+_OFF_NR, _OFF_ARCH, _OFF_ARG0, _OFF_ARG1 = 0, 4, 16, 24  # struct seccomp_data, little-endian
 
 
 def _errno(code: int) -> int:
@@ -80,10 +81,10 @@ def filter_program(machine: str | None = None) -> bytes:
     ]
     if arch == "x86_64":  # the x32 ABI: same arch value, syscall numbers with bit 30 set
         ins += [(_JGE, 0, 1, 0x40000000), (_RET, 0, 0, _KILL)]
-    ins += [  # socket(domain, ...): AF_UNIX only
-        (_JEQ, 0, 4, nr["socket"]), (_LD_ABS, 0, 0, _OFF_ARG0), (_JEQ, 0, 1, _AF_UNIX),
-        (_RET, 0, 0, _ALLOW), (_RET, 0, 0, _errno(errno.EAFNOSUPPORT)),
-    ]
+    # socket(): no family at all. Not even AF_UNIX: in the user-namespace modes the program has
+    # the caller's uid, so a Unix socket of the caller's on a (read-only) file system, such as a
+    # gpg or ssh agent under $HOME, would otherwise answer it. socketpair() stays allowed.
+    ins += [(_JEQ, 0, 1, nr["socket"]), (_RET, 0, 0, _errno(errno.EAFNOSUPPORT))]
     ins += [  # clone(flags, ...): no new namespaces
         (_JEQ, 0, 4, nr["clone"]), (_LD_ABS, 0, 0, _OFF_ARG0), (_JSET, 0, 1, _NAMESPACE_FLAGS),
         (_RET, 0, 0, _errno(errno.EPERM)), (_RET, 0, 0, _ALLOW),

@@ -25,7 +25,7 @@ When no isolating mode works, :func:`isolation` raises :class:`~nlrl.VerifierErr
 is missing: untrusted code never runs in a weaker mode than asked for.
 
 In every mode the trusted harness (``_harness.py``) sets no_new_privs and a seccomp filter
-(``_seccomp.py``: no sockets but AF_UNIX, no ptrace, mount, bpf, keyctl, perf_event_open,
+(``_seccomp.py``: no ``socket()`` of any family, no ptrace, mount, bpf, keyctl, perf_event_open,
 unshare/setns or namespace clones, ...) before the program starts.
 
 **The verdict.** The harness is two processes: a judge, which is not dumpable (no process of
@@ -470,9 +470,10 @@ def _supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, start: floa
                 break
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
-            if exited_at is not None and now - exited_at > 0.25:
-                break  # the main process is gone; something it left holds the pipes
-            ready, _, _ = select.select(list(open_fds), [], [], min(0.05, deadline - now))
+            grace_over = exited_at is not None and now - exited_at > 0.25
+            ready, _, _ = select.select(list(open_fds), [], [], 0 if grace_over else min(0.05, deadline - now))
+            if grace_over and not ready:
+                break  # the main process is gone and what it wrote is read; something it left holds the pipes
             for fd in ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:

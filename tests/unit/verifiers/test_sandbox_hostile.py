@@ -372,6 +372,7 @@ def test_limits_and_filters_are_what_stop_them(outcomes):
     assert "MemoryError" in o["memory_bulk"].summary()
     assert "Address family not supported" in o["raw_socket_loopback"].summary()
     assert "Address family not supported" in o["netlink_socket"].summary()
+    assert "Address family not supported" in o["unix_socket_host"].summary()
     assert "not a plain value" in outcomes["eq_always_true[humaneval]"].summary()
     assert outcomes["lying_int[humaneval]"].summary() == "AssertionError"
     assert "[-1, -1, -1, -1, -1, -1, -1, -1, -1, -1]" in o["ctypes_raw_syscalls"].stdout
@@ -385,7 +386,7 @@ def call(nr, *args):
     r = libc.syscall(nr, *args)
     return errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()) if r == -1 else r
 __nlrl_result__ = {
-    "socket_inet": call(41, 2, 1, 0), "socket_inet6": call(41, 10, 1, 0), "socket_netlink": call(41, 16, 3, 0),
+    "socket_unix": call(41, 1, 1, 0), "socket_inet": call(41, 2, 1, 0), "socket_inet6": call(41, 10, 1, 0), "socket_netlink": call(41, 16, 3, 0),
     "ptrace": call(101, 16, os.getppid(), 0, 0), "mount": call(165, b"none", b"/mnt", b"tmpfs", 0, 0),
     "bpf": call(321, 0, 0, 0), "keyctl": call(250, 0, 0, 0), "perf_event_open": call(298, 0, 0, -1, -1, 0),
     "unshare": call(272, 0x10000000), "setns": call(308, 0, 0), "clone_newuser": call(56, 0x10000000 | 17, 0, 0, 0, 0),
@@ -405,7 +406,8 @@ def test_seccomp_filter_denies(outcomes):
     got = r.payload
     assert got.pop("unix_socketpair") == "ok"
     assert got.pop("clone3") == "ENOSYS"
-    assert {k for k, v in got.items() if k.startswith("socket")} == {"socket_inet", "socket_inet6", "socket_netlink"}
+    assert {k for k, v in got.items() if k.startswith("socket")} == {"socket_unix", "socket_inet", "socket_inet6",
+                                                                     "socket_netlink"}
     assert {v for k, v in got.items() if k.startswith("socket")} == {"EAFNOSUPPORT"}
     assert {k: v for k, v in got.items() if not k.startswith("socket") and v != "EPERM"} == {}
 
