@@ -313,14 +313,30 @@ _NPROC_SEEN: list[float] = [0.0, 0.0]  # when, how many
 
 
 def _nproc(limits: SandboxLimits) -> int:
-    """RLIMIT_NPROC for a run: it counts every process of the real uid (root ignores it), so the
+    """RLIMIT_NPROC for a run: it counts every thread of the real uid (root ignores it), so the
     budget goes on top of what the uid runs now (counted at most once a second)."""
     if os.geteuid() == 0:
         return 0
     now = time.monotonic()
     if now - _NPROC_SEEN[0] > 1.0:
-        _NPROC_SEEN[:] = [now, float(len(_pids_where(uid=os.getuid())))]
-    return int(_NPROC_SEEN[1]) + limits.procs + 8
+        _NPROC_SEEN[:] = [now, float(_tasks_of(os.getuid()))]
+    return int(_NPROC_SEEN[1]) + limits.procs + 16
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads of the processes whose real uid is ``uid``: what RLIMIT_NPROC counts."""
+    n = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as f:
+                fields = dict(line.split(b":", 1) for line in f if b":" in line)
+            if int(fields[b"Uid"].split()[0]) == uid:
+                n += int(fields[b"Threads"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return n
 
 
 def _free_names(tests: str) -> list[str]:
