@@ -189,15 +189,16 @@ def isolation() -> str:
     with _MODE_LOCK:
         if forced == "unsafe":
             return "unsafe"
-        candidates = [forced] if forced and forced != "auto" else (
-            list(ISOLATING) if os.geteuid() == 0 else ["bwrap", "userns"])
-        if _MODE is not None and _MODE in candidates:
+        auto = not forced or forced == "auto"
+        candidates = [forced] if not auto else list(ISOLATING) if os.geteuid() == 0 else ["bwrap", "userns"]
+        if auto and _MODE is not None:
             return _MODE
         for mode in candidates:
             if mode not in _WHY:
                 _WHY[mode] = _probe(mode)
             if _WHY[mode] == "":
-                _MODE = mode
+                if auto:
+                    _MODE = mode
                 return mode
         raise VerifierError(_refusal(candidates))
 

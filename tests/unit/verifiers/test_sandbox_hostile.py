@@ -421,3 +421,34 @@ def test_environment_is_an_allow_list(outcomes, monkeypatch):
     assert sorted(env) == ["HOME", "LANG", "LC_ALL", "PATH", "PWD", "TMPDIR"]
     assert SECRET not in repr(env)
     assert len(fds) == 6  # 0-2, the two pipe ends to the judge, and the listing's own descriptor
+
+
+SAMPLE = ("daemon_double_fork", "kill_everything", "write_outside", "write_working_tree", "symlink_dir_escape",
+          "hardlink_escape", "raw_socket_loopback", "unix_socket_host", "read_parent_environ", "nonce_from_every_fd",
+          "nonce_from_parent_fds", "nonce_by_ptrace", "eq_always_true", "patch_isinstance", "fork_bomb",
+          "ctypes_raw_syscalls")
+
+
+@pytest.mark.parametrize("mode", sb.ISOLATING)
+def test_every_isolating_mode_holds(mode, canary, listeners, monkeypatch):
+    """A sample of the programs in each isolating mode this machine has (the full suite runs in
+    the mode chosen automatically)."""
+    monkeypatch.setenv("NLRL_SANDBOX", mode)
+    try:
+        sb.isolation()
+    except VerifierError as exc:
+        pytest.skip(f"{mode} is not available here: {exc}"[:300])
+    programs = hostile_programs(canary, listeners[0].getsockname()[1])
+    jobs = [build_job(programs[n], ref) for n in SAMPLE for ref in (TESTS, HUMANEVAL)]
+    results = sb.run_many(jobs, LIMITS, workers=8)
+    assert {r.isolation for r in results} == {mode}
+    assert [n for n, r in zip([n for n in SAMPLE for _ in (1, 2)], results) if r.passed] == []
+    for r in results:
+        assert sb._pids_where(sid=r.sid) == []
+    assert _host_processes_of_the_runs() == []
+    assert (canary / "canary.txt").read_text() == "intact"
+    assert sorted(p.name for p in canary.iterdir()) == ["canary.txt", "sock"]
+    assert [t for t in _targets(canary) if os.path.lexists(t)] == []
+    for s in (listeners[0], listeners[2]):
+        with pytest.raises(BlockingIOError):
+            s.accept()
