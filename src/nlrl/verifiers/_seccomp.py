@@ -14,7 +14,8 @@ untrusted code runs, and inherited by every process the program starts:
   kexec, reboot, swap, clocks, ``syslog``, handle-based opens and the x86 port/LDT calls fail with
   EPERM.
 
-Only x86_64 and aarch64 are known; elsewhere :func:`filter_program` raises ``OSError`` and no
+The x86_64 numbers are from ``asm/unistd_64.h`` and exercised by the tests; the aarch64 ones are
+``asm-generic/unistd.h``'s and have not run on aarch64 hardware here. Only these two are known; elsewhere :func:`filter_program` raises ``OSError`` and no
 isolating mode is available.
 """
 
