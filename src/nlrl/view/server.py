@@ -18,6 +18,7 @@ the URL is ever joined to a directory). Every failure becomes a page with one cl
 from __future__ import annotations
 
 import hashlib
+from http import HTTPStatus
 import threading
 from typing import Any, Sequence
 
@@ -170,7 +171,9 @@ def create_app(runs: Sequence[BenchRun | GPIRun]) -> Any:
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        detail = getattr(exc, "detail", None) or "there is no page at this address"
+        detail = getattr(exc, "detail", None)
+        if not detail or detail == HTTPStatus(status).phrase:  # Starlette's default for unknown routes
+            detail = "there is no page at this address"
         return problem(status, "Not found" if status == 404 else "Bad request", str(detail))
 
     async def failed(request: Request, exc: Exception) -> Response:

@@ -136,10 +136,11 @@ def gpi_run(root: Path, name: str = "gpi") -> Path:
     """``nlrl gpi`` on tic-tac-toe with a scripted model registered for the call."""
     from nlrl.backends import BACKENDS
 
-    def policy(q):
+    def policy(q, index):
         cells = re.findall(r"Empty cells: (.*)", q)
-        cell = cells[-1].split(", ")[0] if cells else "down"
-        return f'first free <b>cell</b>", "action": "{cell}"}}\n'
+        free = cells[-1].split(", ") if cells else ["down"]
+        cell = free[index % min(2, len(free))]
+        return f'a free <b>cell</b>", "action": "{cell}"}}\n'
 
     def answer(thought, **fields):
         return f'{thought}"' + "".join(f', "{k}": "{v}"' for k, v in fields.items()) + "}\n"
@@ -152,11 +153,11 @@ def gpi_run(root: Path, name: str = "gpi") -> Path:
         kind = next((k for key, k in kinds.items() if key in head), "value")
         q = prompt.rsplit("}\n\n", 1)[-1]
         if kind == "policy":
-            return policy(q)
+            return policy(q, index)
         if kind == "improve":
             cands = re.findall(r"Move (\S+):", q)
             return answer(f"pick the first {XSS_IMG}", action=cands[0] if cands else "a1")
-        return answer("even game", final_evaluation="even")
+        return answer(f"even game {XSS_SCRIPT}", final_evaluation="even" if index % 2 else "X is better")
 
     BACKENDS._entries["view-gpi-test"] = lambda model_name=None, **kw: ScriptedBackend(model)
     try:
