@@ -415,3 +415,31 @@ def test_corrupt_and_half_written_runs_show_a_message(browser, tmp_path, runs):
         shot(browser, "error-page")
     finally:
         s.stop()
+
+
+def test_a_real_embedded_run(browser, tmp_path):
+    """Self-consistency with the embedded Gemma model on two GSM8K questions, then viewed."""
+    out = tmp_path / "real"
+    env = {**_env(), "NLRL_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "nlrl", "bench", "--dataset", "gsm8k", "--limit", "2",
+                        "--strategy", "self-consistency", "--n", "2", "--temperature", "0.7", "--max-tokens", "48",
+                        "-q", "--no-plots", "--out", str(out), "--run-dir", str(tmp_path / "logs")],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    s, rows = summary(out), results(out)
+    server = ViewServer([out])
+    try:
+        load(browser, server.url + "runs/0")
+        assert browser.find_element(By.CSS_SELECTOR, "#stats [data-stat=accuracy]").text == f"{100 * s['accuracy']:.1f}%"
+        assert table_ids(browser) == [row["id"] for row in rows]
+        assert console_errors(browser) == []
+        load(browser, server.url + f"runs/0/sample?id={quote(rows[0]['id'], safe='')}")
+        assert browser.find_element(By.CSS_SELECTOR, "pre.output").text.strip() == rows[0]["output"].strip()
+        vote = next(e for e in rows[0]["trace"] if e["kind"] == "vote")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.vote g.bar")) == len(vote["groups"]) + (
+            1 if vote["abstained"] else 0)
+        assert console_errors(browser) == []
+        no_xss(browser)
+        shot(browser, "sample-real-embedded")
+    finally:
+        server.stop()

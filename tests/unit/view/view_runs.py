@@ -124,12 +124,9 @@ def answer_script(answers):
     return script
 
 
-def dc_script(prompt: str, index: int) -> str:
-    low = prompt.lower()
-    if "sub-question" in low or "subquestion" in low or "break" in low:
-        if "answer the sub" in low or re.search(r"sub-?question \d+:", prompt.rsplit("\n", 3)[-2] if "\n" in prompt else ""):
-            return " 7\n"
-    return " 1. What is 3 + 4?\n2. What is the total?\nFinal Answer: 7\n"
+#: divide-and-conquer, in call order for two questions: plan, two sub-answers, composed answer
+DC_SCRIPT = [" 1. What is the first number plus 4?\n2. Is anything left to add?\n", " 7", " No, the total is 7", " 7",
+             " 1. What is 4 + 4?\n2. Is the result even?\n", " 8", " yes", " 8"]
 
 
 def gpi_run(root: Path, name: str = "gpi") -> Path:
@@ -176,7 +173,7 @@ def all_runs(root: Path) -> dict[str, Path]:
     runs["best-of-n"] = strategy_run(root, "best-of-n", answer_script(["7", "8", "7"]), reward="agreement",
                                      temperature=0.7)
     runs["self-refine"] = strategy_run(root, "self-refine", refine_script, n=2)
-    runs["divide-and-conquer"] = strategy_run(root, "divide-and-conquer", dc_script, n=1)
+    runs["divide-and-conquer"] = strategy_run(root, "divide-and-conquer", DC_SCRIPT, n=1)
     runs["auto"] = strategy_run(root, "auto", answer_script(["7", "7", "8", "7"]), n=4)
     runs["gpi"] = gpi_run(root)
     return runs
