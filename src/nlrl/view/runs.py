@@ -112,6 +112,7 @@ class BenchRun:
     wall_s: float | None = None
     _signature: tuple[Any, ...] | None = None
     _by_id: dict[str, int] = field(default_factory=dict)
+    _table: list[dict[str, Any]] | None = None
 
     def signature(self) -> tuple[Any, ...]:
         p = self.path
@@ -168,7 +169,7 @@ class BenchRun:
         if status != FINISHED and selected:
             self.summary["selected"] = selected
         self.rows, self.config, self.status, self.warnings, self.wall_s = rows, config, status, warnings, wall
-        self._by_id = {}
+        self._by_id, self._table = {}, None
         for i, r in enumerate(rows):
             self._by_id.setdefault(str(r.get("id")), i)
 
@@ -237,7 +238,13 @@ class BenchRun:
         return self._by_id.get(sid)
 
     def table_rows(self) -> list[dict[str, Any]]:
-        """What the samples table needs of each sample (kept small: 10,000 rows load fast)."""
+        """What the samples table needs of each sample (kept small: 10,000 rows load fast);
+        computed once per version of the run."""
+        if self._table is None:
+            self._table = self._make_table()
+        return self._table
+
+    def _make_table(self) -> list[dict[str, Any]]:
         out = []
         for pos, r in enumerate(self.rows):
             meta = r.get("metadata") or {}
