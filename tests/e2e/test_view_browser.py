@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -122,12 +123,23 @@ def load(driver, url: str):
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+def _artifacts() -> Path:
+    try:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        if os.access(ARTIFACTS, os.W_OK):
+            return ARTIFACTS
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"nlrl-view-artifacts-{os.getuid()}"  # a read-only checkout
+    fallback.mkdir(exist_ok=True)
+    return fallback
+
+
 def shot(driver, name: str, *, full: bool = True):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     if full:
         height = driver.execute_script("return Math.min(document.body.scrollHeight, 4000)")
         driver.set_window_size(1280, max(900, height + 40))
-    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    driver.save_screenshot(str(_artifacts() / f"{name}.png"))
     driver.set_window_size(1280, 900)
 
 

@@ -15,13 +15,14 @@ def _run_dirs(given: list[Path]) -> list[Path]:
     directly inside it."""
     if given:
         return given
+    from .._exceptions import NLRLError
     from ..view.runs import open_run
 
     here = Path.cwd()
     try:
         open_run(here)
         return [here]
-    except Exception:
+    except NLRLError:
         pass
     found = []
     for child in sorted(here.iterdir()):
@@ -29,7 +30,7 @@ def _run_dirs(given: list[Path]) -> list[Path]:
             try:
                 open_run(child)
                 found.append(child)
-            except Exception:
+            except NLRLError:
                 continue
     if not found:
         raise fail("no run directories given, and none found in the current directory")
