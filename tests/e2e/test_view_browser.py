@@ -322,6 +322,14 @@ def test_gpi_page(browser, server, runs):
     assert [r.find_elements(By.TAG_NAME, "td")[col].text for r in rows[1:]] == [str(it[metric]) for it in data["iterations"]]
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.line g.series circle")) >= len(data["iterations"]) + 1
     assert len(browser.find_elements(By.CSS_SELECTOR, ".state")) == len(data["table"])
+    rounds = [data["baselines"]["language_policy"]] + data["iterations"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "details.games")) == len(rounds)
+    last = browser.find_element(By.CSS_SELECTOR, f"details.games[data-round='{len(rounds) - 1}']")
+    episodes = last.find_elements(By.CSS_SELECTOR, "details.episode")
+    assert len(episodes) == rounds[-1]["episodes"]
+    episodes[0].find_element(By.TAG_NAME, "summary").click()
+    boards = episodes[0].find_elements(By.CSS_SELECTOR, "li.move pre.board")
+    assert [b.text for b in boards[:-1]] == [m["state"] for m in rounds[-1]["episode_log"][0]["moves"]]
     assert console_errors(browser) == []
     no_xss(browser)
     shot(browser, "gpi")

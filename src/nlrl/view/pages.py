@@ -127,10 +127,38 @@ def gpi_context(run: GPIRun) -> dict[str, Any]:
     for e in r.get("table") or []:
         if isinstance(e, dict):
             groups.setdefault(e.get("iteration"), []).append(e)
-    return {"chart": chart, "columns": columns, "base": base,
+    return {"chart": chart, "columns": columns, "base": base, "games": _games(r),
             "baselines": [(k, v) for k, v in (r.get("baselines") or {}).items()
                           if k != "language_policy" and isinstance(v, dict)],
             "groups": sorted(groups.items(), key=lambda kv: kv[0] if isinstance(kv[0], int) else 0)}
+
+
+def _games(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The episodes played at each iteration (0: the language policy), each move with the
+    improved-state entry in force for its state then (the candidates' language values)."""
+    entries: dict[str, list[dict[str, Any]]] = {}
+    for e in r.get("table") or []:
+        if isinstance(e, dict):
+            entries.setdefault(str(e.get("state")), []).append(e)
+    base = ((r.get("baselines") or {}).get("language_policy") or {}).get("episode_log")
+    rounds = [(0, "before GPI (language policy)", base)]
+    rounds += [(it.get("iteration"), f"iteration {it.get('iteration')}", it.get("episode_log"))
+               for it in r.get("iterations") or []]
+    out = []
+    for number, label, episodes in rounds:
+        if not isinstance(episodes, list):
+            continue
+        shown = []
+        for ep in episodes:
+            moves = []
+            for m in ep.get("moves") or []:
+                known = [e for e in entries.get(str(m.get("state")), [])
+                         if isinstance(number, int) and isinstance(e.get("iteration"), int) and e["iteration"] <= number]
+                entry = max(known, key=lambda e: e["iteration"]) if known and m.get("source") in ("table", "gpi") else None
+                moves.append({**m, "entry": entry})
+            shown.append({**ep, "moves": moves})
+        out.append((label, shown))
+    return out
 
 
 def compare_context(runs: Sequence[tuple[int, BenchRun]], links: ServerLinks) -> dict[str, Any]:

@@ -244,3 +244,16 @@ def test_export_is_self_contained(runs, tmp_path):
     for row in results(runs["cot"]):
         assert f'id="run-0-s{row["index"]}"' in html
     assert view_runs.XSS_SCRIPT not in html and view_runs.XSS_IMG not in html
+
+
+def test_gpi_results_record_the_games_and_the_page_draws_them(client, runs):
+    data = json.loads((runs["gpi"] / "results.json").read_text())
+    rounds = [data["baselines"]["language_policy"]] + data["iterations"]
+    for rnd in rounds:
+        assert len(rnd["episode_log"]) == rnd["episodes"]
+        assert sum(len(e["moves"]) for e in rnd["episode_log"]) == rnd["steps"]
+        for ep in rnd["episode_log"]:
+            assert all(m["state"].startswith("Board") and m["source"] for m in ep["moves"])
+    html = client.get("/runs/3").text
+    assert html.count('<details class="episode">') == sum(r["episodes"] for r in rounds)
+    assert html.count('<li class="move">') == sum(r["steps"] for r in rounds)
