@@ -87,7 +87,7 @@ class ViewServer:
             self.proc.kill()
 
 
-ORDER = ["cot", "sc", "beam", "best-of-n", "self-refine", "divide-and-conquer", "auto", "gpi", "big"]
+ORDER = ["cot", "sc", "beam", "best-of-n", "self-refine", "divide-and-conquer", "auto", "gpi", "big", "code"]
 
 
 @pytest.fixture(scope="module")
@@ -267,6 +267,17 @@ def test_sample_pages_draw_each_trace(browser, server, runs):
             subqs = [e for e in row["trace"] if e["kind"] == "subquestion"]
             assert len(browser.find_elements(By.CSS_SELECTOR, "ol.subqs li")) == len(subqs)
         shot(browser, f"sample-{key}")
+
+
+def test_code_sample_shows_the_graded_program(browser, server, runs):
+    row = results(runs["code"])[0]
+    load(browser, server.url + f"runs/{ORDER.index('code')}/sample?id={quote(row['id'], safe='')}")
+    assert browser.find_element(By.CSS_SELECTOR, "pre.detail").text == row["verdict"]["detail"]
+    program = browser.find_element(By.CSS_SELECTOR, "details.program pre").text
+    assert row["reference"]["test_list"][0] in program and "print('debug <b>', a)" in program
+    assert console_errors(browser) == []
+    no_xss(browser)
+    shot(browser, "sample-code")
 
 
 def test_beam_tree_has_one_node_per_candidate(browser, server, runs):

@@ -104,7 +104,21 @@ def runs_context(runs: Sequence[BenchRun | GPIRun]) -> dict[str, Any]:
 
 
 def sample_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "_verdict": verdict_of(row)}
+    return {**row, "_verdict": verdict_of(row), "_program": graded_program(row)}
+
+
+def graded_program(row: dict[str, Any]) -> str | None:
+    """For code, the program the grader ran (the answer's code with the reference's tests), rebuilt
+    as text — parsed, never run — so the failing assert can be read beside the verdict."""
+    if row.get("checker") != "code" or not row.get("output"):
+        return None
+    from .._exceptions import NLRLError
+    from ..verifiers.code import build_program
+
+    try:
+        return build_program(str(row["output"]), row.get("reference"))
+    except (NLRLError, TypeError, ValueError):
+        return None
 
 
 def gpi_context(run: GPIRun) -> dict[str, Any]:

@@ -257,3 +257,15 @@ def test_gpi_results_record_the_games_and_the_page_draws_them(client, runs):
     html = client.get("/runs/3").text
     assert html.count('<details class="episode">') == sum(r["episodes"] for r in rounds)
     assert html.count('<li class="move">') == sum(r["steps"] for r in rounds)
+
+
+def test_code_sample_shows_the_verdict_and_the_program_with_its_asserts(tmp_path):
+    out = view_runs.code_run(tmp_path)
+    row = results(out)[0]
+    assert row["checker"] == "code" and not row["correct"]
+    html = TestClient(create_app([open_run(out)])).get("/runs/0/sample", params={"id": row["id"]}).text
+    assert row["verdict"]["detail"] in html
+    first_assert = row["reference"]["test_list"][0]
+    from markupsafe import escape
+
+    assert str(escape(first_assert)) in html and "debug &lt;b&gt;" in html and "debug <b>" not in html

@@ -70,6 +70,16 @@ def sc_run(root: Path, name: str = "sc", limit: int = 8) -> Path:
     return out
 
 
+def code_run(root: Path, name: str = "code") -> Path:
+    """CoT on the first MBPP problem: code that prints (with markup) and fails the tests."""
+    outputs = ["```python\ndef similar_elements(a, b):\n    print('debug <b>', a)\n    return (1,)\n```\n"]
+    script = root / f"{name}.json"
+    script.write_text(json.dumps(outputs))
+    out = root / name
+    bench_cli(out, "--dataset", "mbpp", "--limit", "1", "-b", "scripted", "-m", str(script))
+    return out
+
+
 def _logprob(tok: str) -> float:
     return -2.0 if "bad" in tok else -0.05
 
@@ -176,6 +186,7 @@ def all_runs(root: Path) -> dict[str, Path]:
     runs["divide-and-conquer"] = strategy_run(root, "divide-and-conquer", DC_SCRIPT, n=1)
     runs["auto"] = strategy_run(root, "auto", answer_script(["7", "7", "8", "7"]), n=4)
     runs["gpi"] = gpi_run(root)
+    runs["code"] = code_run(root)
     return runs
 
 
