@@ -269,3 +269,36 @@ def test_code_sample_shows_the_verdict_and_the_program_with_its_asserts(tmp_path
     from markupsafe import escape
 
     assert str(escape(first_assert)) in html and "debug &lt;b&gt;" in html and "debug <b>" not in html
+
+
+def test_view_without_arguments_finds_the_runs_in_the_current_directory(runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(runs["cot"].parent)
+    out = tmp_path / "all.html"
+    r = CliRunner().invoke(app, ["view", "--export", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text()
+    for key in ("cot", "sc", "beam", "gpi"):
+        assert str(runs[key]) in html
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["view", "--export", str(out)])
+    assert r.exit_code == 1 and "none found in the current directory" in r.stderr
+
+
+def test_export_to_an_unwritable_place_is_one_line(runs, tmp_path):
+    r = CliRunner().invoke(app, ["view", str(runs["cot"]), "--export", str(tmp_path / "no" / "such" / "r.html")])
+    assert r.exit_code == 1 and r.stderr.startswith("error: cannot write") and r.stderr.count("\n") == 1
+
+
+def test_a_run_removed_while_viewed_keeps_the_server_up(runs, tmp_path):
+    gone, gpi = tmp_path / "gone", tmp_path / "gpi"
+    shutil.copytree(runs["cot"], gone)
+    shutil.copytree(runs["gpi"], gpi)
+    c = TestClient(create_app([open_run(gone), open_run(gpi)]), raise_server_exceptions=False)
+    assert c.get("/runs/0").status_code == 200
+    shutil.rmtree(gone)
+    (gpi / "results.json").write_text("{ half written")
+    r = c.get("/runs/0")
+    assert r.status_code == 200 and "interrupted" in r.text
+    r = c.get("/runs/1")
+    assert r.status_code == 200 and "could not re-read the run" in r.text
+    assert c.get("/").status_code == 200
