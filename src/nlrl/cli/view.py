@@ -86,5 +86,8 @@ def serve(opened: list, *, port: int = 0, open_browser: bool = True) -> None:
     server = uvicorn.Server(uvicorn.Config(application, log_level="warning", access_log=False))
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C is how a viewer is meant to stop: not an error
+        pass
     finally:
         sock.close()
+    typer.echo("nlrl view: stopped", err=True)

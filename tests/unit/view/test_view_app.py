@@ -302,3 +302,48 @@ def test_a_run_removed_while_viewed_keeps_the_server_up(runs, tmp_path):
     r = c.get("/runs/1")
     assert r.status_code == 200 and "could not re-read the run" in r.text
     assert c.get("/").status_code == 200
+
+
+def test_the_cli_serves_on_loopback_and_stops_cleanly_on_ctrl_c(runs):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "src") + os.pathsep
+           + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "nlrl", "view", str(runs["cot"]), "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout.readline())
+        assert url, proc.stderr.read()
+        assert httpx.get(url.group(0), timeout=10).status_code == 200
+        busy = CliRunner().invoke(app, ["view", str(runs["cot"]), "--no-browser", "--port", url.group(1)])
+        assert busy.exit_code == 1 and busy.stderr.startswith("error: cannot listen on 127.0.0.1:")
+        with socket.socket() as s:  # loopback only
+            host = socket.gethostbyname(socket.gethostname())
+            if not host.startswith("127."):
+                assert s.connect_ex((host, int(url.group(1)))) != 0
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and "stopped" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_the_runs_page_version_changes_when_a_sample_lands(runs, tmp_path):
+    live = tmp_path / "live"
+    shutil.copytree(runs["cot"], live)
+    c = TestClient(create_app([open_run(live)]))
+    before = c.get("/api/version").json()
+    assert c.get("/api/version").json() == before
+    row = results(live)[0]
+    with RunStore(live / "run.sqlite") as store:
+        store.add(SampleKey(row["dataset"], "late", "c", "m", "0"), "d", True, dict(row, id="late", index=99))
+    after = c.get("/api/version").json()
+    assert after["version"] != before["version"]
+    assert len(c.get("/api/runs/0").json()["rows"]) == len(results(runs["cot"])) + 1
