@@ -87,7 +87,7 @@ class ViewServer:
             self.proc.kill()
 
 
-ORDER = ["cot", "sc", "beam", "best-of-n", "self-refine", "divide-and-conquer", "auto", "gpi", "big", "code"]
+ORDER = ["cot", "sc", "beam", "best-of-n", "self-refine", "divide-and-conquer", "auto", "gpi", "big", "code", "serve"]
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_runs_page_shows_every_run_with_its_accuracy(browser, server, runs):
     rows = browser.find_elements(By.CSS_SELECTOR, "#runs-table tbody tr")
     assert len(rows) == len(ORDER)
     for i, key in enumerate(ORDER):
-        if key == "gpi":
+        if key in ("gpi", "serve"):
             continue
         s = summary(runs[key])
         acc = browser.find_element(By.CSS_SELECTOR, f"tr[data-run='{i}'] [data-stat=accuracy]").text
@@ -177,7 +177,7 @@ def test_runs_page_shows_every_run_with_its_accuracy(browser, server, runs):
         ci = browser.find_element(By.CSS_SELECTOR, f"tr[data-run='{i}'] [data-stat=ci95]").text
         assert ci == f"[{100 * s['ci95'][0]:.1f}, {100 * s['ci95'][1]:.1f}]"
         assert browser.find_element(By.CSS_SELECTOR, f"tr[data-run='{i}'] [data-stat=status]").text == "finished"
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.acc g.accbar")) == len(ORDER) - 1
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.acc g.accbar")) == len(ORDER) - 2
     assert console_errors(browser) == []
     no_xss(browser)
     shot(browser, "runs")
@@ -344,6 +344,22 @@ def test_gpi_page(browser, server, runs):
     assert console_errors(browser) == []
     no_xss(browser)
     shot(browser, "gpi")
+
+
+def test_serve_request_log(browser, server, runs):
+    recs = [json.loads(x) for x in (runs["serve"] / "serve-requests.jsonl").read_text().splitlines()]
+    load(browser, server.url + f"runs/{ORDER.index('serve')}")
+    assert browser.find_element(By.CSS_SELECTOR, "#stats [data-stat=requests]").text == str(len(recs))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.latency g.bar")) == 3
+    Select(browser.find_element(By.CSS_SELECTOR, "select[name=status]")).select_by_value("error")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    WebDriverWait(browser, 10).until(lambda d: "status=error" in d.current_url)
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.serve-requests tbody tr")
+    assert len(rows) == sum(1 for r in recs if r["status"] >= 400)
+    assert all(int(r.get_attribute("data-status")) >= 400 for r in rows)
+    assert console_errors(browser) == []
+    no_xss(browser)
+    shot(browser, "serve")
 
 
 def test_path_traversal_is_refused(server, runs):

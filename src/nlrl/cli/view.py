@@ -74,6 +74,7 @@ def serve(opened: list, *, port: int = 0, open_browser: bool = True) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
+        sock.listen(2048)  # listening before the address is printed: an early client waits, not refused
     except OSError as exc:
         sock.close()
         raise fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None

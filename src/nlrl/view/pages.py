@@ -19,7 +19,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from . import svg
-from .runs import BenchRun, GPIRun, paired_flips, verdict_of
+from .runs import BenchRun, GPIRun, ServeLog, paired_flips, verdict_of
 from .trace import blocks
 
 #: at most this many runs get every pairwise comparison in an export
@@ -147,6 +147,63 @@ def gpi_context(run: GPIRun) -> dict[str, Any]:
             "groups": sorted(groups.items(), key=lambda kv: kv[0] if isinstance(kv[0], int) else 0)}
 
 
+SERVE_PAGE = 100
+SERVE_EXPORT_ROWS = 500
+
+
+def serve_context(log: ServeLog, *, i: int | None = None, status: str = "", strategy: str = "", page: int = 0,
+                  export: bool = False) -> dict[str, Any]:
+    """Totals, per-strategy latency and tokens, and one page of requests (newest first)."""
+    import statistics
+    from datetime import datetime, timezone
+    from urllib.parse import urlencode
+
+    recs = log.records
+
+    def failed(r: dict[str, Any]) -> bool:
+        try:
+            return int(r.get("status") or 0) >= 400
+        except (TypeError, ValueError):
+            return True
+
+    def num(r: dict[str, Any], k: str) -> float:
+        v = r.get(k)
+        return float(v) if isinstance(v, (int, float)) else 0.0
+
+    groups = []
+    for name in sorted({str(r.get("strategy", "-")) for r in recs}):
+        rs = [r for r in recs if str(r.get("strategy", "-")) == name]
+        lat = sorted(num(r, "latency_s") for r in rs)
+        q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else (lambda p: None)
+        groups.append({"strategy": name, "count": len(rs), "errors": sum(failed(r) for r in rs),
+                       "mean": statistics.fmean(lat) if lat else None, "p50": q(0.5), "p90": q(0.9),
+                       "tokens": statistics.fmean(num(r, "completion_tokens") for r in rs) if rs else None})
+    chart = svg.hbars([{"label": g["strategy"], "value": g["mean"] or 0.0} for g in groups],
+                      label="mean latency per strategy (s)", fmt="{:.3f}", css="chart latency")
+    chosen = [r for r in reversed(recs)
+              if (not status or (status == "error") == failed(r)) and (not strategy or str(r.get("strategy")) == strategy)]
+    pages = max(1, -(-len(chosen) // SERVE_PAGE))
+    page = min(max(0, page), pages - 1)
+    rows = chosen[:SERVE_EXPORT_ROWS] if export else chosen[page * SERVE_PAGE:(page + 1) * SERVE_PAGE]
+
+    def when(r: dict[str, Any]) -> str:
+        ts = r.get("ts")
+        if not isinstance(ts, (int, float)):
+            return "–"
+        return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+    def link(p: int) -> str:
+        query = {k: v for k, v in (("status", status), ("strategy", strategy), ("page", p)) if v not in ("", None)}
+        return f"/runs/{i}?" + urlencode(query)
+
+    return {"total": len(recs), "errors": sum(failed(r) for r in recs),
+            "prompt_tokens": int(sum(num(r, "prompt_tokens") for r in recs)),
+            "completion_tokens": int(sum(num(r, "completion_tokens") for r in recs)),
+            "groups": groups, "chart": chart, "rows": [{**r, "_time": when(r)} for r in rows],
+            "matching": len(chosen), "status": status, "strategy": strategy, "page": page, "pages": pages,
+            "filterable": not export, "link": link}
+
+
 def _games(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     """The episodes played at each iteration (0: the language policy), each move with the
     improved-state entry in force for its state then (the candidates' language values)."""
@@ -222,6 +279,11 @@ def gpi_page(i: int, run: GPIRun) -> str:
                    gpi=gpi_context(run))
 
 
+def serve_page(i: int, log: ServeLog, *, status: str, strategy: str, page: int) -> str:
+    return _render("page.html.jinja", kind="serve", title=log.title, links=ServerLinks(), i=i, run=log,
+                   sv=serve_context(log, i=i, status=status, strategy=strategy, page=page))
+
+
 def compare_page(runs: Sequence[tuple[int, BenchRun]]) -> str:
     links = ServerLinks()
     return _render("page.html.jinja", kind="compare", title="compare", links=links,
@@ -254,6 +316,8 @@ def export_html(runs: Sequence[BenchRun | GPIRun]) -> str:
                           "rows_json": script_json(r.table_rows()),
                           "samples": [{"pos": p, "row": sample_row(row), "blocks": blocks(row.get("trace") or [])}
                                       for p, row in enumerate(r.rows)]})
+        elif isinstance(r, ServeLog):
+            items.append({"kind": "serve", "i": i, "run": r, "sv": serve_context(r, export=True)})
         else:
             items.append({"kind": "gpi", "i": i, "run": r, "gpi": gpi_context(r)})
     js = asset("view.js").replace("</", "<\\/")

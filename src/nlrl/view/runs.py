@@ -22,13 +22,15 @@ from ..bench.metrics import summarize, wilson_interval
 from ..bench.runner import RESULTS, STORE, SUMMARY
 
 GPI_RESULTS = "results.json"
+#: the request log ``nlrl serve`` writes in its run directory (one JSON object per request)
+SERVE_LOG = "serve-requests.jsonl"
 #: run files the server may send (a run's own plots and data), by suffix
 SERVABLE = frozenset({".png", ".svg", ".json", ".jsonl"})
 
 FINISHED, RUNNING, INTERRUPTED = "finished", "running", "interrupted"
 
 
-def open_run(path: str | os.PathLike[str]) -> "BenchRun | GPIRun":
+def open_run(path: str | os.PathLike[str]) -> "BenchRun | GPIRun | ServeLog":
     """The run in ``path``; :class:`RunStoreError` (one line) if it is not a run directory."""
     p = Path(path)
     if not p.exists():
@@ -41,8 +43,10 @@ def open_run(path: str | os.PathLike[str]) -> "BenchRun | GPIRun":
         return run
     if (p / GPI_RESULTS).is_file():
         return GPIRun(p)
-    raise RunStoreError(f"{p} is not a run directory (no run.sqlite, results.jsonl, summary.json "
-                        f"or GPI results.json)")
+    if (p / SERVE_LOG).is_file():
+        return ServeLog(p)
+    raise RunStoreError(f"{p} is not a run directory (no run.sqlite, results.jsonl, summary.json, "
+                        f"GPI results.json or {SERVE_LOG})")
 
 
 def _read_json(path: Path) -> Any:
@@ -327,6 +331,69 @@ class GPIRun:
             "metric": r.get("metric"), "value": last.get(r.get("metric")),
             "samples": None, "accuracy": None, "ci95": [None, None], "tokens_per_sample": None,
             "wall_s": r.get("wall_s"), "warnings": list(self.warnings),
+            "summary_text": f"{r.get('metric')} {last.get(r.get('metric'), '–')} (last iteration)",
+        }
+
+
+@dataclass
+class ServeLog:
+    """The request log of an ``nlrl serve`` run directory: one JSON object per request (``ts``,
+    ``request_id``, ``route``, ``strategy``, ``status``, ``latency_s``, ``prompt_tokens``,
+    ``completion_tokens``, ``error``); it never holds prompts or keys."""
+
+    path: Path
+    kind: str = "serve"
+    records: list[dict[str, Any]] = field(default_factory=list)
+    status: str = FINISHED
+    warnings: list[str] = field(default_factory=list)
+    _signature: Any = None
+
+    def __post_init__(self) -> None:
+        self.refresh()
+
+    def refresh(self) -> bool:
+        sig = _mtime(self.path / SERVE_LOG)
+        if sig == self._signature:
+            return False
+        self._signature = sig
+        records, bad = [], 0
+        try:
+            with open(self.path / SERVE_LOG, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError:
+                        bad += 1
+                        continue
+                    if isinstance(rec, dict):
+                        records.append(rec)
+                    else:
+                        bad += 1
+        except OSError as exc:
+            raise RunStoreError(f"cannot read {SERVE_LOG}: {exc.strerror or exc}") from None
+        self.records = records
+        self.warnings = [f"{bad} line(s) of {SERVE_LOG} could not be read and are not shown"] if bad else []
+        return True
+
+    @property
+    def title(self) -> str:
+        return f"serve · {self.path.name}"
+
+    def errors(self) -> int:
+        return sum(1 for r in self.records if _int(r.get("status")) >= 400)
+
+    def headline(self) -> dict[str, Any]:
+        n = len(self.records)
+        ts = [float(r["ts"]) for r in self.records if isinstance(r.get("ts"), (int, float))]
+        strategies = sorted({str(r.get("strategy")) for r in self.records if r.get("strategy") not in (None, "-")})
+        return {
+            "path": str(self.path), "kind": "serve", "title": self.title, "status": self.status,
+            "dataset": "–", "strategy": ", ".join(strategies) or "–", "model": None, "backend": None,
+            "n_budget": None, "samples": None, "accuracy": None, "ci95": [None, None],
+            "tokens_per_sample": None, "wall_s": round(max(ts) - min(ts), 3) if len(ts) > 1 else None,
+            "warnings": list(self.warnings), "summary_text": f"{n} requests, {self.errors()} errors",
         }
 
 

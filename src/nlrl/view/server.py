@@ -3,7 +3,7 @@
 Routes::
 
     /                          the runs
-    /runs/{i}                  a benchmark run's samples, or a GPI run
+    /runs/{i}                  a benchmark run's samples, a GPI run, or an nlrl serve request log
     /runs/{i}/sample?id=ID     one sample: prompt, gists, answer, verdict, trace
     /compare?run=I&run=J       accuracy side by side and paired flips
     /runs/{i}/files/{name}     a plot or data file directly in run i's directory
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from .._exceptions import NLRLError
 from . import pages
-from .runs import RUNNING, BenchRun, GPIRun, files_of
+from .runs import RUNNING, BenchRun, GPIRun, ServeLog, files_of
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -44,7 +44,7 @@ def _starlette() -> Any:
 class Viewer:
     """The runs being viewed; each request re-reads a run only if its files changed."""
 
-    def __init__(self, runs: Sequence[BenchRun | GPIRun]) -> None:
+    def __init__(self, runs: Sequence[BenchRun | GPIRun | ServeLog]) -> None:
         self.runs = list(runs)
         self._locks = [threading.Lock() for _ in self.runs]
 
@@ -101,13 +101,21 @@ def create_app(runs: Sequence[BenchRun | GPIRun]) -> Any:
         run = viewer.get(i)
         if isinstance(run, GPIRun):
             return html(pages.gpi_page(i, run))
+        if isinstance(run, ServeLog):
+            q = request.query_params
+            try:
+                page = int(q.get("page") or 0)
+            except ValueError:
+                return problem(400, "Bad page", "page= takes a page number")
+            return html(pages.serve_page(i, run, status=q.get("status", ""), strategy=q.get("strategy", ""),
+                                         page=page))
         return html(pages.bench_page(i, run, version=repr(run._signature)))
 
     def sample(request: Request) -> Response:
         i = run_index(request)
         run = viewer.get(i)
         if not isinstance(run, BenchRun):
-            return problem(404, "Not a benchmark run", f"run {i} is a GPI run; it has no samples")
+            return problem(404, "Not a benchmark run", f"run {i} is a {run.kind} run; it has no samples")
         sid = request.query_params.get("id")
         if sid is None:
             return problem(400, "No sample given", "add ?id=SAMPLE_ID to the address")
@@ -130,7 +138,7 @@ def create_app(runs: Sequence[BenchRun | GPIRun]) -> Any:
                 return problem(404, "No such run", f"there is no run {i}")
             run = viewer.get(i)
             if not isinstance(run, BenchRun):
-                return problem(400, "Not comparable", f"run {i} is a GPI run; only benchmark runs are compared")
+                return problem(400, "Not comparable", f"run {i} is a {run.kind} run; only benchmark runs are compared")
             chosen.append((i, run))
         return html(pages.compare_page(chosen))
 

@@ -211,7 +211,7 @@ def test_a_run_file_is_served(client, runs):
     ("/runs/7", 404, "there is no run 7"),
     ("/runs/0/sample?id=nope", 404, "no sample with id"),
     ("/runs/0/sample", 400, "add ?id="),
-    ("/runs/3/sample?id=x", 404, "GPI run"),
+    ("/runs/3/sample?id=x", 404, "is a gpi run"),
     ("/compare?run=0", 400, "two or more"),
     ("/compare?run=0&run=x", 400, "run numbers"),
     ("/compare?run=0&run=3", 400, "only benchmark runs"),
@@ -347,3 +347,25 @@ def test_the_runs_page_version_changes_when_a_sample_lands(runs, tmp_path):
     after = c.get("/api/version").json()
     assert after["version"] != before["version"]
     assert len(c.get("/api/runs/0").json()["rows"]) == len(results(runs["cot"])) + 1
+
+
+def test_serve_request_log_page(tmp_path):
+    out = view_runs.serve_log(tmp_path)
+    recs = [json.loads(x) for x in (out / "serve-requests.jsonl").read_text().splitlines()]
+    c = TestClient(create_app([open_run(out)]), raise_server_exceptions=False)
+    home = c.get("/").text
+    errors = sum(1 for r in recs if r["status"] >= 400)
+    assert f"{len(recs)} requests, {errors} errors" in home
+    page = c.get("/runs/0").text
+    assert f'data-stat="requests">{len(recs)}<' in page and f'data-stat="errors">{errors}<' in page
+    for strategy in ("cot", "self-consistency", "best-of-n"):
+        row = re.search(rf'<tr data-strategy="{strategy}">(.*?)</tr>', page, re.S).group(1)
+        assert f'<td class="num">{sum(1 for r in recs if r["strategy"] == strategy)}</td>' in row
+    assert page.count("<tr data-status=") == 100 and "page 1 of 2" in page  # newest first, 100 a page
+    only = c.get("/runs/0", params={"status": "error"}).text
+    assert only.count("<tr data-status=") == errors and f"{errors} of {len(recs)} requests" in only
+    assert view_runs.XSS_IMG not in only and "bad request &lt;img" in only
+    assert c.get("/runs/0", params={"page": "x"}).status_code == 400
+    assert c.get("/runs/0/sample", params={"id": "a"}).status_code == 404
+    html = export_html([open_run(out)])
+    assert html.count("<tr data-status=") == len(recs) and view_runs.XSS_IMG not in html

@@ -187,6 +187,7 @@ def all_runs(root: Path) -> dict[str, Path]:
     runs["auto"] = strategy_run(root, "auto", answer_script(["7", "7", "8", "7"]), n=4)
     runs["gpi"] = gpi_run(root)
     runs["code"] = code_run(root)
+    runs["serve"] = serve_log(root)
     return runs
 
 
@@ -225,3 +226,28 @@ ds = from_dicts([{"id": f"s{i}", "question": f"What is {i} + {7 - i}?", "answer"
                  for i in range(n)], name="live")
 BenchRunner(ScriptedBackend(model), strategy="cot", progress=False, plots=False).run(ds, out)
 """
+
+
+def serve_log(root: Path, name: str = "serve", n: int = 150) -> Path:
+    """An ``nlrl serve`` run directory's request log: written by the server's own RequestLog when
+    this checkout has ``nlrl serve``, else as the same JSON lines (its documented fields)."""
+    import time
+
+    out = root / name
+    out.mkdir()
+    try:
+        from nlrl.serve.app import RequestLog  # type: ignore[import-not-found]
+
+        write = RequestLog(out).write
+    except ImportError:
+        def write(**record):
+            with open(out / "serve-requests.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"ts": round(time.time(), 3), **record}) + "\n")
+    for k in range(n):
+        strategy = ("cot", "self-consistency", "best-of-n")[k % 3]
+        status = 429 if k % 10 == 9 else (400 if k % 25 == 24 else 200)
+        write(request_id=f"req-{k}", route="/v1/chat/completions", strategy=strategy, status=status,
+              latency_s=round(0.05 * (1 + k % 3) + 0.001 * k, 4), prompt_tokens=40 + k % 7,
+              completion_tokens=0 if status != 200 else 20 + k % 5,
+              error=None if status == 200 else (f"bad request {XSS_IMG}" if status == 400 else "queue full"))
+    return out
