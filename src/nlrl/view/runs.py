@@ -344,7 +344,7 @@ class ServeLog:
     path: Path
     kind: str = "serve"
     records: list[dict[str, Any]] = field(default_factory=list)
-    status: str = FINISHED
+    status: str = "log"  # a server's log has no end to reach
     warnings: list[str] = field(default_factory=list)
     _signature: Any = None
 
