@@ -1,4 +1,4 @@
-"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi``."""
+"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi | view``."""
 
 from __future__ import annotations
 
@@ -12,5 +12,6 @@ from . import report  # noqa: E402,F401
 from . import gpi  # noqa: E402,F401
 from . import grade  # noqa: E402,F401
 from . import sweep  # noqa: E402,F401
+from . import view  # noqa: E402,F401
 
 __all__ = ["app", "main"]

@@ -165,6 +165,8 @@ class PlayLog:
     sources: Counter = field(default_factory=Counter)
     visits: Counter = field(default_factory=Counter)
     first_seen: dict[Hashable, Hashable] = field(default_factory=dict)
+    #: per episode, each move's decision (its source and the policy's thought)
+    decisions: list[tuple[PolicyDecision, ...]] = field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -176,7 +178,7 @@ def play_episode(env: TextEnv, policy: Policy, start: Hashable | None, seed: int
     policy_rng = random.Random(seed + 1)
     state = env.reset(rng, start)
     first = state
-    states, actions, steps = [], [], []
+    states, actions, steps, decisions = [], [], [], []
     while not env.is_terminal(state):
         key = env.state_key(state)
         log.visits[key] += 1
@@ -187,12 +189,29 @@ def play_episode(env: TextEnv, policy: Policy, start: Hashable | None, seed: int
         states.append(state)
         actions.append(decision.action)
         steps.append(step)
+        decisions.append(decision)
         state = step.state
         if step.done:
             break
     ep = Episode(first, tuple(states), tuple(actions), tuple(steps))
     log.episodes.append(ep)
+    log.decisions.append(tuple(decisions))
     return ep
+
+
+def episode_records(env: TextEnv, log: PlayLog) -> list[dict[str, Any]]:
+    """The episodes of a measurement move by move, as text (what ``nlrl view`` draws): each
+    move's state, action, what happened, and where the move came from with its thought."""
+    out = []
+    for ep, decisions in zip(log.episodes, log.decisions):
+        moves = [{"state": env.describe(s), "action": a, "text": env.describe_step(s, a, st), "reward": st.reward,
+                  "illegal": st.illegal, "source": d.source, "thought": d.thought}
+                 for s, a, st, d in zip(ep.states, ep.actions, ep.steps, decisions)]
+        final = ep.final
+        out.append({"moves": moves, "return": ep.total_reward,
+                    "final_state": env.describe(final.state if final is not None else ep.start),
+                    "outcome": env.describe_outcome(final) if final is not None and final.done else "not finished"})
+    return out
 
 
 def play(env: TextEnv, policy: Policy, plan: EpisodePlan) -> PlayLog:
@@ -273,7 +292,8 @@ class GPIRun:
         metric, log = self._measure(self.policy)
         spent = self.ledger.minus(before)
         base["language_policy"] = {**metric, **_usage_figures(spent, log.steps),
-                                   "wall_s": round(time.perf_counter() - t0, 2)}
+                                   "wall_s": round(time.perf_counter() - t0, 2),
+                                   "episode_log": episode_records(self.env, log)}
         self._say(f"language policy: {self._headline(metric)}")
         rows = []
         for it in range(1, iterations + 1):
@@ -297,7 +317,7 @@ class GPIRun:
                    "mask_fallbacks": self.improver.mask_fallbacks - mask_before,
                    **_usage_figures(spent, log.steps),
                    "calls_per_improved_state": round(spent.total().calls / improved, 2) if improved else 0.0,
-                   "wall_s": round(time.perf_counter() - t0, 2)}
+                   "wall_s": round(time.perf_counter() - t0, 2), "episode_log": episode_records(self.env, log)}
             rows.append(row)
             self._say(f"iteration {it}: {self._headline(metric)} ({improved} states improved, "
                       f"{row['calls']} calls, {row['wall_s']}s)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from .._exceptions import ConfigError
@@ -67,6 +67,11 @@ class Beam:
     steps: tuple[str, ...] = ()
     scores: tuple[float, ...] = ()
     done: bool = False
+    # where it sits in the search tree (what ``nlrl view`` draws): its round, its place among
+    # that round's kept paths, and its parent's place among the previous round's
+    depth: int = 0
+    slot: int = -1
+    parent: int = -1
 
     @property
     def text(self) -> str:
@@ -160,23 +165,23 @@ class BeamSearch(Strategy):
                         continue  # a blank line, or a repeat of a sibling
                     seen.add(step)
                     if step.startswith("Question:"):  # the model moved on to a new problem
-                        cands.append(Beam(b.steps, b.scores, True))
+                        cands.append(Beam(b.steps, b.scores, True, depth + 1, parent=b.slot))
                         continue
                     if logprobs:
                         feed(run, prm, [(step, comp.logprobs)])
                     # a line holding "Step 1: ... Step 2: ..." is several steps
                     cands.append(Beam(b.steps + tuple(split_steps(step)), b.scores,
-                                      bool(_FINAL_LINE.search(step))))
+                                      bool(_FINAL_LINE.search(step)), depth + 1, parent=b.slot))
             cands = self._score(run, prm, cands)
             if not cands:
                 stopped = "no new steps"
                 break
             cands.sort(key=lambda c: -c.value(self.aggregate))  # stable: earlier first on ties
+            kept = [replace(c, slot=j) for j, c in enumerate(cands[:width])]
             run.event("beam", "", depth=depth + 1, candidates=len(cands),
-                      kept=[{"text": c.steps[-1] if c.steps else "", "score": round(c.value(self.aggregate), 4),
-                             "done": c.done} for c in cands[:width]])
-            finished += [c for c in cands[:width] if c.done]
-            beams = [c for c in cands[:width] if not c.done]
+                      kept=[self._node(c) for c in kept], pruned=[self._node(c) for c in cands[width:]])
+            finished += [c for c in kept if c.done]
+            beams = [c for c in kept if not c.done]
             if len(finished) >= width:
                 stopped = f"{len(finished)} beams finished"
                 break
@@ -192,9 +197,14 @@ class BeamSearch(Strategy):
             run.event("fallback", "unfinished beam", reason=stopped)
         best = max(pool, key=lambda c: c.value(self.aggregate))
         answer = run.task.extract(best.text) if best.steps else None
-        run.event("stop", stopped, finished=len(finished), score=round(best.value(self.aggregate), 4))
+        run.event("stop", stopped, finished=len(finished), score=round(best.value(self.aggregate), 4),
+                  chosen=[best.depth, best.slot])
         return run.result(self.name, answer, best.text, score=best.value(self.aggregate),
                           finished=len(finished), stopped=stopped)
+
+    def _node(self, c: Beam) -> dict[str, Any]:
+        return {"text": c.steps[-1] if c.steps else "", "score": round(c.value(self.aggregate), 4),
+                "done": c.done, "parent": c.parent}
 
     def _score(self, run: Run, prm: Any, cands: list[Beam]) -> list[Beam]:
         out = []
@@ -206,6 +216,6 @@ class BeamSearch(Strategy):
             if scores is None:  # logged by score_steps; the path keeps its earlier scores
                 run.event("fallback", "unscored step", step=c.steps[-1])
                 scores = list(c.scores) + [0.0] * (len(c.steps) - len(c.scores))
-            out.append(Beam(c.steps, tuple(scores), c.done))
+            out.append(replace(c, scores=tuple(scores)))
         return out
 

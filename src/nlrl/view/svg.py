@@ -1,0 +1,207 @@
+"""The viewer's charts, drawn on the server as inline SVG: no script, no network, and every label
+escaped (labels are model answers and dataset text).
+
+Each function returns :class:`markupsafe.Markup` ready to put in a page.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#3b6fb6", "#d9822b", "#3a9a5b", "#b5443c", "#7d5ba6", "#8c6d46")
+
+
+def _n(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _clip(text: Any, n: int) -> str:
+    s = "" if text is None else str(text)
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def hbars(items: Sequence[dict[str, Any]], *, label: str = "", fmt: str = "{:g}", css: str = "chart") -> Markup:
+    """Horizontal bars: ``items`` of ``{"label", "value", "hi" (highlight), "title"}``."""
+    if not items:
+        return Markup("")
+    top = max((float(it["value"] or 0) for it in items), default=0.0) or 1.0
+    row, left, width = 24, 170, 300
+    h = row * len(items) + 8
+    parts = [f'<svg class="{css}" role="img" aria-label="{escape(label)}" width="{left + width + 70}" '
+             f'height="{h}" viewBox="0 0 {left + width + 70} {h}">']
+    for i, it in enumerate(items):
+        y = 4 + i * row
+        v = float(it["value"] or 0)
+        w = max(1.0, width * v / top)
+        cls = "bar hi" if it.get("hi") else "bar"
+        title = escape(it.get("title") or f"{it['label']}: {fmt.format(v)}")
+        parts.append(
+            f'<g class="{cls}" data-label="{escape(str(it["label"]))}" data-value="{escape(fmt.format(v))}">'
+            f"<title>{title}</title>"
+            f'<text x="{left - 6}" y="{y + 16}" text-anchor="end">{escape(_clip(it["label"], 26))}</text>'
+            f'<rect x="{left}" y="{y + 3}" width="{_n(w)}" height="{row - 8}" rx="2"></rect>'
+            f'<text x="{left + w + 5:.1f}" y="{y + 16}">{escape(fmt.format(v))}</text></g>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def accuracy_bars(runs: Sequence[dict[str, Any]]) -> Markup:
+    """Accuracy of each run as a bar with its 95% Wilson interval as a whisker (0-100%)."""
+    runs = [r for r in runs if r.get("accuracy") is not None]
+    if not runs:
+        return Markup("")
+    row, left, width = 26, 230, 320
+    h = row * len(runs) + 30
+    parts = [f'<svg class="chart acc" role="img" aria-label="accuracy with 95% interval" width="{left + width + 90}" '
+             f'height="{h}" viewBox="0 0 {left + width + 90} {h}">']
+    for t in range(0, 101, 25):
+        x = left + width * t / 100
+        parts.append(f'<line class="grid" x1="{_n(x)}" x2="{_n(x)}" y1="2" y2="{h - 20}"></line>'
+                     f'<text class="tick" x="{_n(x)}" y="{h - 6}" text-anchor="middle">{t}%</text>')
+    for i, r in enumerate(runs):
+        y = 4 + i * row
+        acc = float(r["accuracy"])
+        lo, hi = (r.get("ci95") or [acc, acc])[:2]
+        lo, hi = float(lo if lo is not None else acc), float(hi if hi is not None else acc)
+        color = PALETTE[i % len(PALETTE)]
+        parts.append(
+            f'<g class="accbar"><title>{escape(r["label"])}: {100 * acc:.1f}% '
+            f'(95% CI {100 * lo:.1f}-{100 * hi:.1f})</title>'
+            f'<text x="{left - 6}" y="{y + 16}" text-anchor="end">{escape(_clip(r["label"], 34))}</text>'
+            f'<rect x="{left}" y="{y + 4}" width="{_n(max(1.0, width * acc))}" height="{row - 10}" fill="{color}" '
+            f'opacity="0.8"></rect>'
+            f'<line class="whisker" x1="{_n(left + width * lo)}" x2="{_n(left + width * hi)}" y1="{y + 12}" '
+            f'y2="{y + 12}"></line>'
+            f'<text x="{_n(left + width + 8)}" y="{y + 16}">{100 * acc:.1f}%</text></g>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def line_chart(xs: Sequence[Any], series: dict[str, Sequence[Any]], *, baselines: dict[str, float] | None = None,
+               ylabel: str = "", xlabel: str = "iteration") -> Markup:
+    """Lines over iterations (missing values skipped), with horizontal dashed baselines."""
+    vals = [float(v) for ys in series.values() for v in ys if isinstance(v, (int, float))]
+    vals += [float(v) for v in (baselines or {}).values() if isinstance(v, (int, float))]
+    if not xs or not vals:
+        return Markup("")
+    lo, hi = min(vals + [0.0]), max(vals)
+    if hi - lo < 1e-9:
+        hi = lo + 1.0
+    W, H, L, B, T, R = 560, 260, 50, 36, 12, 150
+    pw, ph = W - L - R, H - T - B
+    n = max(1, len(xs) - 1)
+
+    def px(i: int) -> float:
+        return L + pw * i / n
+
+    def py(v: float) -> float:
+        return T + ph * (1 - (v - lo) / (hi - lo))
+
+    parts = [f'<svg class="chart line" role="img" aria-label="{escape(ylabel)} per {escape(xlabel)}" width="{W}" '
+             f'height="{H}" viewBox="0 0 {W} {H}">']
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        parts.append(f'<line class="grid" x1="{L}" x2="{L + pw}" y1="{_n(py(v))}" y2="{_n(py(v))}"></line>'
+                     f'<text class="tick" x="{L - 4}" y="{_n(py(v) + 4)}" text-anchor="end">{v:.2g}</text>')
+    for i, x in enumerate(xs):
+        parts.append(f'<text class="tick" x="{_n(px(i))}" y="{T + ph + 16}" text-anchor="middle">{escape(x)}</text>')
+    parts.append(f'<text class="tick" x="{L + pw / 2:.0f}" y="{H - 4}" text-anchor="middle">{escape(xlabel)}</text>')
+    legend_y = T + 6
+    for j, (name, ys) in enumerate(series.items()):
+        color = PALETTE[j % len(PALETTE)]
+        pts = [(px(i), py(float(v))) for i, v in enumerate(ys) if isinstance(v, (int, float))]
+        if pts:
+            path = " ".join(f"{_n(x)},{_n(y)}" for x, y in pts)
+            parts.append(f'<g class="series" data-name="{escape(name)}"><polyline fill="none" stroke="{color}" '
+                         f'stroke-width="2" points="{path}"></polyline>')
+            for (x, y), v in zip(pts, [v for v in ys if isinstance(v, (int, float))]):
+                parts.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="3.5" fill="{color}"><title>{escape(name)}: '
+                             f'{v:g}</title></circle>')
+            parts.append("</g>")
+        parts.append(f'<rect x="{L + pw + 12}" y="{legend_y - 8}" width="10" height="10" fill="{color}"></rect>'
+                     f'<text x="{L + pw + 26}" y="{legend_y + 1}">{escape(_clip(name, 20))}</text>')
+        legend_y += 16
+    for name, v in (baselines or {}).items():
+        if isinstance(v, (int, float)):
+            parts.append(f'<line class="baseline" x1="{L}" x2="{L + pw}" y1="{_n(py(float(v)))}" '
+                         f'y2="{_n(py(float(v)))}"><title>{escape(name)}: {v:g}</title></line>'
+                         f'<text class="tick" x="{L + pw + 12}" y="{legend_y + 1}">- - {escape(_clip(name, 14))} '
+                         f'{v:g}</text>')
+            legend_y += 16
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def beam_tree(rounds: Sequence[dict[str, Any]], chosen: Sequence[int] | None) -> tuple[Markup, int]:
+    """The search tree of a beam search: one column per round, kept paths (filled) above the
+    pruned ones (hollow), edges to the parent kept in the round before, the chosen path
+    highlighted. Returns the SVG and the number of nodes drawn (the root included)."""
+    cols: list[list[dict[str, Any]]] = [[{"text": "(question)", "score": None, "kept": True, "slot": 0,
+                                          "parent": None, "done": False}]]
+    for rnd in rounds:
+        col = [{**k, "kept": True, "slot": j} for j, k in enumerate(rnd.get("kept") or [])]
+        col += [{**p, "kept": False, "slot": None} for p in rnd.get("pruned") or []]
+        cols.append(col)
+    on_path: set[tuple[int, int]] = set()
+    if chosen and len(chosen) == 2 and all(isinstance(c, int) for c in chosen):
+        d, s = chosen
+        while d >= 1 and 0 <= s < len(cols[d]):
+            node = next((c for c in cols[d] if c["kept"] and c["slot"] == s), None)
+            if node is None:
+                break
+            on_path.add((d, s))
+            s = node.get("parent", -1)
+            s = -1 if s is None else s
+            d -= 1
+        on_path.add((0, 0))
+    dx, dy, r = 150, 30, 8
+    tallest = max(len(c) for c in cols)
+    W, H = 40 + dx * (len(cols) - 1) + 40, 24 + dy * tallest
+    pos: dict[tuple[int, int], tuple[float, float]] = {}
+    for d, col in enumerate(cols):
+        for i, node in enumerate(col):
+            node["xy"] = (20 + d * dx, 16 + i * dy)
+            if node["kept"]:
+                pos[(d, node["slot"])] = node["xy"]
+    edges, nodes = [], []
+    count = 0
+    for d, col in enumerate(cols):
+        for node in col:
+            x, y = node["xy"]
+            parent = node.get("parent")
+            if d >= 1 and (isinstance(parent, int) or d == 1):
+                pkey = (0, 0) if d == 1 else (d - 1, parent)
+                if pkey in pos:
+                    px_, py_ = pos[pkey]
+                    on = node["kept"] and (d, node["slot"]) in on_path and pkey in on_path
+                    cls = "edge" + (" chosen" if on else "") + ("" if node["kept"] else " pruned")
+                    edges.append(f'<line class="{cls}" x1="{px_}" y1="{py_}" x2="{x}" y2="{y}"></line>')
+            classes = ["node", "kept" if node["kept"] else "pruned"]
+            if node.get("done"):
+                classes.append("done")
+            if node["kept"] and (d, node["slot"]) in on_path:
+                classes.append("chosen")
+            score = node.get("score")
+            tip = node.get("text") or ""
+            if score is not None:
+                tip = f"score {score:g} · {tip}"
+            if d >= 1 and not node["kept"]:
+                tip = "pruned · " + tip
+            label = "" if score is None else f"{score:.2f}"
+            nodes.append(f'<g class="{" ".join(classes)}" data-depth="{d}"><title>{escape(tip)}</title>'
+                         f'<circle cx="{x}" cy="{y}" r="{r}"></circle>'
+                         f'<text x="{x + r + 3}" y="{y + 4}">{escape(label)}</text></g>')
+            count += 1
+    svg = (f'<svg class="chart tree" role="img" aria-label="beam search tree" width="{W}" height="{H}" '
+           f'viewBox="0 0 {W} {H}">' + "".join(edges) + "".join(nodes) + "</svg>")
+    return Markup(svg), count
+
+
+def fmt_pct(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{100 * float(x):.1f}%"
