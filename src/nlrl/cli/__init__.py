@@ -1,4 +1,4 @@
-"""Command-line interface: ``nlrl solve | classify | grade | bench | report | gpi``."""
+"""Command-line interface: ``nlrl solve | classify | grade | bench | report | gpi | serve``."""
 
 from __future__ import annotations
 
@@ -11,5 +11,6 @@ from . import bench  # noqa: E402,F401
 from . import report  # noqa: E402,F401
 from . import gpi  # noqa: E402,F401
 from . import grade  # noqa: E402,F401
+from . import serve  # noqa: E402,F401
 
 __all__ = ["app", "main"]
