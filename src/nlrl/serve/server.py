@@ -8,6 +8,8 @@ the process exits 0.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 from ..backends import Backend
 from .config import ServeConfig
@@ -25,5 +27,9 @@ def run_server(backend: Backend, config: ServeConfig, *, host: str = "127.0.0.1"
     uconfig = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
                              timeout_graceful_shutdown=grace_s, lifespan="on", proxy_headers=False)
     server = uvicorn.Server(uconfig)
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn re-raises the signal it shut down on, once its own handlers are removed; with
+        # this handler in place a drained SIGTERM ends in a normal return, so the exit code is 0.
+        signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: drained, exiting"))
     log.info("serving %s on http://%s:%d (strategy %s)", backend.model_name, host, port, config.strategy)
     server.run()

@@ -106,3 +106,9 @@ def test_timeout_and_equivalence_in_worker_threads():
     assert not t.is_alive()
     assert results["slow"] is False
     assert results["sqrt"] is True and results["wrong"] is False
+
+
+def test_whitespace_only_solution_has_no_answer():
+    from nlrl.verifiers.math import extract_math_answer
+
+    assert extract_math_answer(" ") is None and extract_math_answer("\n \n") is None
