@@ -187,6 +187,13 @@ def test_completions_route_and_async_client(server):
     assert "".join(texts) == plain.choices[0].text  # greedy: the same text, streamed
 
 
+def test_logprobs_for_cot(client):
+    r = client.chat.completions.create(model=NAME, messages=Q, max_tokens=4, logprobs=True)
+    content = r.choices[0].logprobs.content
+    assert content and all(t.logprob <= 0 for t in content)
+    assert "".join(t.token for t in content) == r.choices[0].message.content
+
+
 def test_models_lists_the_model_and_strategy_prefixes(client):
     ids = [m.id for m in client.models.list().data]
     assert ids[0] == NAME
