@@ -201,7 +201,7 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
         adaptive = opts.adaptive if opts.adaptive is not None else chat
         spec = JobSpec(tuple(tasks), body.n, route.strategy, budget, reward=opts.reward, top_p=body.top_p,
                        logprobs=logprobs, adaptive=adaptive,
-                       stream_tokens=body.stream and route.strategy in SINGLE_PASS)
+                       stream_tokens=body.stream and route.strategy in SINGLE_PASS, stream=body.stream)
         return spec, route, opts
 
     async def handle(request: Request, body: AnyRequest, *, chat: bool) -> Response:
@@ -212,8 +212,6 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
         try:
             spec, route, opts = plan(body, chat)
             strategy = route.strategy
-            for task in spec.tasks:  # a prompt longer than the context is refused before queueing
-                await asyncio.to_thread(backend.check_prompt, task.prompt_text, spec.budget.max_tokens)
             await engine.admit()
         except Exception as exc:
             err = error_for(exc, request_id)
@@ -228,8 +226,25 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
         cid = ("chatcmpl-" if chat else "cmpl-") + request_id
         model_out = body.model or served[0]
         if body.stream:
+            fut = engine.submit(job, emit=True)
+            fut.add_done_callback(lambda f: job.queue.put_nowait(("end", -1, f)))
+            # The status line waits for the run's first event, so a request the engine refuses
+            # (a prompt longer than the context, say) still gets its own status, not a 200 stream.
+            try:
+                first = await job.queue.get()
+            except asyncio.CancelledError:
+                job.cancel.set()
+                raise
+            if first[0] == "end" and not first[2].cancelled() and first[2].exception() is not None:
+                exc = first[2].exception()
+                err = error_for(exc, request_id) if not isinstance(exc, RunCancelled) else \
+                    APIError(499, "run cancelled", code="cancelled")
+                if err.status >= 500:
+                    log.error("request %s failed", request_id, exc_info=exc)
+                record(request, err.status, route=route_name, strategy=strategy, started=started, error=err.message)
+                return reply(err)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            gen = stream(request, job, chat=chat, cid=cid, model=model_out, meta=meta,
+            gen = stream(request, job, first, chat=chat, cid=cid, model=model_out, meta=meta,
                          include_usage=include_usage, started=started)
             return StreamingResponse(gen, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -274,7 +289,7 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
                n=spec.n, stream=False)
         return JSONResponse(payload)
 
-    async def stream(request: Request, job: Job, *, chat: bool, cid: str, model: str, meta: dict[str, Any],
+    async def stream(request: Request, job: Job, first_item: tuple[str, int, Any], *, chat: bool, cid: str, model: str, meta: dict[str, Any],
                      include_usage: bool, started: float) -> AsyncIterator[bytes]:
         spec = job.spec
         single = spec.strategy in SINGLE_PASS
@@ -304,14 +319,16 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
                 out["nlrl"] = nlrl
             return out
 
-        fut = engine.submit(job, emit=True)
-        fut.add_done_callback(lambda f: job.queue.put_nowait(("end", -1, f)))
+        pending: tuple[str, int, Any] | None = first_item
         try:
             if chat:
                 for i in range(total):
                     yield sse(chunk(i, content="", role=True))
             while True:
-                what, index, item = await job.queue.get()
+                if pending is not None:
+                    (what, index, item), pending = pending, None
+                else:
+                    what, index, item = await job.queue.get()
                 if what != "end" and first:
                     first = False
                     metrics.ttft.labels(spec.strategy).observe(time.perf_counter() - started)

@@ -35,8 +35,9 @@ class ServedRun(Run):
 
     def __init__(self, task: Task, backend: Backend, *, cancel: threading.Event,
                  on_event: Callable[[TraceEvent], None] | None = None, top_p: float | None = None,
-                 logprobs: bool = False, **kw: Any) -> None:
+                 logprobs: bool = False, watch: bool = True, **kw: Any) -> None:
         super().__init__(task, backend, **kw)
+        self.watch = watch
         self.cancel = cancel
         self.on_event = on_event
         self.top_p = top_p
@@ -56,7 +57,7 @@ class ServedRun(Run):
         if stream:
             gens = super().generate(prompts, params, stream=True)
         else:  # not shown to the client, but still stoppable
-            gens = self.backend.generate(list(prompts), params, on_token=self._check)
+            gens = self.backend.generate(list(prompts), params, on_token=self._check if self.watch else None)
             self._usages.extend(g.usage for g in gens)
         self._count("generate", Usage.total([g.usage for g in gens]))
         return gens
@@ -113,6 +114,14 @@ class JobSpec:
     logprobs: bool = False
     adaptive: bool = True
     stream_tokens: bool = False
+    stream: bool = False
+
+    @property
+    def watch(self) -> bool:
+        """Whether the run needs every token as it is generated. Without that a backend may
+        answer in one piece (an HTTP backend then skips streaming from its server), and a
+        cancelled run stops at its next model call rather than its next token."""
+        return self.stream or self.adaptive or self.logprobs
 
 
 @dataclass
@@ -226,7 +235,8 @@ class Engine:
                 emit("trace", index, ev)
 
         run = ServedRun(task, self.backend, cancel=job.cancel, on_event=on_event, top_p=spec.top_p,
-                        logprobs=spec.logprobs, reward=spec.reward, budget=budget, on_token=tap)
+                        logprobs=spec.logprobs, watch=spec.watch, reward=spec.reward, budget=budget,
+                        on_token=tap if spec.watch else None)
         result = get_strategy(spec.strategy).run(run)
         gists.finish()
         if emit is not None:  # events of runs a strategy delegated to (auto's choice), in order

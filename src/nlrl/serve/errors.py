@@ -51,6 +51,8 @@ def error_for(exc: BaseException, request_id: str) -> APIError:
         return APIError(400, str(exc), param="messages", code="invalid_prompt")
     if isinstance(exc, ConfigError):
         return APIError(400, str(exc), code="invalid_value")
+    if isinstance(exc, BackendError) and exc.status in (400, 413, 422):
+        return APIError(400, f"the upstream server refused the request: {exc}", code="upstream_rejected")
     if isinstance(exc, BackendError):
         where = f" ({exc.provider})" if exc.provider else ""
         status = 502

@@ -126,6 +126,12 @@ def test_errors_are_openai_objects(client):
             assert set(r.json()["error"]) == {"message", "type", "param", "code"}
 
 
+def test_a_stream_the_run_refuses_gets_its_own_status(client):
+    # beam needs log-probabilities or a process reward; the scripted backend has neither
+    r = client.post("/v1/chat/completions", json={"messages": Q, "stream": True, "nlrl": {"strategy": "beam"}})
+    assert r.status_code == 400 and "beam search needs" in r.json()["error"]["message"]
+
+
 def test_upstream_failure_is_502_with_its_message(tmp_path):
     app = create_app(ScriptedBackend([" one\nFinal Answer: 1\n"]), ServeConfig())
     with TestClient(app) as c:
