@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -49,14 +50,17 @@ def serve(
     from ..strategies import STRATEGIES
 
     keys = read_keys(api_key, api_key_file)
-    settings, engine = open_backend(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy,
-                                    max_tokens=max_tokens)
-    STRATEGIES.get(settings.strategy)  # an unknown default fails here, listing the known ones
-    config = ServeConfig(strategy=settings.strategy, model_names=tuple(served_model_name or ()), api_keys=keys,
+    if strategy is not None:
+        STRATEGIES.get(strategy)  # an unknown name fails before a model is loaded, listing the known ones
+    config = ServeConfig(strategy=strategy or "cot", model_names=tuple(served_model_name or ()), api_keys=keys,
                          samples=samples, max_tokens=max_tokens or 256, max_concurrency=max_concurrency,
                          max_queue=max_queue, max_body_bytes=max_body_bytes, max_n=max_n,
                          max_samples=max_samples, max_tokens_cap=max_tokens_cap,
-                         max_total_tokens_cap=max_total_tokens_cap, run_dir=settings.run_dir)
+                         max_total_tokens_cap=max_total_tokens_cap)
+    settings, engine = open_backend(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy,
+                                    max_tokens=max_tokens)
+    STRATEGIES.get(settings.strategy)
+    config = replace(config, strategy=settings.strategy, run_dir=settings.run_dir)
     with engine:
         typer.echo(f"nlrl serve: {engine.model_name} on http://{host}:{port}/v1 (strategy {settings.strategy}"
                    f"{', API key required' if keys else ''}); logs in {settings.run_dir}", err=True)
