@@ -193,10 +193,15 @@ def chat_call(c: openai.OpenAI, model: str, max_tokens: int, **kw: Any) -> dict[
 
 def ttft(c: openai.OpenAI, model: str, max_tokens: int) -> dict[str, Any]:
     t0 = time.perf_counter()
-    first, chunks, text = None, 0, ""
+    first, first_reasoning, chunks, reasoning_chunks, text = None, None, 0, 0, ""
     try:
         for ch in c.chat.completions.create(model=model, messages=CHAT, max_tokens=max_tokens, stream=True):
             piece = ch.choices[0].delta.content if ch.choices else None
+            thought = (ch.choices[0].delta.model_extra or {}).get("reasoning_content") if ch.choices else None
+            if thought:
+                reasoning_chunks += 1
+                if first_reasoning is None:
+                    first_reasoning = time.perf_counter() - t0
             if piece:
                 chunks += 1
                 text += piece
@@ -205,8 +210,10 @@ def ttft(c: openai.OpenAI, model: str, max_tokens: int) -> dict[str, Any]:
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     total = time.perf_counter() - t0
-    return {"ttft_s": None if first is None else round(first, 3), "total_s": round(total, 3),
-            "content_chunks": chunks, "content": text[:160]}
+    return {"ttft_s": None if first is None else round(first, 3),
+            "first_reasoning_s": None if first_reasoning is None else round(first_reasoning, 3),
+            "total_s": round(total, 3), "content_chunks": chunks, "reasoning_chunks": reasoning_chunks,
+            "content": text[:160]}
 
 
 def bench_optillm(upstream: Proc, nlrl_url: str, log_dir: Path, cache: Path, reps: int, max_tokens: int) -> dict[str, Any]:
