@@ -24,7 +24,7 @@ from ..rewards import REWARDS
 from ..strategies import Budget
 from .config import ServeConfig
 from .engine import ChoiceResult, Engine, Job, JobSpec
-from .errors import APIError, RunCancelled, error_body, error_for
+from .errors import APIError, RunCancelled, error_for
 from .metrics import Metrics
 from .middleware import Gate
 from .prompting import chat_task, completion_task

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..backends import Backend, Generation, SamplingParams, TokenEvent, Usage
-from ..gists import Gist, GistStream
+from ..gists import GistStream
 from ..strategies import Budget, Run, StrategyResult, TraceEvent, get_strategy
 from ..tasks.task import Task
 from .errors import APIError, RunCancelled
@@ -217,11 +217,10 @@ class Engine:
         spec = job.spec
         on_gist = (lambda g: emit("gist", index, g)) if emit is not None else None
         gists = GistStream(task.domain, on_gist=on_gist, adaptive=spec.adaptive)
-        on_token = None
+        forward: Callable[[TokenEvent], None] | None = None
         if emit is not None and spec.stream_tokens:
-            def on_token(ev: TokenEvent) -> None:
-                emit("token", index, ev)
-        tap = _TokenTap(gists, job, on_token)
+            forward = lambda ev: emit("token", index, ev)  # noqa: E731
+        tap = _TokenTap(gists, job, forward)
         seed = spec.budget.seed
         budget = Budget(n=spec.budget.n, max_tokens=spec.budget.max_tokens,
                         max_total_tokens=spec.budget.max_total_tokens,
@@ -256,7 +255,3 @@ class Engine:
         self.closed = True
         self.cancel_all()
         self._pool.shutdown(wait=wait, cancel_futures=True)
-
-
-def gist_dict(g: Gist) -> dict[str, Any]:
-    return g.to_dict()
