@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Union
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..backends import Backend
@@ -246,7 +247,8 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             gen = stream(request, job, first, chat=chat, cid=cid, model=model_out, meta=meta,
                          include_usage=include_usage, started=started)
-            return StreamingResponse(gen, media_type="text/event-stream",
+            # The background task also runs when the client left before the first chunk was read.
+            return StreamingResponse(gen, media_type="text/event-stream", background=BackgroundTask(job.cancel.set),
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         fut = engine.submit(job, emit=False)
         try:
