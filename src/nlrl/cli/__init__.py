@@ -1,4 +1,4 @@
-"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi | view``."""
+"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi | serve | view``."""
 
 from __future__ import annotations
 
@@ -13,5 +13,6 @@ from . import gpi  # noqa: E402,F401
 from . import grade  # noqa: E402,F401
 from . import sweep  # noqa: E402,F401
 from . import view  # noqa: E402,F401
+from . import serve  # noqa: E402,F401
 
 __all__ = ["app", "main"]

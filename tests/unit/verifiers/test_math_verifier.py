@@ -151,3 +151,9 @@ def test_percentages_equal_the_number_and_its_value_negative_ones_too():
         assert answers_equivalent(pct, "45") and answers_equivalent(pct, "0.45") and answers_equivalent("0.45", pct)
         assert not answers_equivalent(pct, "46") and not answers_equivalent(pct, "0.46")
     assert answers_equivalent("-10 percent", "-10") and answers_equivalent("-10\\%", "-0.1")
+
+
+def test_whitespace_only_solution_has_no_answer():
+    from nlrl.verifiers.math import extract_math_answer
+
+    assert extract_math_answer(" ") is None and extract_math_answer("\n \n") is None

@@ -1,0 +1,257 @@
+"""Strategy runs behind a bounded queue, each cancellable while it generates.
+
+At most ``max_concurrency`` runs execute at once, each in a worker thread; at most ``max_queue``
+more wait for a slot. A request beyond that is refused at once (429), never piled up. One
+backend instance serves every run; the engines lock their own generation, so runs interleave
+between model calls, never inside one.
+
+Cancellation is a flag checked at every generated token (and before every model call): when
+it is set the token callback raises :class:`RunCancelled`, which the engines treat like a stop
+string (the sample ends, the engine state is reset), and the run unwinds. The slot is released
+only when the worker thread has really finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from ..backends import Backend, Generation, SamplingParams, TokenEvent, Usage
+from ..gists import GistStream
+from ..strategies import Budget, Run, StrategyResult, TraceEvent, get_strategy
+from ..tasks.task import Task
+from .errors import APIError, RunCancelled
+
+Emit = Callable[[str, int, Any], None]
+
+
+class ServedRun(Run):
+    """A :class:`Run` that reports trace events as they happen, honours cancellation, applies
+    the request's ``top_p`` and ``logprobs``, and totals usage by kind of call."""
+
+    def __init__(self, task: Task, backend: Backend, *, cancel: threading.Event,
+                 on_event: Callable[[TraceEvent], None] | None = None, top_p: float | None = None,
+                 logprobs: bool = False, watch: bool = True, **kw: Any) -> None:
+        super().__init__(task, backend, **kw)
+        self.watch = watch
+        self.cancel = cancel
+        self.on_event = on_event
+        self.top_p = top_p
+        self.logprobs = logprobs
+        self.by_kind: dict[str, Usage] = {}
+
+    def params(self, **overrides: Any) -> SamplingParams:
+        if self.top_p is not None:
+            overrides.setdefault("top_p", self.top_p)
+        if self.logprobs:
+            overrides.setdefault("logprobs", True)
+        return super().params(**overrides)
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True) -> list[Generation]:
+        if self.cancel.is_set():
+            raise RunCancelled()
+        if stream:
+            gens = super().generate(prompts, params, stream=True)
+        else:  # not shown to the client, but still stoppable
+            gens = self.backend.generate(list(prompts), params, on_token=self._check if self.watch else None)
+            self._usages.extend(g.usage for g in gens)
+        self._count("generate", Usage.total([g.usage for g in gens]))
+        return gens
+
+    def add_usage(self, usage: Usage) -> None:
+        super().add_usage(usage)
+        self._count("other", usage)  # reward-model calls, and strategies run on this one's behalf
+
+    def event(self, kind: str, text: str = "", **data: Any) -> TraceEvent:
+        ev = super().event(kind, text, **data)
+        if self.on_event is not None:
+            self.on_event(ev)
+        return ev
+
+    def _check(self, _event: TokenEvent) -> None:
+        if self.cancel.is_set():
+            raise RunCancelled()
+
+    def _count(self, kind: str, usage: Usage) -> None:
+        self.by_kind[kind] = self.by_kind.get(kind, Usage()) + usage
+
+
+class _TokenTap:
+    """The run's token callback: cancellation, the raw token stream, then gists."""
+
+    def __init__(self, gists: GistStream, job: "Job",
+                 on_token: Callable[[TokenEvent], None] | None) -> None:
+        self.gists, self.job, self.on_token = gists, job, on_token
+        self.events: list[TokenEvent] = []
+
+    def __call__(self, event: TokenEvent) -> bool:
+        if self.job.cancel.is_set():
+            raise RunCancelled()
+        self.job.tokens += 1
+        self.events.append(event)
+        if self.on_token is not None:
+            self.on_token(event)
+        return self.gists(event)
+
+    def next_call(self) -> None:
+        self.gists.next_call()
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One request's work: ``tasks`` each answered ``n`` times (choice ``i * n + j``)."""
+
+    tasks: tuple[Task, ...]
+    n: int
+    strategy: str
+    budget: Budget
+    reward: str | None = None
+    top_p: float | None = None
+    logprobs: bool = False
+    adaptive: bool = True
+    stream_tokens: bool = False
+    stream: bool = False
+
+    @property
+    def watch(self) -> bool:
+        """Whether the run needs every token as it is generated. Without that a backend may
+        answer in one piece (an HTTP backend then skips streaming from its server), and a
+        cancelled run stops at its next model call rather than its next token."""
+        return self.stream or self.adaptive or self.logprobs
+
+
+@dataclass
+class ChoiceResult:
+    index: int
+    result: StrategyResult
+    usage_by_kind: dict[str, Usage]
+    tokens: list[TokenEvent] = field(default_factory=list)
+
+    @property
+    def finish_reason(self) -> str:
+        for ev in self.result.trace:
+            if ev.kind in ("sample", "revision") and ev.text == self.result.output:
+                return "length" if ev.data.get("finish_reason") == "length" else "stop"
+        return "stop"
+
+
+class Job:
+    """A request being served: its cancel flag and, when streaming, its event queue."""
+
+    def __init__(self, spec: JobSpec, request_id: str) -> None:
+        self.spec, self.request_id = spec, request_id
+        self.cancel = threading.Event()
+        self.queue: asyncio.Queue[tuple[str, int, Any]] = asyncio.Queue()
+        self.started = time.perf_counter()
+        self.tokens = 0  # tokens streamed by its runs so far (a cancelled run's count is its cost)
+
+
+class Engine:
+    """Admission control and the worker pool over one backend."""
+
+    def __init__(self, backend: Backend, *, max_concurrency: int = 1, max_queue: int = 16,
+                 retry_after_s: int = 1) -> None:
+        if max_concurrency < 1 or max_queue < 0:
+            raise ValueError("max_concurrency must be >= 1 and max_queue >= 0")
+        self.backend = backend
+        self.max_concurrency, self.max_queue, self.retry_after_s = max_concurrency, max_queue, retry_after_s
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="nlrl-serve")
+        self._slots: asyncio.Semaphore | None = None
+        self.waiting = 0
+        self.running = 0
+        self.jobs: set[Job] = set()
+        self.closed = False
+
+    async def admit(self) -> None:
+        """Wait for a slot, or refuse at once when the queue is full."""
+        if self.closed:
+            raise APIError(503, "the server is shutting down", code="shutting_down")
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrency)
+        if self.running + self.waiting >= self.max_concurrency + self.max_queue:
+            raise APIError(429, f"server busy: {self.running} runs in progress and {self.waiting} queued "
+                           f"(--max-concurrency {self.max_concurrency}, --max-queue {self.max_queue}); "
+                           "retry later", code="queue_full",
+                           headers={"Retry-After": str(self.retry_after_s)})
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+
+    def _release(self, job: Job) -> None:
+        self.running -= 1
+        self.jobs.discard(job)
+        assert self._slots is not None
+        self._slots.release()
+
+    def submit(self, job: Job, emit: bool) -> "asyncio.Future[list[ChoiceResult]]":
+        """Run ``job`` on a worker (after :meth:`admit`); the slot is freed when it ends."""
+        loop = asyncio.get_running_loop()
+        self.jobs.add(job)
+
+        def put(kind: str, index: int, item: Any) -> None:
+            loop.call_soon_threadsafe(job.queue.put_nowait, (kind, index, item))
+
+        fut = loop.run_in_executor(self._pool, self._execute, job, put if emit else None)
+        fut.add_done_callback(lambda _f: self._release(job))
+        return fut
+
+    def _execute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
+        spec = job.spec
+        out: list[ChoiceResult] = []
+        for ti, task in enumerate(spec.tasks):
+            for j in range(spec.n):
+                index = ti * spec.n + j
+                if job.cancel.is_set():
+                    raise RunCancelled()
+                out.append(self._one(job, task, index, j, emit))
+        return out
+
+    def _one(self, job: Job, task: Task, index: int, j: int, emit: Emit | None) -> ChoiceResult:
+        spec = job.spec
+        on_gist = (lambda g: emit("gist", index, g)) if emit is not None else None
+        gists = GistStream(task.domain, on_gist=on_gist, adaptive=spec.adaptive)
+        forward: Callable[[TokenEvent], None] | None = None
+        if emit is not None and spec.stream_tokens:
+            forward = lambda ev: emit("token", index, ev)  # noqa: E731
+        tap = _TokenTap(gists, job, forward)
+        seed = spec.budget.seed
+        budget = Budget(n=spec.budget.n, max_tokens=spec.budget.max_tokens,
+                        max_total_tokens=spec.budget.max_total_tokens,
+                        temperature=spec.budget.temperature,
+                        seed=None if seed is None else seed + 100_003 * j)  # n independent runs
+        emitted: set[int] = set()
+
+        def on_event(ev: TraceEvent) -> None:
+            emitted.add(id(ev))
+            if emit is not None:
+                emit("trace", index, ev)
+
+        run = ServedRun(task, self.backend, cancel=job.cancel, on_event=on_event, top_p=spec.top_p,
+                        logprobs=spec.logprobs, watch=spec.watch, reward=spec.reward, budget=budget,
+                        on_token=tap if spec.watch else None)
+        result = get_strategy(spec.strategy).run(run)
+        gists.finish()
+        if emit is not None:  # events of runs a strategy delegated to (auto's choice), in order
+            for ev in result.trace:
+                if id(ev) not in emitted:
+                    emit("trace", index, ev)
+        choice = ChoiceResult(index, result, dict(run.by_kind), tap.events)
+        if emit is not None:
+            emit("done", index, choice)
+        return choice
+
+    def cancel_all(self) -> None:
+        for job in list(self.jobs):
+            job.cancel.set()
+
+    def close(self, wait: bool = True) -> None:
+        self.closed = True
+        self.cancel_all()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
