@@ -131,7 +131,7 @@ def extract_math_answer(text: str | None) -> str | None:
     "the answer is X"; in the last sentence that holds a number, the result of its last equation,
     else its first number (or number word); the last number in the text.
     """
-    if not text:
+    if not text or not text.strip():
         return None
     boxed = last_boxed(text)
     if boxed is not None and boxed.strip():
