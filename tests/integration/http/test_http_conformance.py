@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 
 STRATEGIES = ["cot", "self-consistency", "adaptive-self-consistency", "best-of-n",
               "weighted-best-of-n", "self-refine", "divide-and-conquer", "beam", "auto"]
+CHEAP = {"cot", "self-consistency", "adaptive-self-consistency"}
 NEVER_STREAMED = {"beam", "divide-and-conquer"}
 SERVERS = ["conformance", "llama-cpp-python", "litellm"]
 QUESTION = "What is 2 + 3?"
@@ -113,11 +114,28 @@ def check_call(call: dict[str, Any], t_name: str) -> None:
             assert len(fresh) == len(set(fresh)) or t_name == "llama-cpp-python"
 
 
-@pytest.mark.parametrize("target", SERVERS, indirect=True)
-@pytest.mark.parametrize("endpoint", ["completions", "chat"])
-@pytest.mark.parametrize("n", [1, 3])
-@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
-@pytest.mark.parametrize("strategy", STRATEGIES)
+def cells() -> list[Any]:
+    """Every cell on the conformance server. On the model-backed servers, every cell of the
+    strategies whose calls are one sampling request each (cot, the two self-consistencies);
+    the strategies that chain many calls (rewards, critiques, steps) once, streamed with n=3
+    on the completions endpoint, as the CLI runs them: their requests are of the same kinds."""
+    out = []
+    for server in SERVERS:
+        for strategy in STRATEGIES:
+            for stream in (True, False):
+                for n in (1, 3):
+                    for endpoint in ("completions", "chat"):
+                        light = server == "conformance" or strategy in CHEAP
+                        if not light and not (stream and n == 3 and endpoint == "completions"):
+                            continue
+                        marks = [] if light else [pytest.mark.slow]
+                        out.append(pytest.param(
+                            server, strategy, stream, n, endpoint, marks=marks,
+                            id=f"{server}-{strategy}-{'stream' if stream else 'no-stream'}-n{n}-{endpoint}"))
+    return out
+
+
+@pytest.mark.parametrize("target, strategy, stream, n, endpoint", cells(), indirect=["target"])
 def test_matrix(target, endpoint, n, stream, strategy, findings):
     transport = RecordingTransport()
     inner = OpenAIBackend(target.models[endpoint], base_url=target.url, endpoint=endpoint,
