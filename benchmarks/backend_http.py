@@ -226,8 +226,10 @@ def bench_client_cost(k: int) -> dict[str, Any]:
 def bench_throughput(server: Server, n: int, concurrency: int, max_tokens: int,
                      url: str | None = None, model: str = ALIAS,
                      upstreams: list[Server] | None = None) -> dict[str, Any]:
+    # The server runs one request at a time, so the last of 32 queued ones waits 32 requests'
+    # time: on a busy machine that is past the default 60 s timeout (which would retry it).
     backend = OpenAIBackend(model, base_url=url or server.url, max_concurrency=concurrency,
-                            api_key_env="NLRL_BENCH_API_KEY")
+                            api_key_env="NLRL_BENCH_API_KEY", timeout_s=600)
     params = SamplingParams(max_tokens=max_tokens)
     backend.generate(["warm up"], params)
     counted = upstreams or [server]

@@ -118,7 +118,10 @@ def litellm_venv(cache: Path | None = None) -> Path:
     marker = venv / ".nlrl-spec"
     if exe.exists() and marker.exists() and marker.read_text() == LITELLM_SPEC:
         return venv
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Unavailable(f"cannot create {cache}: {exc}") from exc
     with open(cache / "litellm-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test sessions build it once
         if exe.exists() and marker.exists() and marker.read_text() == LITELLM_SPEC:
@@ -132,7 +135,11 @@ def litellm_venv(cache: Path | None = None) -> Path:
             steps = [[sys.executable, "-m", "venv", str(venv)],
                      [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", LITELLM_SPEC]]
         for cmd in steps:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            try:
+                res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            except subprocess.TimeoutExpired as exc:
+                shutil.rmtree(venv, ignore_errors=True)
+                raise Unavailable(f"installing {LITELLM_SPEC} took over 900 s") from exc
             if res.returncode != 0:
                 shutil.rmtree(venv, ignore_errors=True)
                 raise Unavailable(f"cannot install {LITELLM_SPEC} into {venv}: "
