@@ -352,13 +352,10 @@ def test_prompts_keep_order_and_run_concurrently(make_server, make_backend):
     srv = make_server(delay_s=0.05)
     b = make_backend(srv.url, max_concurrency=3)
     prompts = [f"p{i} " * (i + 1) for i in range(9)]
-    t0 = time.perf_counter()
     gens = b.generate(prompts, P(max_tokens=1))
-    elapsed = time.perf_counter() - t0
     assert [g.prompt for g in gens] == prompts
     assert [g.usage.prompt_tokens for g in gens] == list(range(1, 10))
-    assert srv.max_in_flight == 3
-    assert elapsed < 9 * 0.05  # concurrent, not one after another
+    assert srv.max_in_flight == 3  # concurrent, not one after another (and never more)
 
 
 def test_chat_endpoint_and_logprobs(make_server, make_backend):
