@@ -154,7 +154,8 @@ def test_matrix(target, endpoint, n, stream, strategy, findings):
                           api_key_env=KEY_ENV, transport=transport, timeout_s=120,
                           max_concurrency=4)
     backend = Recorder(inner, transport)
-    task = Task.build(QUESTION, domain="math")
+    # "easy": one worked example in the prompts strategies build themselves (beam, critiques)
+    task = Task.build(QUESTION, domain="math", difficulty="easy")
     task = replace(task, prompt_text=PROMPT)
     budget = Budget(n=n, max_tokens=8, seed=7, temperature=0.8)
     t0 = time.perf_counter()
