@@ -2,9 +2,13 @@
 
 Why ``httpx.AsyncClient`` and not the ``openai`` SDK: we need the raw response. Servers differ
 in ways the SDK hides or rejects: llama-cpp-python's server answers a request for ``n=2`` with
-one choice (we count the choices and fill the rest), llama.cpp's rejects ``n>1`` with a 400
-(we fall back to one request per sample), some send non-JSON bodies or cut streams that must
-become clear errors naming the server. Retrying is ours too: the SDK retries one URL, we move a
+one choice, streamed or not (we count the choices and fill the rest), and by default ends a
+stream mid-completion when another request arrives (we finish the completion, then send it one
+request at a time); llama.cpp's rejects ``n>1`` with a 400 (we fall back to one request per
+sample); vLLM and SGLang interleave the choices' chunks (assembled per index); some send
+non-JSON bodies, extra choices or cut streams that must become clear errors naming the server
+(see ``_openai_wire``). The HTTP conformance matrix (tests/integration/http) runs every
+strategy through this backend against real servers. Retrying is ours too: the SDK retries one URL, we move a
 failed request to another server of the fleet and honour ``Retry-After``. And a raw client
 builds no pydantic objects per chunk, which keeps the per-request overhead small (see
 ``benchmarks/backend_http.py``).
