@@ -26,11 +26,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from http_servers import (LITELLM_KEY, LITELLM_SPEC, MODEL_ALIAS, Unavailable,
+from http_servers import (KEY_ENV, LITELLM_KEY, LITELLM_SPEC, MODEL_ALIAS, Unavailable,
                           start_conformance_server, start_litellm, start_llama)
-
-KEY_ENV = "NLRL_CONFORMANCE_API_KEY"
-
 
 @dataclass
 class Target:

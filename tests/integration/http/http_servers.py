@@ -29,6 +29,8 @@ import httpx
 HERE = Path(__file__).resolve().parent
 LITELLM_SPEC = "litellm[proxy]==1.80.0"
 LITELLM_KEY = "sk-nlrl-conformance"
+#: the environment variable the matrix's backends read their API key from
+KEY_ENV = "NLRL_CONFORMANCE_API_KEY"
 
 
 class Unavailable(RuntimeError):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import httpx
 import pytest
-from conftest import KEY_ENV  # the http/ conftest: it is first on sys.path here
+from http_servers import KEY_ENV
 
 from nlrl.backends import Generation, SamplingParams, TokenCallback
 from nlrl.backends.base import WrappedBackend
