@@ -16,6 +16,11 @@ Writes benchmarks/results/backend_http.json:
   (2) it comes back within the retry window: every request completes. (3) a ``BenchRunner``
   run (the harness run store) over GSM8K is stopped by the kill and, run again once the
   server is back, resumes with nothing lost and nothing done twice.
+* ``router``: the same overhead and throughput figures through the LiteLLM proxy
+  (``litellm[proxy]``, in its own cached virtual environment, see
+  tests/integration/http/http_servers.py) routing one model name to two llama-cpp-python
+  servers: the plain ``openai`` client and :class:`OpenAIBackend` both talk to the proxy, and
+  the throughput run counts what each upstream server received.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ from nlrl import SamplingParams  # noqa: E402
 from nlrl._exceptions import BackendError  # noqa: E402
 from nlrl.backends.llama import default_model_path  # noqa: E402
 from nlrl.backends.openai import OpenAIBackend  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "integration" / "http"))
+import http_servers  # noqa: E402
 
 ALIAS = "gemma-3-270m"
 OUT = ROOT / "benchmarks" / "results" / "backend_http.json"
@@ -115,13 +123,15 @@ def prompts(k: int) -> list[str]:
 # ---- (a) overhead ------------------------------------------------------------------------------
 
 
-def bench_overhead(url: str, n_prompts: int, max_tokens: int) -> dict[str, Any]:
-    client = openai.OpenAI(base_url=url, api_key="EMPTY", max_retries=0, timeout=60)
-    backend = OpenAIBackend(ALIAS, base_url=url)
+def bench_overhead(url: str, n_prompts: int, max_tokens: int, model: str = ALIAS,
+                   api_key: str | None = None) -> dict[str, Any]:
+    client = openai.OpenAI(base_url=url, api_key=api_key or "EMPTY", max_retries=0, timeout=60)
+    os.environ["NLRL_BENCH_API_KEY"] = api_key or "EMPTY"
+    backend = OpenAIBackend(model, base_url=url, api_key_env="NLRL_BENCH_API_KEY")
     params = SamplingParams(max_tokens=max_tokens)
 
     def plain(p: str) -> str:
-        r = client.completions.create(model=ALIAS, prompt=p, max_tokens=max_tokens,
+        r = client.completions.create(model=model, prompt=p, max_tokens=max_tokens,
                                       temperature=0.0, top_p=1.0)
         return r.choices[0].text
 
@@ -213,11 +223,18 @@ def bench_client_cost(k: int) -> dict[str, Any]:
 # ---- (b) throughput ----------------------------------------------------------------------------
 
 
-def bench_throughput(server: Server, n: int, concurrency: int, max_tokens: int) -> dict[str, Any]:
-    backend = OpenAIBackend(ALIAS, base_url=server.url, max_concurrency=concurrency)
+def bench_throughput(server: Server, n: int, concurrency: int, max_tokens: int,
+                     url: str | None = None, model: str = ALIAS,
+                     upstreams: list[Server] | None = None) -> dict[str, Any]:
+    # The server runs one request at a time, so the last of 32 queued ones waits 32 requests'
+    # time: on a busy machine that is past the default 60 s timeout (which would retry it).
+    backend = OpenAIBackend(model, base_url=url or server.url, max_concurrency=concurrency,
+                            api_key_env="NLRL_BENCH_API_KEY", timeout_s=600)
     params = SamplingParams(max_tokens=max_tokens)
     backend.generate(["warm up"], params)
-    before = server.served()
+    counted = upstreams or [server]
+    befores = [s.served() for s in counted]
+    before = sum(befores)
     errors: list[str] = []
     tokens = [0]
     lock = threading.Lock()
@@ -241,8 +258,10 @@ def bench_throughput(server: Server, n: int, concurrency: int, max_tokens: int) 
             "errors": len(errors), "first_error": errors[0] if errors else None,
             "wall_s": round(wall, 3), "requests_per_s": round(n / wall, 2),
             "completion_tokens_per_s": round(tokens[0] / wall, 1),
-            "server_received": server.served() - before, "retries": stats["retries"],
-            "goal": "0 errors"}
+            "server_received": sum(s.served() for s in counted) - before,
+            **({"upstream_received": [s.served() - b for s, b in zip(counted, befores)]}
+               if upstreams else {}),
+            "retries": stats["retries"], "goal": "0 errors"}
 
 
 # ---- (c) fault injection -----------------------------------------------------------------------
@@ -369,6 +388,43 @@ def bench_resume(server: Server, limit: int) -> dict[str, Any]:
     }
 
 
+# ---- (d) through the LiteLLM router ----------------------------------------------------------
+
+
+def bench_router(log_dir: Path, threads: int, n_prompts: int, requests: int, concurrency: int,
+                 max_tokens: int) -> dict[str, Any]:
+    try:
+        http_servers.litellm_venv()
+    except http_servers.Unavailable as exc:
+        return {"skipped": str(exc)}
+    ups = [Server(free_port(), log_dir, threads=threads) for _ in range(2)]
+    proxy = None
+    try:
+        for s in ups:
+            s.start()
+        t0 = time.perf_counter()
+        proxy = http_servers.start_litellm(log_dir, {
+            "gemma-text": (f"text-completion-openai/{ALIAS}", [s.url for s in ups])})
+        out: dict[str, Any] = {
+            "router": f"LiteLLM proxy ({http_servers.LITELLM_SPEC}), routing_strategy least-busy, "
+                      "master key set, 2 llama-cpp-python servers upstream",
+            "proxy_start_s": round(time.perf_counter() - t0, 2)}
+        print("router overhead ...", flush=True)
+        out["overhead"] = bench_overhead(proxy.url, n_prompts, max_tokens, "gemma-text",
+                                         http_servers.LITELLM_KEY)
+        print(json.dumps(out["overhead"]), flush=True)
+        print("router throughput ...", flush=True)
+        out["throughput"] = bench_throughput(ups[0], requests, concurrency, max_tokens,
+                                             url=proxy.url, model="gemma-text", upstreams=ups)
+        print(json.dumps(out["throughput"]), flush=True)
+        return out
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        for s in ups:
+            s.stop()
+
+
 # ---- main --------------------------------------------------------------------------------------
 
 
@@ -382,7 +438,8 @@ def main() -> None:
     ap.add_argument("--server-threads", type=int, default=1,
                     help="llama.cpp threads; 1 holds up best on a busy 2-core machine")
     ap.add_argument("--skip-fault", action="store_true")
-    ap.add_argument("--only", choices=["overhead", "throughput", "fault"],
+    ap.add_argument("--skip-router", action="store_true")
+    ap.add_argument("--only", choices=["overhead", "throughput", "fault", "router"],
                     help="run one part and update it in the existing results file")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
@@ -400,8 +457,8 @@ def main() -> None:
     if args.only and args.out.exists():
         result = {**json.loads(args.out.read_text()), "machine": result["machine"],
                   "server": result["server"]}
-    want = {args.only} if args.only else {"overhead", "throughput", "fault"} - (
-        {"fault"} if args.skip_fault else set())
+    want = {args.only} if args.only else {"overhead", "throughput", "fault", "router"} - (
+        {"fault"} if args.skip_fault else set()) - ({"router"} if args.skip_router else set())
     try:
         result["server_start_s"] = round(server.start(), 2)
         if "overhead" in want:
@@ -420,6 +477,9 @@ def main() -> None:
             print(json.dumps(result["fault"], indent=1), flush=True)
     finally:
         server.stop()
+    if "router" in want:
+        result["router"] = bench_router(log_dir, args.server_threads, args.overhead_prompts,
+                                        args.requests, args.concurrency, args.max_tokens)
     result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -2,9 +2,13 @@
 
 Why ``httpx.AsyncClient`` and not the ``openai`` SDK: we need the raw response. Servers differ
 in ways the SDK hides or rejects: llama-cpp-python's server answers a request for ``n=2`` with
-one choice (we count the choices and fill the rest), llama.cpp's rejects ``n>1`` with a 400
-(we fall back to one request per sample), some send non-JSON bodies or cut streams that must
-become clear errors naming the server. Retrying is ours too: the SDK retries one URL, we move a
+one choice, streamed or not (we count the choices and fill the rest), and by default ends a
+stream mid-completion when another request arrives (we finish the completion, then send it one
+request at a time); llama.cpp's rejects ``n>1`` with a 400 (we fall back to one request per
+sample); vLLM and SGLang interleave the choices' chunks (assembled per index); some send
+non-JSON bodies, extra choices or cut streams that must become clear errors naming the server
+(see ``_openai_wire``). The HTTP conformance matrix (tests/integration/http) runs every
+strategy through this backend against real servers. Retrying is ours too: the SDK retries one URL, we move a
 failed request to another server of the fleet and honour ``Retry-After``. And a raw client
 builds no pydantic objects per chunk, which keeps the per-request overhead small (see
 ``benchmarks/backend_http.py``).
@@ -21,7 +25,6 @@ loop's thread, one call at a time.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
@@ -35,6 +38,15 @@ from typing import Any, Awaitable, Callable, Literal, Sequence, TypeVar
 import httpx
 
 from .._exceptions import BackendConnectionError, BackendError, BackendResponseError, ConfigError
+from ._openai_wire import (
+    _cut,
+    _error_message,
+    _http_error,
+    _index,
+    _json,
+    _reason,
+    _snippet,
+)
 from ._stops import StopBuffer
 from .base import (
     Backend,
@@ -69,6 +81,9 @@ class _Choice:
     chunks: int = 0
     finish: str | None = None  # set once the completion is over, by the server or by us
     by_client: bool = False  # we ended it (stop string found here, or on_token said so)
+    raw: list[str] = field(default_factory=list)  # every piece of text received, stops or not
+    seed: int | None = None  # the seed the request that began it sent
+    shown: str = ""  # text already handed to on_token by an earlier attempt (see _resume)
 
     def __post_init__(self) -> None:
         self.buf = StopBuffer(self.stops)
@@ -273,6 +288,20 @@ class OpenAIBackend(Backend):
             for got, u in results:
                 done.update(got)
                 usage = usage + u
+        for _ in range(self._max_retries + 1):
+            ended = [i for i in range(n) if done[i].finish is None]
+            if not ended:
+                break
+            results = await asyncio.gather(
+                *(self._resume(pi, prompt, model, params, i, done[i], on_token) for i in ended))
+            for i, (c, u) in zip(ended, results):
+                done[i] = c
+                usage = usage + u
+        else:
+            raise BackendResponseError(
+                f"openai server {self.base_urls[0] if len(self._pool) == 1 else 'fleet'}: "
+                f"completion {ended[0]} was ended early by the server "
+                f"{self._max_retries + 1} times in a row (no finish_reason)", provider=self.name)
         comps = []
         for i in range(n):
             c = done[i]
@@ -286,6 +315,54 @@ class OpenAIBackend(Backend):
         usage = Usage(usage.prompt_tokens, usage.completion_tokens, usage.calls,
                       time.perf_counter() - start)
         return Generation(prompt, tuple(comps), usage)
+
+    async def _resume(
+        self, pi: int, prompt: str, model: str, params: SamplingParams, i: int, c: _Choice,
+        on_token: TokenCallback | None,
+    ) -> tuple[_Choice, Usage]:
+        """Finish completion ``i``, which the server ended without a ``finish_reason``.
+
+        llama-cpp-python's server does this to a stream when another request arrives (its
+        default ``--interrupt_requests``): the stream ends with ``[DONE]`` mid-completion. On the
+        completions endpoint the completion is continued (prompt + its text so far, the tokens
+        left); on the chat endpoint the request is sent again with the same seed and the part
+        already streamed is checked and not streamed twice.
+        """
+        generated = max(c.chunks, len(c.logprobs))
+        left = params.max_tokens - generated
+        if left <= 0:
+            c.finish = "length"
+            tail = c.buf.flush()
+            if tail and on_token is not None:
+                on_token(TokenEvent(pi, i, tail, None, None))
+            return c, Usage()
+        if self._endpoint == "completions":
+            got, usage = await self._request(pi, prompt + "".join(c.raw), model,
+                                             params.replace(max_tokens=left), 1, i, on_token,
+                                             resume=c, seed=c.seed)
+            return got[i], usage
+        shown = c.shown if len(c.shown) > len(c.buf.text) else c.buf.text
+        sent = [""]  # what this replay has released so far
+
+        def replay(ev: TokenEvent) -> bool | None:
+            before = sent[0]
+            sent[0] += ev.text
+            if not (shown.startswith(sent[0]) or sent[0].startswith(shown)):
+                raise BackendConnectionError(
+                    f"openai server ended completion {i} early and sent different text when "
+                    f"asked again ({shown[len(before):][:40]!r} vs {ev.text[:40]!r}); give a "
+                    "seed, or start llama-cpp-python's server with --interrupt_requests False",
+                    provider=self.name)
+            new = sent[0][max(len(before), len(shown)):]
+            if not new or on_token is None:
+                return None
+            return on_token(TokenEvent(ev.prompt_index, ev.index, new, ev.token_id, ev.logprob))
+
+        got, usage = await self._request(pi, prompt, model, params, 1, i,
+                                         replay if on_token is not None else None, seed=c.seed)
+        out = got[i]
+        out.shown = shown if len(shown) > len(sent[0]) else sent[0]
+        return out, usage
 
     def _body(self, prompt: str, model: str, params: SamplingParams, n: int, seed: int | None,
               stream: bool) -> dict[str, Any]:
@@ -318,28 +395,47 @@ class OpenAIBackend(Backend):
 
     async def _request(
         self, pi: int, prompt: str, model: str, params: SamplingParams, n: int, first: int,
-        on_token: TokenCallback | None,
+        on_token: TokenCallback | None, *, resume: _Choice | None = None,
+        seed: int | None | Literal[False] = False,
     ) -> tuple[dict[int, _Choice], Usage]:
-        """One logical request (retried as needed); returns its choices keyed by sample index."""
-        seed = params.seed_for(first)
+        """One logical request (retried as needed); returns its choices keyed by sample index.
+
+        ``resume``: a completion the server ended early, continued by this request.
+        ``seed``: the seed to send (default: the params' seed for sample ``first``)."""
+        if seed is False:
+            seed = params.seed_for(first)
+            if (seed is None and on_token is not None and self._endpoint == "chat"
+                    and not params.greedy):
+                # A stream the server ends early is replayed on the chat endpoint; the same
+                # seed makes the replay reproduce what was already streamed.
+                seed = random.randrange(2**31)
         streamed = [0]  # events already handed to on_token: a retry would repeat them
 
         async def attempt(server: Server) -> tuple[dict[int, _Choice], Usage]:
             ask = n if server.native_n is not False else 1
             body = self._body(prompt, model, params, ask, seed, on_token is not None)
             try:
-                got, usage = await self._post(server, body, pi, first, params, on_token, streamed)
+                got, usage = await self._post(server, body, pi, first, params, on_token, streamed,
+                                              resume)
             except BackendResponseError as exc:
                 if exc.status != 400 or ask == 1 or server.native_n is not None:
                     raise
                 # llama.cpp's server rejects n > 1 with a 400: ask again for one sample.
                 body = self._body(prompt, model, params, 1, seed, on_token is not None)
-                got, usage = await self._post(server, body, pi, first, params, on_token, streamed)
+                got, usage = await self._post(server, body, pi, first, params, on_token, streamed,
+                                              resume)
                 server.native_n = False
-                log.info("%s rejects n>1; sampling one request per completion", server.url)
+                log.info("openai server %s rejects n>1; sampling one request per completion",
+                         server.url)
                 return got, usage
-            if ask > 1:
+            if ask > 1 and server.native_n is None:
                 server.native_n = len(got) >= ask
+                if not server.native_n:
+                    log.info("openai server %s answered n=%d with %d choice(s): it has no native "
+                             "n; the missing samples are asked for one request each (seed + i)",
+                             server.url, ask, len(got))
+            for c in got.values():
+                c.seed = seed
             return got, usage
 
         return await self._with_retries(attempt, lambda: streamed[0] == 0)
@@ -353,7 +449,12 @@ class OpenAIBackend(Backend):
                 server = self._pool.pick(avoid=failed)
                 server.outstanding += 1
                 server.requests += 1
+                gate = server.gate if server.preempts else None
+                held = False
                 try:
+                    if gate is not None:
+                        await gate.acquire()
+                        held = True
                     result = await fn(server)
                     self._pool.mark_up(server)
                     return result
@@ -361,6 +462,8 @@ class OpenAIBackend(Backend):
                     error = exc
                 finally:
                     server.outstanding -= 1
+                    if held:
+                        gate.release()  # type: ignore[union-attr]
             if not (error.retryable and can_retry()) or attempt == self._max_retries:
                 if attempt:
                     error.args = (f"{error.args[0]} (gave up after {attempt + 1} attempts)",)
@@ -386,7 +489,7 @@ class OpenAIBackend(Backend):
 
     async def _post(
         self, server: Server, body: dict[str, Any], pi: int, first: int, params: SamplingParams,
-        on_token: TokenCallback | None, streamed: list[int],
+        on_token: TokenCallback | None, streamed: list[int], resume: _Choice | None = None,
     ) -> tuple[dict[int, _Choice], Usage]:
         client = await self._client_()
         url = server.url + _PATHS[self._endpoint]
@@ -396,7 +499,7 @@ class OpenAIBackend(Backend):
                 if resp.status_code >= 400:
                     raise _http_error(server.url, resp, body.get("model"), self._api_key_env)
                 data = _json(server.url, resp)
-                return await self._parse_full(server, data, body, pi, first, params, None)
+                return await self._parse_full(server, data, body, pi, first, params, None, resume)
             async with client.stream("POST", url, json=body) as resp:
                 if resp.status_code >= 400:
                     await resp.aread()
@@ -404,9 +507,10 @@ class OpenAIBackend(Backend):
                 if "text/event-stream" not in resp.headers.get("content-type", ""):
                     await resp.aread()  # the server ignored stream=true: one JSON body
                     data = _json(server.url, resp)
-                    return await self._parse_full(server, data, body, pi, first, params, on_token)
+                    return await self._parse_full(server, data, body, pi, first, params, on_token,
+                                                  resume)
                 return await self._parse_stream(server, resp, body, pi, first, params,
-                                                on_token, streamed)
+                                                on_token, streamed, resume)
         except httpx.TimeoutException as exc:
             raise BackendConnectionError(
                 f"openai server {server.url}: no response within {self._timeout_s:g}s "
@@ -420,22 +524,36 @@ class OpenAIBackend(Backend):
 
     async def _parse_full(
         self, server: Server, data: Any, body: dict[str, Any], pi: int, first: int,
-        params: SamplingParams, on_token: TokenCallback | None,
+        params: SamplingParams, on_token: TokenCallback | None, resume: _Choice | None = None,
     ) -> tuple[dict[int, _Choice], Usage]:
         url = server.url
+        if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+            raise BackendResponseError(
+                f"openai server {url}: error in a 200 response: {_error_message(data)}",
+                provider=self.name, status=200)
         raw = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(raw, list) or not raw:
             raise BackendResponseError(
                 f"openai server {url}: response has no choices: {_snippet(data)}",
                 provider=self.name, status=200)
         want = body.get("n", 1)
+        if len(raw) > want:
+            raise BackendResponseError(
+                f"openai server {url}: asked for n={want}, answered with {len(raw)} choices: "
+                f"{_snippet(data)}", provider=self.name, status=200)
         out: dict[int, _Choice] = {}
-        for j, ch in enumerate(raw[:want]):
+        for pos, ch in enumerate(raw):
             if not isinstance(ch, dict):
                 raise BackendResponseError(f"openai server {url}: malformed choice: {_snippet(ch)}",
                                            provider=self.name, status=200)
-            c = _Choice(params.stop)
+            j = _index(url, ch, want, pos)
+            if first + j in out:
+                raise BackendResponseError(
+                    f"openai server {url}: two choices with index {j}: {_snippet(data)}",
+                    provider=self.name, status=200)
+            c = resume if resume is not None else _Choice(params.stop)
             text = self._delta_text(ch, full=True)
+            c.raw.append(text)
             c.logprobs.extend(self._delta_logprobs(ch))
             c.token_ids.extend(t for t in ch.get("token_ids") or () if isinstance(t, int))
             released, stopped = c.buf.feed(text)
@@ -446,13 +564,16 @@ class OpenAIBackend(Backend):
                     TokenEvent(pi, first + j, released, None, sum(c.logprobs) if c.logprobs else None)):
                 c.finish = "answer"
             out[first + j] = c
-        return out, await self._usage(server, body, data.get("usage"), out.values())
+        return out, await self._usage(server, body, data.get("usage"), 0)
 
     async def _parse_stream(
         self, server: Server, resp: httpx.Response, body: dict[str, Any], pi: int, first: int,
         params: SamplingParams, on_token: TokenCallback | None, streamed: list[int],
+        resume: _Choice | None = None,
     ) -> tuple[dict[int, _Choice], Usage]:
         url, want = server.url, body.get("n", 1)
+        # a continued completion already holds the tokens of the requests before this one
+        base = max(resume.chunks, len(resume.logprobs)) if resume is not None else 0
         out: dict[int, _Choice] = {}
         usage_raw: Any = None
         finished = False
@@ -470,7 +591,9 @@ class OpenAIBackend(Backend):
                     f"openai server {url}: stream event is not JSON: {payload[:200]!r}",
                     provider=self.name, status=resp.status_code) from None
             if not isinstance(chunk, dict):
-                continue
+                raise BackendResponseError(
+                    f"openai server {url}: stream event is not a JSON object: {payload[:200]!r}",
+                    provider=self.name, status=resp.status_code)
             if chunk.get("error"):
                 raise BackendResponseError(
                     f"openai server {url}: error in the stream: {_error_message(chunk)}",
@@ -478,14 +601,19 @@ class OpenAIBackend(Backend):
             if chunk.get("usage"):
                 usage_raw = chunk["usage"]
             for ch in chunk.get("choices") or ():
-                j = ch.get("index", 0) if isinstance(ch, dict) else want
-                if not isinstance(j, int) or j >= want:
-                    continue
-                c = out.setdefault(first + j, _Choice(params.stop))
+                if not isinstance(ch, dict):
+                    raise BackendResponseError(
+                        f"openai server {url}: malformed choice in the stream: {payload[:200]!r}",
+                        provider=self.name, status=resp.status_code)
+                j = _index(url, ch, want, 0)
+                c = out.get(first + j)
+                if c is None:
+                    c = out[first + j] = resume if resume is not None else _Choice(params.stop)
                 if c.finish is not None:
                     continue
                 text = self._delta_text(ch, full=False)
                 lps = self._delta_logprobs(ch)
+                c.raw.append(text)
                 c.logprobs.extend(lps)
                 c.token_ids.extend(t for t in ch.get("token_ids") or () if isinstance(t, int))
                 if text:
@@ -509,12 +637,21 @@ class OpenAIBackend(Backend):
             if out and all(c.finish for c in out.values()) and any(c.by_client for c in out.values()):
                 break  # we ended every completion ourselves: close the stream, stop the server
         open_ = [i for i, c in out.items() if c.finish is None]
-        if not out or open_:
+        if not out or (open_ and not finished):
             why = "ended before any completion" if not out else f"ended with completion {open_[0]} unfinished"
             if not finished:
                 why += " (no [DONE])"
             raise _cut(url, why, streamed[0])
-        return out, await self._usage(server, body, usage_raw, out.values())
+        if open_ and not server.preempts:
+            # [DONE] mid-completion: the server ended it to serve another request. Those
+            # completions are finished by _resume; the server now gets one request at a time.
+            server.preempts = True
+            log.warning("openai server %s ended a streamed completion early (no finish_reason) to "
+                        "serve another request; sending it one request at a time from now on "
+                        "(for llama-cpp-python's server: --interrupt_requests False avoids this)",
+                        url)
+        counted = sum(max(c.chunks, len(c.logprobs)) for c in out.values()) - base
+        return out, await self._usage(server, body, usage_raw, counted)
 
     def _delta_text(self, ch: dict[str, Any], *, full: bool) -> str:
         if self._endpoint == "chat":
@@ -535,7 +672,7 @@ class OpenAIBackend(Backend):
             vals = lp.get("token_logprobs") or []
         return [float(v) for v in vals if isinstance(v, (int, float))]
 
-    async def _usage(self, server: Server, body: dict[str, Any], raw: Any, choices: Any) -> Usage:
+    async def _usage(self, server: Server, body: dict[str, Any], raw: Any, counted: int) -> Usage:
         """The server's usage; for a stream without one, what we can honestly count."""
         key = hash(body.get("prompt") or json.dumps(body.get("messages")))
         if isinstance(raw, dict) and "completion_tokens" in raw:
@@ -545,7 +682,7 @@ class OpenAIBackend(Backend):
         # No usage: a stream we closed early, or a server that sends none in streams
         # (llama-cpp-python). Servers stream one token per chunk; the prompt is counted by the
         # server's tokenize route (once per distinct prompt), or 0 where it has none.
-        completion = sum(max(c.chunks, len(c.logprobs)) for c in choices)
+        completion = counted
         prompt = self._prompt_tokens.get(key)
         if prompt is None and "prompt" in body:
             prompt = await self._count_on(server, body["prompt"])
@@ -637,104 +774,3 @@ class OpenAIBackend(Backend):
                     raise
                 self._model_info = {}  # the model list is a nicety; generation will tell
         return self._model
-
-
-# ---- error translation ----------------------------------------------------------------------
-
-
-def _http_error(url: str, resp: httpx.Response, model: Any, key_env: str) -> BackendError:
-    status = resp.status_code
-    msg = _error_message(_try_json(resp)) or resp.text[:200].strip() or resp.reason_phrase
-    head = f"openai server {url}: HTTP {status}"
-    if status in (401, 403):
-        return BackendResponseError(
-            f"{head} (authentication failed: {msg}); set the server's API key in ${key_env}",
-            provider="openai", status=status)
-    if status == 404:
-        if model and ("model" in msg.lower() or str(model) in msg):
-            text = f"{head} (model {model!r} not found: {msg})"
-        else:
-            text = f"{head} (not found: {msg}); check the base URL, it usually ends in /v1"
-        return BackendResponseError(text, provider="openai", status=status)
-    if status == 429 or status == 408 or status >= 500:
-        return BackendResponseError(f"{head}: {msg}", provider="openai", status=status,
-                                    retry_after=_retry_after(resp), retryable=True)
-    return BackendResponseError(f"{head}: {msg}", provider="openai", status=status)
-
-
-def _cut(url: str, why: str, streamed: int) -> BackendConnectionError:
-    if streamed:
-        # The caller already holds these tokens; a fresh request would send different ones.
-        return BackendConnectionError(
-            f"openai server {url}: stream cut after {streamed} streamed pieces ({why}); "
-            "not retried because its tokens were already delivered", provider="openai")
-    return BackendConnectionError(f"openai server {url}: connection lost ({why})",
-                                  provider="openai", retryable=True)
-
-
-def _json(url: str, resp: httpx.Response) -> Any:
-    try:
-        return resp.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        kind = resp.headers.get("content-type", "no content type")
-        raise BackendResponseError(
-            f"openai server {url}: HTTP {resp.status_code} response is not JSON ({kind}): "
-            f"{resp.text[:120]!r}; is this an OpenAI-compatible endpoint?",
-            provider="openai", status=resp.status_code) from None
-
-
-def _try_json(resp: httpx.Response) -> Any:
-    try:
-        return resp.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def _error_message(data: Any) -> str:
-    if not isinstance(data, dict):
-        return ""
-    err = data.get("error", data.get("detail", data.get("message")))
-    if isinstance(err, dict):
-        err = err.get("message") or err.get("msg") or json.dumps(err)[:200]
-    elif isinstance(err, list):
-        err = "; ".join(str(e.get("msg", e)) if isinstance(e, dict) else str(e) for e in err[:3])
-    return str(err or "")[:300]
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    ms = resp.headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = resp.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _reason(exc: BaseException) -> str:
-    # httpx says "All connection attempts failed"; the OS error underneath says why.
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            break
-        if isinstance(seen, OSError) and seen.errno:
-            return os.strerror(seen.errno)
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc) or type(exc).__name__
-    return text if len(text) < 200 else text[:200] + "..."
-
-
-def _snippet(data: Any) -> str:
-    text = json.dumps(data) if not isinstance(data, str) else data
-    return text[:200]

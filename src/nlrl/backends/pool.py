@@ -9,8 +9,9 @@ whether it honours ``n`` natively. All state is touched from one event loop thre
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -31,6 +32,11 @@ class Server:
     native_n: bool | None = None
     #: learned: which tokenize route the server has ("" = none), None until asked
     tokenize_route: str | None = None
+    #: learned: the server ends a streamed completion early (``[DONE]`` without a
+    #: ``finish_reason``) when another request arrives, as llama-cpp-python's server does by
+    #: default (``--interrupt_requests``); from then on it gets one request at a time.
+    preempts: bool = False
+    gate: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def root(self) -> str:

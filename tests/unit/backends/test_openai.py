@@ -5,7 +5,10 @@ timeouts and cut streams are the genuine article. Its "model" is deterministic: 
 a request with seed ``s`` writes tokens ``" s{s}c{j}t{k}"``. Faults are queued per server and
 consumed by the next generation request: ``("status", code, headers, body)``, ``("raw", code,
 bytes, content_type)``, ``("cut", chunks)`` (send that many stream events, or a partial JSON
-body, then drop the connection) and ``("hang", seconds)``.
+body, then drop the connection), ``("hang", seconds)``, ``("preempt", chunks)`` (send that many
+stream events, then ``[DONE]`` without a finish_reason, as llama-cpp-python's server does when
+another request arrives) and ``("events", payloads, done)`` (stream exactly these ``data:``
+payloads, then ``[DONE]`` if ``done``).
 """
 
 from __future__ import annotations
@@ -147,6 +150,17 @@ def _handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 _, code, headers, data = fault
                 self._send_json(code, data, headers)
                 return
+            if fault and fault[0] == "events":
+                _, payloads, done = fault
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for p in payloads + (["[DONE]"] if done else []):
+                    self._chunk(p if isinstance(p, str) else json.dumps(p))
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+                return
             if fault and fault[0] == "raw":
                 _, code, raw, ctype = fault
                 self.send_response(code)
@@ -238,6 +252,11 @@ def _handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     if fault and fault[0] == "cut" and sent >= fault[1]:
                         self.close_connection = True
                         return  # no terminating chunk: the client sees an incomplete body
+                    if fault and fault[0] == "preempt" and sent >= fault[1]:
+                        self._chunk("[DONE]")
+                        self.wfile.write(b"0\r\n\r\n")
+                        self.wfile.flush()
+                        return
                     last = k == len(toks)
                     piece = "" if last else toks[k]
                     c: dict[str, Any] = {"index": j, "finish_reason": finish if last else None}
@@ -333,13 +352,10 @@ def test_prompts_keep_order_and_run_concurrently(make_server, make_backend):
     srv = make_server(delay_s=0.05)
     b = make_backend(srv.url, max_concurrency=3)
     prompts = [f"p{i} " * (i + 1) for i in range(9)]
-    t0 = time.perf_counter()
     gens = b.generate(prompts, P(max_tokens=1))
-    elapsed = time.perf_counter() - t0
     assert [g.prompt for g in gens] == prompts
     assert [g.usage.prompt_tokens for g in gens] == list(range(1, 10))
-    assert srv.max_in_flight == 3
-    assert elapsed < 9 * 0.05  # concurrent, not one after another
+    assert srv.max_in_flight == 3  # concurrent, not one after another (and never more)
 
 
 def test_chat_endpoint_and_logprobs(make_server, make_backend):
@@ -631,3 +647,130 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="max_concurrency"):
         OpenAIBackend("m", base_url="http://x", max_concurrency=0)
     assert issubclass(BackendConnectionError, BackendError)
+
+
+# ---- n emulation, interleaving and malformed streams (issue 12) -----------------------------
+
+
+def test_streamed_request_answered_with_one_choice_is_filled(make_server, make_backend, caplog):
+    srv = make_server(n_support="one")  # llama-cpp-python streams index 0 only, whatever n is
+    b = make_backend(srv.url)
+    events = []
+    with caplog.at_level("INFO", logger="nlrl.backends.openai"):
+        g = b.complete("a b", P(n=3, max_tokens=2, temperature=1.0, seed=10), on_token=events.append)
+        b.complete("a b", P(n=3, max_tokens=2, temperature=1.0, seed=20), on_token=events.append)
+    assert g.texts == [" s10c0t0 s10c0t1", " s11c0t0 s11c0t1", " s12c0t0 s12c0t1"]
+    assert all(c.finish_reason == "length" for c in g.completions)
+    assert sorted({e.index for e in events}) == [0, 1, 2]
+    assert sum("no native n" in r.message for r in caplog.records) == 1  # logged once
+    assert [r["body"].get("seed") for r in srv.gen_requests()[:3]] == [10, 11, 12]
+
+
+def test_completion_ended_early_by_the_server_is_continued(make_server, make_backend, caplog):
+    srv = make_server(words=[" a", " b", " c", " d"], tokenize=True, stream_usage=False)
+    srv.faults = [("preempt", 2)]  # two pieces, then [DONE] with no finish_reason
+    b = make_backend(srv.url)
+    events = []
+    with caplog.at_level("WARNING", logger="nlrl.backends.openai"):
+        g = b.complete("q", P(max_tokens=4, seed=3), on_token=events.append)
+    c = g.completions[0]
+    # the continuation asked for the 2 tokens left, with the text so far appended to the prompt
+    second = srv.gen_requests()[1]["body"]
+    assert second["prompt"] == "q a b" and second["max_tokens"] == 2 and second["seed"] == 3
+    assert c.text == " a b a b" and c.finish_reason == "length"  # the fake repeats its words
+    assert "".join(e.text for e in events) == c.text
+    assert g.usage.calls == 2 and g.usage.completion_tokens == 4
+    assert b._pool.servers[0].preempts and "one request at a time" in caplog.text
+
+
+def test_chat_completion_ended_early_is_replayed_without_repeating_tokens(make_server, make_backend):
+    srv = make_server()
+    srv.faults = [("preempt", 2)]
+    events = []
+    g = make_backend(srv.url, endpoint="chat").complete("q", P(max_tokens=3, seed=4),
+                                                        on_token=events.append)
+    assert g.texts == [" s4c0t0 s4c0t1 s4c0t2"]
+    assert [e.text for e in events] == [" s4c0t0", " s4c0t1", " s4c0t2"]
+    assert [r["body"]["seed"] for r in srv.gen_requests()] == [4, 4]
+
+
+def test_preempting_server_gets_one_request_at_a_time(make_server, make_backend):
+    srv = make_server(token_delay_s=0.005)
+    srv.faults = [("preempt", 1)]
+    b = make_backend(srv.url, max_concurrency=8)
+    b.complete("q", P(max_tokens=2), on_token=lambda e: None)
+    srv.max_in_flight = 0
+    gens = b.generate([f"q{i}" for i in range(6)], P(max_tokens=3), on_token=lambda e: None)
+    assert len(gens) == 6 and srv.max_in_flight == 1
+
+
+def _chunk(index, text=None, finish=None):
+    c = {"index": index, "finish_reason": finish}
+    if text is not None:
+        c["text"] = text
+    return {"id": "x", "object": "text_completion", "choices": [c]}
+
+
+def test_interleaved_out_of_order_choices_are_reassembled(make_server, make_backend):
+    srv = make_server()
+    srv.faults = [("events", [
+        _chunk(2, " z1"), _chunk(0, " a1"), _chunk(1, " m1"), _chunk(0, " a2"),
+        _chunk(2, " z2", "stop"),  # finish_reason on a chunk that also carries text
+        _chunk(1, " m2"), _chunk(0, "", "length"), _chunk(1, " m3", "stop"),
+        {"id": "x", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 7}},
+    ], True)]
+    events = []
+    g = make_backend(srv.url).complete("q", P(n=3, max_tokens=3), on_token=events.append)
+    assert g.texts == [" a1 a2", " m1 m2 m3", " z1 z2"]
+    assert [c.finish_reason for c in g.completions] == ["length", "stop", "stop"]
+    assert g.usage.calls == 1 and g.usage.completion_tokens == 7
+
+
+def test_stream_closed_without_done_after_every_finish_is_accepted(make_server, make_backend):
+    srv = make_server()
+    srv.faults = [("events", [_chunk(0, " a"), _chunk(0, " b", "stop")], False)]
+    g = make_backend(srv.url).complete("q", P(max_tokens=3), on_token=lambda e: None)
+    assert g.texts == [" a b"]  # as the openai client accepts it
+
+
+@pytest.mark.parametrize("events, done, match", [
+    ([_chunk(0, " a"), _chunk(3, " b")], True, "index 3 when n=2 was asked"),
+    ([_chunk(0, " a"), _chunk("one", " b")], True, "index 'one'"),
+    ([_chunk(0, " a"), "<html>oops</html>"], True, "stream event is not JSON: '<html>oops</html>'"),
+    ([_chunk(0, " a"), "[1, 2]"], True, "not a JSON object"),
+    ([{"error": {"message": "out of memory"}}], True, "error in the stream: out of memory"),
+])
+def test_malformed_streams_are_clear_errors(make_server, make_backend, events, done, match):
+    srv = make_server()
+    srv.faults = [("events", events, done)]
+    with pytest.raises(BackendResponseError, match=match) as info:
+        make_backend(srv.url).complete("q", P(n=2, max_tokens=2), on_token=lambda e: None)
+    assert srv.url in str(info.value) and len(srv.gen_requests()) == 1
+
+
+def test_stream_closed_mid_completion_without_done_is_a_cut(make_server, make_backend):
+    srv = make_server()
+    srv.faults = [("events", [_chunk(0, " a")], False)]
+    with pytest.raises(BackendConnectionError, match="unfinished \\(no \\[DONE\\]\\)"):
+        make_backend(srv.url).complete("q", P(max_tokens=3), on_token=lambda e: None)
+
+
+def _full(choices):
+    return {"id": "x", "object": "text_completion", "choices": choices,
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
+@pytest.mark.parametrize("data, match", [
+    (_full([{"index": i, "text": "x", "finish_reason": "stop"} for i in range(3)]),
+     "asked for n=2, answered with 3 choices"),
+    (_full([{"index": 5, "text": "x", "finish_reason": "stop"}]), "index 5 when n=2"),
+    (_full([{"index": 0, "text": "x", "finish_reason": "stop"}] * 2), "two choices with index 0"),
+    ({"error": {"message": "model is loading", "type": "server_error"}},
+     "error in a 200 response: model is loading"),
+])
+def test_malformed_responses_are_clear_errors(make_server, make_backend, data, match):
+    srv = make_server()
+    srv.faults = [("status", 200, {}, data)]
+    with pytest.raises(BackendResponseError, match=match) as info:
+        make_backend(srv.url).complete("q", P(n=2, max_tokens=2))
+    assert srv.url in str(info.value) and len(srv.gen_requests()) == 1
