@@ -145,15 +145,16 @@ class BeamSearch(Strategy):
         beams = [Beam()]
         finished: list[Beam] = []
         stopped = f"{self.max_steps} steps"
+        step_cap = min(self.step_tokens, run.budget.max_tokens)  # the longest a step call can be
         for depth in range(self.max_steps):
-            can = affordable(run, self.step_tokens)
+            can = affordable(run, step_cap)
             live = beams if can is None else beams[: can // self.expansions]
             if not live:
                 stopped = "token budget spent"
                 break
             seed = None if run.budget.seed is None else run.budget.seed + depth * 1000
             params = run.params(n=self.expansions, stop=("\n",), temperature=temp, seed=seed,
-                                max_tokens=min(self.step_tokens, run.budget.max_tokens),
+                                max_tokens=step_cap,
                                 logprobs=logprobs)
             gens = run.generate([base + "\n" + b.text for b in live], params, stream=False)
             cands: list[Beam] = []

@@ -118,3 +118,14 @@ def test_a_line_of_numbered_steps_counts_as_several_steps():
     res = BeamSearch(width=1, expansions=1)(math_task(), b, reward=reward, budget=Budget(n=1))
     assert res.answer == "7"
     assert res.output == "Step 1: add.\nStep 2: check.\nFinal Answer: 7\n"
+
+
+def test_a_token_cap_is_measured_in_the_calls_it_can_make():
+    # step_tokens (64) above max_tokens (8): each step call asks for at most 8 tokens, so a cap of
+    # 40 pays for steps that 64-token calls could not; the search runs, and stays under the cap.
+    b = ScriptedBackend(script)
+    res = BeamSearch(width=2, expansions=2)(
+        math_task(), b, reward=StepReward(), budget=Budget(n=2, max_tokens=8, max_total_tokens=40))
+    assert b.requests and all(r.params.max_tokens == 8 for r in b.requests)
+    assert res.usage.completion_tokens <= 40
+    assert res.answer == "7"
