@@ -57,6 +57,8 @@ _LANGUAGE = re.compile(
 _QUANTITY_QUESTION = re.compile(
     r"\bhow (?:many|much|long|far|old|fast)\b|\bwhat (?:is|was|will be) the (?:total|sum|average|difference|"
     r"product|cost|price|area|perimeter|value|number|percent|ratio)\b|\bwhat percent|\b(?:find|calculate|compute)\b")
+# An option marker: "(A) ", "(b) ", or "A) " / "A. " at the start of a line.
+_OPTION = re.compile(r"\([A-Ea-e]\)\s*|(?m:^)[A-E][.)]\s+")
 _LATEX = re.compile(r"\$|\\[a-zA-Z]+\{|\\\(|\\\[")
 
 
@@ -107,6 +109,11 @@ def features(text: str) -> list[str]:
         feats.append("s arith")
     if _LATEX.search(text):
         feats.append("s latex")
+    options = _OPTION.split(text)[1:]
+    if len(options) >= 2:
+        # Multiple choice: numbers as options is a math question's layout, words anyone's.
+        numeric = sum(1 for o in options if any(c.isdigit() for c in o[:40]))
+        feats.append("s options_numeric" if 2 * numeric >= len(options) else "s options_words")
     if _LANGUAGE.search(low):
         feats.append("s language")  # pools languages the training data never names (java, rust, ...)
     return list(dict.fromkeys(feats))
