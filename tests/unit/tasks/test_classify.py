@@ -48,7 +48,26 @@ BENCHMARK_STYLE = [
 ]
 
 
-@pytest.mark.parametrize("prompt,domain", ORDINARY + BENCHMARK_STYLE)
+# Layouts from public datasets the classifier never trained on, written for these tests (not in
+# the training data nor in benchmarks/classifier_data/foreign_eval.jsonl): an AQuA-style
+# multiple-choice word problem is math, a CoNaLa-style short request is coding, an ARC/SciQ-style
+# science question with numbers is commonsense.
+FOREIGN_STYLE = [
+    ("Question: A worker earns $18 per hour and works 7 hours a day. How much does he earn in 5 days?\n"
+     "Options: (A) $540 (B) $600 (C) $630 (D) $650 (E) $720", "math"),
+    ("A number is increased by 20% and then decreased by 20%. What is the net change?\n"
+     "A) no change\nB) 4% decrease\nC) 4% increase\nD) 2% decrease", "math"),
+    ("convert a list of integers to a comma-separated string", "coding"),
+    ("download a web page and save it to disk", "coding"),
+    ("zip two lists into a dictionary", "coding"),
+    ("A plant kept in a dark closet for 14 days turns yellow. What does the plant lack?\n"
+     "(A) sunlight (B) soil (C) air (D) seeds", "commonsense"),
+    ("A glass of water left in the sun loses 20 mL in 3 days. What process removes the water?\n"
+     "(A) condensation (B) evaporation (C) freezing (D) melting", "commonsense"),
+]
+
+
+@pytest.mark.parametrize("prompt,domain", ORDINARY + BENCHMARK_STYLE + FOREIGN_STYLE)
 def test_domains_of_typical_prompts(prompt, domain):
     result = classify(prompt)
     assert result.domain == domain, result
@@ -78,6 +97,8 @@ def test_features_fold_numbers_and_see_structure():
     assert "s codeline" in features("def f(x):\n    return x")
     assert "s latex" in features("Find $\\frac{1}{2}$.")
     assert "s language" in features("Reverse a linked list in C++")
+    assert "s quantity" in features("Ann has 3 cats and 4 dogs. How many pets does she have?")
+    assert "s quantity" not in features("How many moons does Mars have?")  # no figures given
     assert len(f) == len(set(f))
 
 
