@@ -51,8 +51,8 @@ def test_seeded_samples_do_not_depend_on_the_cache(threads, batched):
     backend = LlamaCppBackend(n_ctx=1024, n_threads=threads, batched=batched, batch_n_ctx=1024)
     try:
         params = SamplingParams(**PARAMS)
-        backend.complete("Once upon a time", SamplingParams(max_tokens=3))
-        backend.complete(OTHER, params)                         # shares the few-shot prefix
+        backend.complete("Once upon a time", SamplingParams(max_tokens=2))
+        backend.complete(OTHER, SamplingParams(**{**PARAMS, "max_tokens": 1}))  # shares the prefix
         warm = [backend.complete(FEW_SHOT, params) for _ in range(2)]
         for g in warm:
             assert [list(c.token_ids) for c in g.completions] == fresh
