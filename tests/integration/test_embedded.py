@@ -113,3 +113,14 @@ def test_score_text_gives_teacher_forced_logprobs(embedded):
     right = embedded.score_text(FEW_SHOT, " 23 + 15 = 38.")
     wrong = embedded.score_text(FEW_SHOT, " 23 + 15 = 91.")
     assert sum(right) > sum(wrong)
+
+
+def test_the_readmes_first_example_gets_the_answer_it_promises(embedded):
+    """The README's first command, on the default strategy and settings, prints what its comment
+    says (`benchmarks/results/arithmetic.json` has why it is not a two-digit sum)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    question, promised = re.search(r'nlrl solve "([^"]+)" +# .*"Final Answer: ([^"]+)"', readme).groups()
+    assert Pipeline(embedded).solve(question).final_answer == promised
