@@ -7,8 +7,15 @@
     Goal: raw tokens/s ÷ pipeline tokens/s <= 1.03.
 (b) Prompt tokens evaluated for 8 samples of one prompt ÷ the prompt's length (goal <= 1.1;
     naive 8.0), for the batched path and the sequential path, plus their throughput.
+(c) What reproducible seeds cost: a small benchmark-like run (questions sharing the math
+    template, 8 seeded samples each on the batched path, then one greedy answer each on the
+    sequential path) on ``LlamaCppBackend(reproducible=True)`` (canonical prompt evaluation,
+    the default) against ``reproducible=False`` (the previous behaviour: any cached prefix
+    reused, the last prompt token fed with the rest), alternating A/B in the same run; seconds
+    and prompt tokens evaluated, and whether a second pass reproduced the first.
 
-Usage: python benchmarks/core.py [--reps 5] [--max-tokens 128]
+Usage: python benchmarks/core.py [--reps 5] [--max-tokens 128] [--only reproducibility]
+(``--only`` re-measures the named sections and keeps the others from the results file.)
 """
 
 from __future__ import annotations
@@ -101,18 +108,66 @@ def prompt_reuse(max_tokens: int, threads: int) -> dict:
     return out
 
 
+REPRO_QUESTIONS = [
+    "A farmer has 17 sheep and buys 8 more. How many sheep does he have?",
+    "Tom reads 12 pages a day for 5 days. How many pages does he read?",
+    "A box holds 36 eggs. 9 are broken. How many are not broken?",
+    "Lena has 3 bags with 14 marbles each. How many marbles does she have?",
+]
+
+
+def reproducibility_cost(reps: int, threads: int) -> dict:
+    prompts = [build_prompt(q, "math").text for q in REPRO_QUESTIONS]
+    sampled = SamplingParams(n=8, temperature=0.8, seed=7, max_tokens=24, stop=("Question:",))
+    greedy = SamplingParams(max_tokens=24, stop=("Question:",))
+    modes = {"reproducible": True, "previous": False}
+    seconds: dict[str, list[float]] = {m: [] for m in modes}
+    evaluated: dict[str, int] = {}
+    reproduced: dict[str, bool] = {m: True for m in modes}
+    for _ in range(reps):
+        for mode, flag in modes.items():
+            backend = LlamaCppBackend(n_ctx=2048, n_threads=threads, reproducible=flag)
+            t = time.perf_counter()
+            first = [backend.complete(p, sampled) for p in prompts] + [backend.complete(p, greedy) for p in prompts]
+            seconds[mode].append(time.perf_counter() - t)
+            evaluated[mode] = sum(g.usage.prompt_tokens for g in first)
+            # a second pass finds the prompts cached: do the seeded samples come out the same?
+            again = [backend.complete(p, sampled) for p in prompts]
+            reproduced[mode] &= [g.texts for g in again] == [g.texts for g in first[: len(prompts)]]
+            backend.close()
+    med = {m: statistics.median(v) for m, v in seconds.items()}
+    return {
+        "questions": len(prompts),
+        "work": "per question: 8 samples at T=0.8 (batched) then 1 greedy (sequential), 24 tokens max",
+        "seconds": {m: [round(x, 2) for x in v] for m, v in seconds.items()},
+        "median_seconds": {m: round(v, 2) for m, v in med.items()},
+        "time_ratio_reproducible_vs_previous": round(med["reproducible"] / med["previous"], 4),
+        "prompt_tokens_evaluated": evaluated,
+        "prompt_tokens_ratio": round(evaluated["reproducible"] / evaluated["previous"], 4),
+        "second_pass_reproduced_first": reproduced,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", nargs="*", choices=["decode", "reuse", "reproducibility"])
     args = ap.parse_args()
-    results = {
+    sections = {
+        "decode_overhead": ("decode", lambda: decode_overhead(args.reps, args.max_tokens, args.threads)),
+        "prompt_reuse_8_samples": ("reuse", lambda: prompt_reuse(args.max_tokens, args.threads)),
+        "reproducibility_cost": ("reproducibility", lambda: reproducibility_cost(args.reps, args.threads)),
+    }
+    results = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else {}
+    results.update({
         "machine": {"cpu_count": __import__("os").cpu_count(), "python": platform.python_version()},
         "model": Path(default_model_path()).name,
-        "decode_overhead": decode_overhead(args.reps, args.max_tokens, args.threads),
-        "prompt_reuse_8_samples": prompt_reuse(args.max_tokens, args.threads),
-    }
+    })
+    for key, (name, measure) in sections.items():
+        if not args.only or name in args.only:
+            results[key] = {**measure(), "threads": args.threads}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

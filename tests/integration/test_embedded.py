@@ -1,6 +1,7 @@
 """The real embedded model: Gemma 3 270M through llama.cpp (a few seconds in all)."""
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -71,9 +72,30 @@ def test_cli_solve_json_on_the_embedded_model(tmp_path):
          "--run-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # llama.cpp's log (model load, KV cache) goes to logging, not stderr
     d = json.loads(proc.stdout)
     assert d["domain"] == "math" and d["final_answer"]
     assert d["usage"]["completion_tokens"] > 0 and d["gists"]
+
+
+def test_cli_error_after_the_model_loaded_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "nlrl", "solve", "word " * 5000, "--json", "--run-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: prompt is") and "context" in lines[0]
+
+
+def test_llama_cpp_log_goes_to_logging_at_debug(caplog):
+    from nlrl.backends.llama import LlamaCppBackend
+
+    with caplog.at_level(logging.DEBUG, logger="nlrl.llama_cpp"):
+        LlamaCppBackend(n_ctx=256, n_threads=1).close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "nlrl.llama_cpp"]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "nlrl.llama_cpp")
+    assert any(line.startswith("llama_kv_cache_iswa: using full-size SWA cache") for line in lines)
+    assert all(line and not line.endswith("\n") for line in lines)  # whole lines, one record each
 
 
 def test_cli_invalid_utf8_prompt(tmp_path):
@@ -91,3 +113,14 @@ def test_score_text_gives_teacher_forced_logprobs(embedded):
     right = embedded.score_text(FEW_SHOT, " 23 + 15 = 38.")
     wrong = embedded.score_text(FEW_SHOT, " 23 + 15 = 91.")
     assert sum(right) > sum(wrong)
+
+
+def test_the_readmes_first_example_gets_the_answer_it_promises(embedded):
+    """The README's first command, on the default strategy and settings, prints what its comment
+    says (`benchmarks/results/arithmetic.json` has why it is not a two-digit sum)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    question, promised = re.search(r'nlrl solve "([^"]+)" +# .*"Final Answer: ([^"]+)"', readme).groups()
+    assert Pipeline(embedded).solve(question).final_answer == promised

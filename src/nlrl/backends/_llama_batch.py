@@ -8,6 +8,9 @@ where sequential sampling spends its time.
 
 This uses llama.cpp's C API through ``llama_cpp``'s ctypes bindings (the high-level ``Llama``
 class serves one sequence). It owns a second context on the same loaded model.
+
+Prompts are evaluated the *canonical* way (``reusable_prefix``), so a seeded request samples the
+same tokens whether its prompt was cached or not.
 """
 
 from __future__ import annotations
@@ -23,6 +26,31 @@ from ._stops import StopBuffer
 from .base import Completion, SamplingParams, TokenCallback, TokenEvent
 
 _RANDOM_SEED = 0xFFFFFFFF
+
+
+#: Prompts are evaluated in chunks of this many tokens from position 0 (``reusable_prefix``).
+PROMPT_CHUNK = 64
+
+
+def reusable_prefix(cached: Sequence[int], head: Sequence[int], chunk: int = PROMPT_CHUNK) -> int:
+    """How many leading tokens of ``head`` may keep the KV entries left by evaluating ``cached``.
+
+    A prompt is evaluated canonically: all tokens but the last (the head) from position 0 in
+    chunks of ``chunk`` tokens, then the last token alone, whose logits start sampling.
+    llama.cpp's CPU kernels depend on a batch's shape (the same row of a matrix product can come
+    out differently in a 49-row batch than alone), so a KV entry is reused only if it was
+    computed in the very chunk this head would evaluate: a whole chunk holding the same tokens,
+    or all of an identical head. Then a cached prompt and a freshly evaluated one give
+    bit-identical logits.
+    """
+    common = 0
+    for a, b in zip(cached, head):
+        if a != b:
+            break
+        common += 1
+    if common == len(cached) == len(head):
+        return common
+    return common - common % chunk
 
 
 @dataclass
@@ -41,7 +69,8 @@ class _Seq:
 class BatchedSampler:
     """Samples several continuations of a prompt in lock-step on its own llama.cpp context."""
 
-    def __init__(self, llm: Any, *, n_ctx: int, n_seq_max: int, n_batch: int, n_threads: int) -> None:
+    def __init__(self, llm: Any, *, n_ctx: int, n_seq_max: int, n_batch: int, n_threads: int,
+                 reproducible: bool = True) -> None:
         import llama_cpp
 
         self._lc = llama_cpp
@@ -63,8 +92,10 @@ class BatchedSampler:
         self.n_ctx = n_ctx
         self.n_seq_max = n_seq_max
         self.n_batch = n_batch
+        self.reproducible = reproducible
         self._batch = llama_cpp.llama_batch_init(max(n_batch, n_seq_max), 0, 1)
         self._cached: list[int] = []  # prompt tokens whose KV sits in sequence 0
+        self._canon: list[int] = []   # the prefix of it evaluated canonically (reusable_prefix)
         self._n_vocab = llm.n_vocab()
 
     def close(self) -> None:
@@ -76,12 +107,13 @@ class BatchedSampler:
     # -- decoding ---------------------------------------------------------------------------
 
     def _decode(self, items: Sequence[tuple[int, int, int, bool]],
-                on_chunk: Callable[[int, int], None] | None = None) -> None:
-        """Decode (token, pos, seq, want_logits) items, in chunks of n_batch. A chunk's logits
-        live only until the next decode: ``on_chunk(start, size)`` reads them in between."""
+                on_chunk: Callable[[int, int], None] | None = None, size: int | None = None) -> None:
+        """Decode (token, pos, seq, want_logits) items, in chunks of ``size`` (n_batch). A
+        chunk's logits live only until the next decode: ``on_chunk(start, size)`` reads them."""
         b = self._batch
-        for start in range(0, len(items), self.n_batch):
-            chunk = items[start : start + self.n_batch]
+        size = min(size or self.n_batch, self.n_batch)
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
             for k, (tok, pos, seq, want) in enumerate(chunk):
                 b.token[k] = tok
                 b.pos[k] = pos
@@ -115,13 +147,30 @@ class BatchedSampler:
         return common
 
     def _prefill(self, tokens: list[int]) -> int:
-        """Evaluate the prompt into sequence 0, reusing the cached prefix; returns tokens evaluated."""
-        common = self._reuse(tokens, len(tokens) - 1)  # the last prompt token is re-fed for its logits
-        todo = tokens[common:]
-        last = len(tokens) - 1
-        self._decode([(t, common + k, 0, common + k == last) for k, t in enumerate(todo)])
+        """Evaluate the prompt into sequence 0, reusing the cached prefix; returns the tokens
+        evaluated. Reproducible: canonically (``reusable_prefix``); else any cached prefix is
+        reused and the last token is fed with the rest (the original, cache-dependent way)."""
+        head = tokens[:-1]
+        keep = reusable_prefix(self._canon, head) if self.reproducible else len(head)
+        common = self._reuse(tokens, keep)
+        self._canon = self._canon[:common] if self.reproducible else []
+        try:
+            if self.reproducible:
+                # `common` is a chunk boundary (or the whole head): chunks start where they did
+                self._decode([(t, common + k, 0, False) for k, t in enumerate(head[common:])],
+                             size=PROMPT_CHUNK)
+                self._decode([(tokens[-1], len(head), 0, True)])
+            else:
+                self._decode([(t, common + k, 0, common + k == len(head))
+                              for k, t in enumerate(tokens[common:])])
+        except BaseException:
+            self._lc.llama_memory_clear(self._mem, True)
+            self._cached, self._canon = [], []
+            raise
+        if self.reproducible:
+            self._canon = list(head)
         self._cached = list(tokens)
-        return len(todo)
+        return len(tokens) - common
 
     def score(self, prompt: list[int], text: list[int]) -> list[float]:
         """Log-probability of each token of ``text`` following ``prompt`` (teacher forcing)."""
@@ -136,11 +185,14 @@ class BatchedSampler:
                 if want and p + 1 < len(full):
                     out.append(self._logprob(k, full[p + 1]))
 
+        # what stays canonical: all of it if nothing of it is re-evaluated, else its whole chunks
+        if common < len(self._canon):
+            self._canon = self._canon[: common - common % PROMPT_CHUNK]
         try:
             self._decode(items, read)
         except BaseException:
             self._lc.llama_memory_clear(self._mem, True)
-            self._cached = []
+            self._cached, self._canon = [], []
             raise
         self._cached = full
         return out
@@ -221,7 +273,7 @@ class BatchedSampler:
                 pos += 1
         except BaseException:
             lc.llama_memory_clear(self._mem, True)
-            self._cached = []
+            self._cached, self._canon = [], []
             raise
         finally:
             for seq in seqs:

@@ -8,6 +8,14 @@ and stop strings are matched on a short tail only.
 N samples of one prompt evaluate the prompt once: llama.cpp keeps the prompt's KV entries and
 ``generate`` reuses the longest common prefix, so sample 2..N re-evaluate one token. What was
 really evaluated is counted by wrapping ``Llama.eval``, so usage is measured, not assumed.
+
+Seeds reproduce whatever was cached: every prompt is evaluated the canonical way (all tokens
+but the last in fixed 64-token chunks from position 0, then the last token alone), and cached KV
+entries are reused only where they were computed exactly so (``reusable_prefix``). llama.cpp's
+kernels give different results for different batch shapes; the original design took the first
+sample's logits from the whole-prompt batch when the prompt was new and from a one-token batch
+when it was cached, so ``--seed`` gave other samples on a second call. ``reproducible=False``
+restores that (reusing any cached prefix, one batch fewer); docs/core.md has what each costs.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._exceptions import ModelLoadError, PromptError
-from ._llama_batch import BatchedSampler
+from ._llama_batch import PROMPT_CHUNK, BatchedSampler, reusable_prefix
 from ._stops import StopBuffer
 from .base import (
     Backend,
@@ -37,6 +45,7 @@ from .base import (
 )
 
 log = logging.getLogger(__name__)
+llama_log = logging.getLogger("nlrl.llama_cpp")
 
 _RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp draws a fresh seed
 DEFAULT_N_CTX = 4096
@@ -53,8 +62,47 @@ def default_model_path() -> str:
     return str(pkg.assemble())
 
 
+_log_callback: Any = None  # the ctypes callback must outlive every llama.cpp call
+_log_partial: list[str] = []
+
+
+def route_llama_log() -> None:
+    """Send llama.cpp's and ggml's log lines to the ``nlrl.llama_cpp`` logger at DEBUG level.
+
+    llama.cpp prints to stderr unless told otherwise (``llama_kv_cache_iswa: using full-size SWA
+    cache ...`` on every model load), and llama-cpp-python's own callback prints warnings even
+    with ``verbose=False``; a command's stderr, ``--json`` and error paths stay clean only if
+    the log goes through ``logging``. Idempotent."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        try:  # an exception here would be printed by ctypes, to stderr
+            if not llama_log.isEnabledFor(logging.DEBUG):
+                return
+            _log_partial.append(text.decode("utf-8", "replace"))
+            if _log_partial[-1].endswith("\n"):
+                line = "".join(_log_partial).rstrip()
+                _log_partial.clear()
+                if line:
+                    llama_log.debug("%s", line)
+        except Exception:  # pragma: no cover - logging must never break generation
+            pass
+
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    _log_callback = callback
+
+
 class LlamaCppBackend(Backend):
-    """Run a GGUF model in-process. ``model`` is a path; None means the embedded Gemma 3 270M."""
+    """Run a GGUF model in-process. ``model`` is a path; None means the embedded Gemma 3 270M.
+
+    ``reproducible`` (default) makes a seeded request sample the same tokens whatever the KV
+    cache held before, for a given model, machine and ``n_threads``."""
 
     name = "embedded"
 
@@ -69,6 +117,7 @@ class LlamaCppBackend(Backend):
         batched: bool = True,
         batch_n_ctx: int = 8192,
         batch_n_seq: int = 16,
+        reproducible: bool = True,
         verbose: bool = False,
     ) -> None:
         path = Path(model) if model else Path(default_model_path())
@@ -85,6 +134,7 @@ class LlamaCppBackend(Backend):
         except ImportError as exc:  # pragma: no cover - a dependency of the default install
             raise ModelLoadError("llama-cpp-python is not installed: pip install llama-cpp-python",
                                  provider=self.name) from exc
+        route_llama_log()
         try:
             self._llm = Llama(
                 model_path=str(path),
@@ -105,7 +155,9 @@ class LlamaCppBackend(Backend):
         self._pieces: dict[int, bytes] = {}
         self._lock = threading.Lock()
         self._evaluated = 0
+        self._primed: list[int] = []  # prompt head whose KV the context holds, evaluated canonically
         self.chat = chat
+        self.reproducible = reproducible
         raw_eval = self._llm.eval
 
         def counting_eval(tokens: Sequence[int]) -> None:
@@ -223,7 +275,7 @@ class LlamaCppBackend(Backend):
         if self._batched is None:
             _, n_ctx, n_seq, n_batch = self._batch_opts
             self._batched = BatchedSampler(self._llm, n_ctx=n_ctx, n_seq_max=n_seq, n_batch=n_batch,
-                                           n_threads=self._n_threads)
+                                           n_threads=self._n_threads, reproducible=self.reproducible)
         return self._batched
 
     def _sample_batch(self, pi: int, toks: list[int], params: SamplingParams, first: int, count: int,
@@ -238,6 +290,20 @@ class LlamaCppBackend(Backend):
         if piece is None:
             piece = self._pieces[tok] = self._llm._model.token_to_piece(tok).rstrip(b"\0")
         return piece
+
+    def _prime(self, prompt_tokens: list[int]) -> None:
+        """Evaluate all but the last prompt token canonically (``reusable_prefix``), reusing the
+        cached entries computed that way; ``generate`` then feeds the last token alone."""
+        llm = self._llm
+        head = prompt_tokens[:-1]
+        keep = reusable_prefix(self._primed, head)
+        if llm.n_tokens < keep or llm.input_ids[:keep].tolist() != head[:keep]:
+            keep = 0  # the context was used by someone else
+        self._primed = []
+        llm.n_tokens = keep  # eval drops the entries from here on
+        for start in range(keep, len(head), PROMPT_CHUNK):  # keep is a chunk boundary
+            llm.eval(head[start : start + PROMPT_CHUNK])
+        self._primed = list(head)
 
     def _token_logprob(self, tok: int) -> float:
         ctx = self._llm._ctx
@@ -265,6 +331,8 @@ class LlamaCppBackend(Backend):
         finish = "length"
         before = self._evaluated
         prompt_evaluated = None
+        if self.reproducible:
+            self._prime(prompt_tokens)
         gen = llm.generate(
             prompt_tokens,
             top_k=params.top_k,
