@@ -53,6 +53,7 @@ from nlrl._exceptions import BackendError  # noqa: E402
 from nlrl.backends.llama import default_model_path  # noqa: E402
 from nlrl.backends.openai import OpenAIBackend  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tests" / "integration"))  # servers.py, which http_servers uses
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "http"))
 import http_servers  # noqa: E402
 

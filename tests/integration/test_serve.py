@@ -21,6 +21,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+from servers import free_port, spawn, terminate, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,22 +50,7 @@ class NlrlServer:
         return [json.loads(ln) for ln in path.read_text().splitlines()] if path.exists() else []
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return terminate(self.proc, 30)
 
 
 def start_nlrl(run_dir: Path, *args: str, key: str | None = None, ready_s: float = 90.0) -> NlrlServer:
@@ -77,22 +63,9 @@ def start_nlrl(run_dir: Path, *args: str, key: str | None = None, ready_s: float
         env["NLRL_API_KEY"] = key
     cmd = [sys.executable, "-m", "nlrl", "serve", "--port", str(port), "--run-dir", str(run_dir),
            "--served-model-name", NAME, "--log-level", "info", *args]
-    fh = open(out, "wb")
-    proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    fh.close()
-    server = NlrlServer(f"http://127.0.0.1:{port}", proc, run_dir, out)
-    deadline = time.monotonic() + ready_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"nlrl serve exited {proc.returncode}:\n{out.read_text()[-3000:]}")
-        try:
-            if httpx.get(server.url + "/health", timeout=1.0).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"nlrl serve not ready after {ready_s}s:\n{out.read_text()[-3000:]}")
+    server = NlrlServer(f"http://127.0.0.1:{port}", spawn(cmd, out, env, inherit_env=False), run_dir, out)
+    wait_ready(server.proc, server.url + "/health", out, "nlrl serve", ready_s)
+    return server
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import httpx
+from servers import MODEL_ALIAS, LlamaServer, Proc, free_port, spawn, start_llama_server, wait_ready  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 LITELLM_SPEC = "litellm[proxy]==1.80.0"
@@ -37,70 +35,17 @@ class Unavailable(RuntimeError):
     """A server cannot be started here (its package cannot be installed)."""
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Proc:
-    """A server child process on a loopback port."""
-
-    url: str
-    proc: subprocess.Popen
-    log: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _wait_ready(p: Proc, headers: dict[str, str] | None, timeout_s: float, what: str) -> Proc:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if p.proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {p.proc.returncode}:\n"
-                               f"{p.log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(p.url + "/models", headers=headers, timeout=1.0).status_code == 200:
-                return p
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    p.stop()
-    raise RuntimeError(f"{what} not ready after {timeout_s}s:\n{p.log.read_text(errors='replace')[-2000:]}")
-
-
-def _spawn(cmd: Sequence[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    with open(log, "wb") as fh:
-        return subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-
-
-MODEL_ALIAS = "gemma-3-270m"
-
-
-def start_llama(log_dir: Path, *, interrupt: bool = True, threads: int = 1) -> Proc:
+def start_llama(log_dir: Path, *, interrupt: bool = True, threads: int = 1) -> LlamaServer:
     """llama-cpp-python's server; ``interrupt=True`` is its default (a request arriving while
     another streams ends that stream early), as users run it."""
-    from nlrl.backends.llama import default_model_path
+    return start_llama_server(log_dir, interrupt=interrupt, threads=threads)
 
-    port = free_port()
-    log = log_dir / f"llama-{port}.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", default_model_path(),
-           "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port),
-           "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
-           "--verbose", "False", "--interrupt_requests", str(interrupt)]
-    return _wait_ready(Proc(f"http://127.0.0.1:{port}/v1", _spawn(cmd, log, {"PYTHONUNBUFFERED": "1"}),
-                            log), None, 90, "llama-cpp-python server")
+
+def _start(cmd: Sequence[str], log: Path, port: int, what: str, timeout_s: float,
+           env: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Proc:
+    p = Proc(f"http://127.0.0.1:{port}/v1", spawn(cmd, log, env), log)
+    wait_ready(p.proc, p.url + "/models", log, what, timeout_s, headers=headers)
+    return p
 
 
 def start_conformance_server(log_dir: Path) -> Proc:
@@ -108,8 +53,7 @@ def start_conformance_server(log_dir: Path) -> Proc:
     log = log_dir / f"conformance-{port}.log"
     cmd = [sys.executable, str(HERE / "conformance_server.py"), "--port", str(port),
            "--log", str(log_dir / f"conformance-{port}.requests.jsonl")]
-    return _wait_ready(Proc(f"http://127.0.0.1:{port}/v1", _spawn(cmd, log), log), None, 30,
-                       "conformance server")
+    return _start(cmd, log, port, "conformance server", 30)
 
 
 def litellm_venv(cache: Path | None = None) -> Path:
@@ -172,5 +116,4 @@ def start_litellm(log_dir: Path, routes: dict[str, tuple[str, Sequence[str]]],
            "--port", str(port), "--num_workers", "1"]
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MASTER_KEY": LITELLM_KEY,
            "LITELLM_TELEMETRY": "False", "NO_DOCS": "True", "PYTHONUNBUFFERED": "1"}
-    return _wait_ready(Proc(f"http://127.0.0.1:{port}/v1", _spawn(cmd, log, env), log),
-                       {"Authorization": f"Bearer {LITELLM_KEY}"}, 120, "LiteLLM proxy")
+    return _start(cmd, log, port, "LiteLLM proxy", 120, env, {"Authorization": f"Bearer {LITELLM_KEY}"})
