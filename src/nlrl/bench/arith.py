@@ -1,0 +1,169 @@
+"""``arith``: a procedurally generated, difficulty-graded arithmetic benchmark.
+
+Six levels, from one-digit sums to three-step word problems, graded by value (the ``math``
+checker); every record carries its ``level`` in ``metadata``, so reports break accuracy down by
+it and ``nlrl bench --level K`` runs one level. The levels were calibrated by measuring greedy
+chain-of-thought accuracy on the embedded model (``benchmarks/arith_calibration.py``,
+``docs/benchmarking.md``).
+
+=====  ==========================================  =====================================
+level  problems                                     example
+=====  ==========================================  =====================================
+1      one-digit + one-digit                        What is 3 + 5?
+2      two-digit + two-digit                        What is 34 + 58?
+3      three-digit + three-digit                    What is 347 + 586?
+4      one-digit x two-digit                        What is 7 * 23?
+5      two-step word problem (a + b * c, ...)       Tom has 12 apples. He buys 3 bags ...
+6      three-step word problem, larger numbers      A shop sells pens for $14 each ...
+=====  ==========================================  =====================================
+
+**Determinism and splits.** :func:`generate` is a pure function of ``(split, per_level, seed)``:
+problem ``i`` of a level is drawn from a ``random.Random`` seeded by the seed, split and level.
+A question belongs to exactly one split, decided by a hash of its text (60% train, 20% dev, 20%
+test); a draw that falls in another split is rejected, so the splits never share a question,
+whatever seed each is generated with. Within a split no question repeats.
+
+>>> ds = generate("test", per_level=2)
+>>> [(r.id, r.metadata["level"]) for r in ds][:3]
+[('L1-0', 1), ('L1-1', 1), ('L2-0', 2)]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Callable
+
+from .._exceptions import ConfigError, DatasetError
+from .datasets import Dataset
+from .records import Record
+
+SPLITS = ("train", "dev", "test")
+#: share of the question space in each split (by hash of the question text), in SPLITS order
+_SHARES = (60, 20, 20)
+LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+DEFAULT_PER_LEVEL = 100
+_MAX_DRAWS = 200_000
+
+_SUM = ("What is {a} + {b}?", "Compute {a} + {b}.", "Find the sum of {a} and {b}.", "Add {a} and {b}.",
+        "Calculate {a} plus {b}.")
+_PRODUCT = ("What is {a} * {b}?", "Compute {a} * {b}.", "Find the product of {a} and {b}.",
+            "Multiply {a} by {b}.", "Calculate {a} times {b}.")
+_NAMES = (("Tom", "he"), ("Sara", "she"), ("Ali", "he"), ("Mia", "she"), ("Ben", "he"), ("Lena", "she"),
+          ("Omar", "he"), ("Rosa", "she"))
+_ITEMS = ("apples", "pencils", "stickers", "marbles", "cookies", "books", "cards", "shells")
+_GOODS = ("pens", "notebooks", "toys", "cups", "hats", "plates")
+
+
+def split_of(question: str) -> str:
+    """The split a question belongs to (a hash of its text; independent of any seed)."""
+    h = int.from_bytes(hashlib.sha256(question.encode("utf-8")).digest()[:8], "big") % sum(_SHARES)
+    edge = 0
+    for name, share in zip(SPLITS, _SHARES):
+        edge += share
+        if h < edge:
+            return name
+    return SPLITS[-1]  # pragma: no cover
+
+
+def _sum_problem(digits: int) -> Callable[[random.Random], tuple[str, int]]:
+    lo, hi = (0, 9) if digits == 1 else (10 ** (digits - 1), 10 ** digits - 1)
+
+    def make(rng: random.Random) -> tuple[str, int]:
+        a, b = rng.randint(lo, hi), rng.randint(lo, hi)
+        return rng.choice(_SUM).format(a=a, b=b), a + b
+    return make
+
+
+def _product(rng: random.Random) -> tuple[str, int]:
+    a, b = rng.randint(2, 9), rng.randint(11, 99)
+    return rng.choice(_PRODUCT).format(a=a, b=b), a * b
+
+
+def _two_step(rng: random.Random) -> tuple[str, int]:
+    name, he = rng.choice(_NAMES)
+    item = rng.choice(_ITEMS)
+    kind = rng.randrange(3)
+    if kind == 0:
+        a, b, c = rng.randint(2, 20), rng.randint(2, 6), rng.randint(2, 9)
+        q = (f"{name} has {a} {item}. {he.capitalize()} buys {b} bags with {c} {item} in each bag. "
+             f"How many {item} does {he} have now?")
+        return q, a + b * c
+    if kind == 1:
+        a, b = rng.randint(20, 60), rng.randint(2, 15)
+        c = rng.randint(2, 20)
+        q = (f"{name} had {a} {item} and gave away {b}. Then {he} found {c} more. "
+             f"How many {item} does {he} have now?")
+        return q, a - b + c
+    b, c = rng.randint(2, 9), rng.randint(2, 9)
+    a = rng.randint(1, b * c - 1)
+    q = (f"{name} has {b} boxes with {c} {item} in each box. {he.capitalize()} gives away {a} {item}. "
+         f"How many {item} are left?")
+    return q, b * c - a
+
+
+def _three_step(rng: random.Random) -> tuple[str, int]:
+    name, he = rng.choice(_NAMES)
+    good = rng.choice(_GOODS)
+    kind = rng.randrange(2)
+    if kind == 0:
+        p, k = rng.randint(11, 49), rng.randint(3, 9)
+        m = rng.randint(2, 9)
+        bill = (p * k + m) // 100 * 100 + 100
+        q = (f"A shop sells {good} for ${p} each and bags for ${m} each. {name} buys {k} {good} and one bag, "
+             f"and pays with ${bill}. How many dollars of change does {he} get?")
+        return q, bill - p * k - m
+    a, b, c = rng.randint(12, 48), rng.randint(3, 9), rng.randint(11, 39)
+    d = rng.randint(2, 9)
+    q = (f"{name} packs {b} crates with {a} {good} in each crate and {d} boxes with {c} {good} in each box. "
+         f"How many {good} does {he} pack in all?")
+    return q, a * b + c * d
+
+
+_MAKERS: dict[int, Callable[[random.Random], tuple[str, int]]] = {
+    1: _sum_problem(1), 2: _sum_problem(2), 3: _sum_problem(3), 4: _product, 5: _two_step, 6: _three_step,
+}
+#: one line per level, for docs and ``nlrl bench`` help
+ABOUT: dict[int, str] = {
+    1: "one-digit + one-digit", 2: "two-digit + two-digit", 3: "three-digit + three-digit",
+    4: "one-digit x two-digit", 5: "two-step word problem", 6: "three-step word problem, larger numbers",
+}
+
+
+def level_records(split: str, level: int, count: int, seed: int = 0, *, name: str = "arith",
+                  start_index: int = 0) -> list[Record]:
+    """``count`` distinct questions of ``level`` that belong to ``split``, drawn from ``seed``."""
+    if split not in SPLITS:
+        raise ConfigError(f"arith split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if level not in _MAKERS:
+        raise ConfigError(f"arith level must be one of {', '.join(map(str, LEVELS))}, got {level!r}")
+    rng = random.Random(f"nlrl-arith/{seed}/{split}/{level}")
+    make = _MAKERS[level]
+    seen: set[str] = set()
+    out: list[Record] = []
+    for _ in range(_MAX_DRAWS):
+        if len(out) >= count:
+            break
+        question, answer = make(rng)
+        if question in seen or split_of(question) != split:
+            continue
+        seen.add(question)
+        i = len(out)
+        out.append(Record(f"L{level}-{i}", question, str(answer), "math", "math", name, start_index + i,
+                          metadata={"level": level, "split": split, "seed": seed}))
+    if len(out) < count:
+        raise DatasetError(f"arith level {level} has only {len(out)} distinct {split} questions; "
+                           f"asked for {count}")
+    return out
+
+
+def generate(split: str = "test", per_level: int = DEFAULT_PER_LEVEL, seed: int = 0,
+             levels: tuple[int, ...] = LEVELS, *, name: str | None = None) -> Dataset:
+    """The ``split`` of the benchmark: ``per_level`` questions at each of ``levels``, level by level."""
+    if not isinstance(per_level, int) or per_level < 1:
+        raise ConfigError(f"arith per_level must be an integer >= 1, got {per_level!r}")
+    label = name or ("arith" if split == "test" else f"arith-{split}")
+    records: list[Record] = []
+    for level in levels:
+        records += level_records(split, level, per_level, seed, name=label, start_index=len(records))
+    return Dataset(label, records, source=f"generated: split={split} per_level={per_level} seed={seed}")
