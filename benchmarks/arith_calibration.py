@@ -31,7 +31,7 @@ from nlrl.bench.runner import select_level  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 #: generated-token limit per completion at each level (the answer line comes early in easy ones)
-MAX_TOKENS = {1: 32, 2: 40, 3: 48, 4: 64, 5: 96, 6: 128}
+MAX_TOKENS = {1: 32, 2: 32, 3: 40, 4: 40, 5: 48, 6: 96}
 
 
 def cache_dir() -> Path:

@@ -1,24 +1,25 @@
 """``arith``: a procedurally generated, difficulty-graded arithmetic benchmark.
 
-Six levels, from one-digit sums to three-step word problems, graded by value (the ``math``
+Six levels, from one-digit sums to two-step word problems, graded by value (the ``math``
 checker); every record carries its ``level`` in ``metadata``, so reports break accuracy down by
 it and ``nlrl bench --level K`` runs one level. The levels were calibrated by measuring greedy
 chain-of-thought accuracy on the embedded model (``benchmarks/arith_calibration.py``,
 ``docs/benchmarking.md``).
 
-=====  ==========================================  =====================================
-level  problems                                     example
-=====  ==========================================  =====================================
-1      one-digit + one-digit                        What is 3 + 5?
-2      two-digit + two-digit                        What is 34 + 58?
-3      three-digit + three-digit                    What is 347 + 586?
-4      one-digit x two-digit                        What is 7 * 23?
-5      two-step word problem (a + b * c, ...)       Tom has 12 apples. He buys 3 bags ...
-6      three-step word problem, larger numbers      A shop sells pens for $14 each ...
-=====  ==========================================  =====================================
+=====  ==============================================  ==================================
+level  problems                                        example
+=====  ==============================================  ==================================
+1      one-digit + one-digit                           What is 3 + 5?
+2      two-digit + one-digit, no carry                 What is 42 + 5?
+3      two-digit + one-digit, with a carry             What is 47 + 8?
+4      two-digit + two-digit                           What is 34 + 58?
+5      one-digit x two-digit                           What is 7 * 23?
+6      two-step word problem (a + b * c, b * c - a)    Tom has 12 apples. He buys 3 bags ...
+=====  ==============================================  ==================================
 
 **Determinism and splits.** :func:`generate` is a pure function of ``(split, per_level, seed)``:
-problem ``i`` of a level is drawn from a ``random.Random`` seeded by the seed, split and level.
+problem ``i`` of a level is drawn from a ``random.Random`` seeded by the seed, split and the
+level's kind of problem.
 A question belongs to exactly one split, decided by a hash of its text (60% train, 20% dev, 20%
 test); a draw that falls in another split is rejected, so the splits never share a question,
 whatever seed each is generated with. Within a split no question repeats.
@@ -75,6 +76,15 @@ def _sum_problem(digits: int) -> Callable[[random.Random], tuple[str, int]]:
     return make
 
 
+def _tens_plus_units(carry: bool) -> Callable[[random.Random], tuple[str, int]]:
+    def make(rng: random.Random) -> tuple[str, int]:
+        a, b = rng.randint(10, 99), rng.randint(1, 9)
+        while (a % 10 + b >= 10) != carry:
+            a, b = rng.randint(10, 99), rng.randint(1, 9)
+        return rng.choice(_SUM).format(a=a, b=b), a + b
+    return make
+
+
 def _product(rng: random.Random) -> tuple[str, int]:
     a, b = rng.randint(2, 9), rng.randint(11, 99)
     return rng.choice(_PRODUCT).format(a=a, b=b), a * b
@@ -120,13 +130,19 @@ def _three_step(rng: random.Random) -> tuple[str, int]:
     return q, a * b + c * d
 
 
-_MAKERS: dict[int, Callable[[random.Random], tuple[str, int]]] = {
-    1: _sum_problem(1), 2: _sum_problem(2), 3: _sum_problem(3), 4: _product, 5: _two_step, 6: _three_step,
+#: the kinds of problem, by name (a kind's questions do not depend on the level it is given)
+KINDS: dict[str, Callable[[random.Random], tuple[str, int]]] = {
+    "sum-1+1": _sum_problem(1), "sum-2+1": _tens_plus_units(False), "sum-2+1-carry": _tens_plus_units(True),
+    "sum-2+2": _sum_problem(2), "sum-3+3": _sum_problem(3), "product-1x2": _product,
+    "two-step": _two_step, "three-step": _three_step,
 }
-#: one line per level, for docs and ``nlrl bench`` help
+#: the kind of problem at each level, in order of measured difficulty (benchmarks/arith_calibration.py)
+LEVEL_KINDS: dict[int, str] = {1: "sum-1+1", 2: "sum-2+1", 3: "sum-2+1-carry", 4: "sum-2+2", 5: "product-1x2",
+                               6: "two-step"}
+#: one line per level, for docs and reports
 ABOUT: dict[int, str] = {
-    1: "one-digit + one-digit", 2: "two-digit + two-digit", 3: "three-digit + three-digit",
-    4: "one-digit x two-digit", 5: "two-step word problem", 6: "three-step word problem, larger numbers",
+    1: "one-digit + one-digit", 2: "two-digit + one-digit, no carry", 3: "two-digit + one-digit, with a carry",
+    4: "two-digit + two-digit", 5: "one-digit x two-digit", 6: "two-step word problem",
 }
 
 
@@ -135,10 +151,11 @@ def level_records(split: str, level: int, count: int, seed: int = 0, *, name: st
     """``count`` distinct questions of ``level`` that belong to ``split``, drawn from ``seed``."""
     if split not in SPLITS:
         raise ConfigError(f"arith split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if level not in _MAKERS:
+    if level not in LEVEL_KINDS:
         raise ConfigError(f"arith level must be one of {', '.join(map(str, LEVELS))}, got {level!r}")
-    rng = random.Random(f"nlrl-arith/{seed}/{split}/{level}")
-    make = _MAKERS[level]
+    kind = LEVEL_KINDS[level]
+    rng = random.Random(f"nlrl-arith/{seed}/{split}/{kind}")
+    make = KINDS[kind]
     seen: set[str] = set()
     out: list[Record] = []
     for _ in range(_MAX_DRAWS):
@@ -150,7 +167,7 @@ def level_records(split: str, level: int, count: int, seed: int = 0, *, name: st
         seen.add(question)
         i = len(out)
         out.append(Record(f"L{level}-{i}", question, str(answer), "math", "math", name, start_index + i,
-                          metadata={"level": level, "split": split, "seed": seed}))
+                          metadata={"level": level, "kind": kind, "split": split, "seed": seed}))
     if len(out) < count:
         raise DatasetError(f"arith level {level} has only {len(out)} distinct {split} questions; "
                            f"asked for {count}")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from nlrl import ConfigError, DatasetError, ScriptedBackend
 from nlrl.bench import BenchRunner, load_dataset
-from nlrl.bench.arith import LEVELS, SPLITS, generate, level_records, split_of
+from nlrl.bench.arith import KINDS, LEVEL_KINDS, LEVELS, SPLITS, generate, level_records, split_of
 from nlrl.bench.datasets import dataset_names
 from nlrl.bench.runner import select_level
 from nlrl.cli import app
@@ -51,22 +51,49 @@ def test_levels_are_what_they_say_and_references_are_right():
     for r in ds:
         level = r.metadata["level"]
         assert r.id.startswith(f"L{level}-") and r.checker == "math" and r.domain == "math"
+        assert r.metadata["kind"] == LEVEL_KINDS[level]
         nums = [int(x) for x in re.findall(r"\d+", r.prompt)]
-        if level <= 3:  # bare sums: "What is a + b?", "Find the sum of a and b.", ...
+        ref = int(r.reference)
+        if level == 1:
             a, b = nums
-            assert int(r.reference) == a + b
-            assert all(len(str(x)) == level for x in (a, b)) or level == 1 and max(a, b) < 10
+            assert a < 10 and b < 10 and ref == a + b
+        elif level in (2, 3):
+            a, b = nums
+            assert 10 <= a < 100 and 1 <= b < 10 and ref == a + b
+            assert (a % 10 + b >= 10) == (level == 3)  # level 3 carries, level 2 never does
         elif level == 4:
             a, b = nums
-            assert a < 10 <= b < 100 and int(r.reference) == a * b
+            assert 10 <= a < 100 and 10 <= b < 100 and ref == a + b
+        elif level == 5:
+            a, b = nums
+            assert a < 10 <= b < 100 and ref == a * b
         else:
-            assert len(nums) >= 3 and int(r.reference) >= 0
-    # the word problems' references recomputed from their text
-    for r in ds:
-        m = re.search(r"packs (\d+) crates with (\d+) \w+ in each crate and (\d+) boxes with (\d+)", r.prompt)
-        if m:
-            b, a, d, c = map(int, m.groups())
-            assert int(r.reference) == _value(f"{a} * {b} + {c} * {d}")
+            a, b, c = nums
+            if "buys" in r.prompt:
+                assert ref == _value(f"{a} + {b} * {c}")
+            elif "gave away" in r.prompt:
+                assert ref == a - b + c
+            else:  # "b boxes with c in each box; gives away a"
+                assert ref == a * b - c  # "has a boxes with b in each box. gives away c"
+            assert ref >= 0
+
+
+def test_the_other_kinds_generate_checked_problems():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(50):
+        q, ans = KINDS["three-step"](rng)
+        nums = [int(x) for x in re.findall(r"\d+", q)]
+        if "change" in q:
+            p, m, k, bill = nums
+            assert ans == bill - p * k - m >= 0
+        else:
+            b, a, d, c = nums
+            assert ans == _value(f"{a} * {b} + {c} * {d}")
+        q, ans = KINDS["sum-3+3"](rng)
+        a, b = (int(x) for x in re.findall(r"\d+", q))
+        assert 100 <= a < 1000 and ans == a + b
 
 
 def test_graded_by_value_with_the_math_verifier():
