@@ -10,8 +10,8 @@ chain-of-thought accuracy on the embedded model (``benchmarks/arith_calibration.
 level  problems                                        example
 =====  ==============================================  ==================================
 1      one-digit + one-digit                           What is 3 + 5?
-2      two-digit + one-digit, no carry                 What is 42 + 5?
-3      two-digit + one-digit, with a carry             What is 47 + 8?
+2      two-digit + one-digit, with a carry             What is 47 + 8?
+3      two-digit + one-digit, no carry                 What is 42 + 5?
 4      two-digit + two-digit                           What is 34 + 58?
 5      one-digit x two-digit                           What is 7 * 23?
 6      two-step word problem (a + b * c, b * c - a)    Tom has 12 apples. He buys 3 bags ...
@@ -76,6 +76,16 @@ def _sum_problem(digits: int) -> Callable[[random.Random], tuple[str, int]]:
     return make
 
 
+def _round_plus_units(rng: random.Random) -> tuple[str, int]:
+    a, b = 10 * rng.randint(1, 9), rng.randint(1, 9)
+    return rng.choice(_SUM).format(a=a, b=b), a + b
+
+
+def _successor(rng: random.Random) -> tuple[str, int]:
+    a = rng.randint(1, 98)
+    return rng.choice(_SUM).format(a=a, b=1), a + 1
+
+
 def _tens_plus_units(carry: bool) -> Callable[[random.Random], tuple[str, int]]:
     def make(rng: random.Random) -> tuple[str, int]:
         a, b = rng.randint(10, 99), rng.randint(1, 9)
@@ -132,32 +142,33 @@ def _three_step(rng: random.Random) -> tuple[str, int]:
 
 #: the kinds of problem, by name (a kind's questions do not depend on the level it is given)
 KINDS: dict[str, Callable[[random.Random], tuple[str, int]]] = {
-    "sum-1+1": _sum_problem(1), "sum-2+1": _tens_plus_units(False), "sum-2+1-carry": _tens_plus_units(True),
+    "tens+units": _round_plus_units, "plus-one": _successor, "sum-1+1": _sum_problem(1), "sum-2+1": _tens_plus_units(False), "sum-2+1-carry": _tens_plus_units(True),
     "sum-2+2": _sum_problem(2), "sum-3+3": _sum_problem(3), "product-1x2": _product,
     "two-step": _two_step, "three-step": _three_step,
 }
 #: the kind of problem at each level, in order of measured difficulty (benchmarks/arith_calibration.py)
-LEVEL_KINDS: dict[int, str] = {1: "sum-1+1", 2: "sum-2+1", 3: "sum-2+1-carry", 4: "sum-2+2", 5: "product-1x2",
+LEVEL_KINDS: dict[int, str] = {1: "sum-1+1", 2: "sum-2+1-carry", 3: "sum-2+1", 4: "sum-2+2", 5: "product-1x2",
                                6: "two-step"}
 #: one line per level, for docs and reports
 ABOUT: dict[int, str] = {
-    1: "one-digit + one-digit", 2: "two-digit + one-digit, no carry", 3: "two-digit + one-digit, with a carry",
+    1: "one-digit + one-digit", 2: "two-digit + one-digit, with a carry", 3: "two-digit + one-digit, no carry",
     4: "two-digit + two-digit", 5: "one-digit x two-digit", 6: "two-step word problem",
 }
 
 
-def level_records(split: str, level: int, count: int, seed: int = 0, *, name: str = "arith",
-                  start_index: int = 0) -> list[Record]:
-    """``count`` distinct questions of ``level`` that belong to ``split``, drawn from ``seed``."""
+def kind_records(split: str, kind: str, count: int, seed: int = 0, *, level: int | None = None,
+                 name: str = "arith", start_index: int = 0) -> list[Record]:
+    """``count`` distinct questions of ``kind`` that belong to ``split``, drawn from ``seed``."""
     if split not in SPLITS:
         raise ConfigError(f"arith split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if level not in LEVEL_KINDS:
-        raise ConfigError(f"arith level must be one of {', '.join(map(str, LEVELS))}, got {level!r}")
-    kind = LEVEL_KINDS[level]
+    if kind not in KINDS:
+        raise ConfigError(f"arith kind must be one of {', '.join(KINDS)}, got {kind!r}")
     rng = random.Random(f"nlrl-arith/{seed}/{split}/{kind}")
     make = KINDS[kind]
     seen: set[str] = set()
     out: list[Record] = []
+    prefix = f"L{level}" if level is not None else kind
+    meta: dict[str, object] = {"level": level} if level is not None else {}
     for _ in range(_MAX_DRAWS):
         if len(out) >= count:
             break
@@ -166,12 +177,19 @@ def level_records(split: str, level: int, count: int, seed: int = 0, *, name: st
             continue
         seen.add(question)
         i = len(out)
-        out.append(Record(f"L{level}-{i}", question, str(answer), "math", "math", name, start_index + i,
-                          metadata={"level": level, "kind": kind, "split": split, "seed": seed}))
+        out.append(Record(f"{prefix}-{i}", question, str(answer), "math", "math", name, start_index + i,
+                          metadata={**meta, "kind": kind, "split": split, "seed": seed}))
     if len(out) < count:
-        raise DatasetError(f"arith level {level} has only {len(out)} distinct {split} questions; "
-                           f"asked for {count}")
+        raise DatasetError(f"arith {kind} has only {len(out)} distinct {split} questions; asked for {count}")
     return out
+
+
+def level_records(split: str, level: int, count: int, seed: int = 0, *, name: str = "arith",
+                  start_index: int = 0) -> list[Record]:
+    """``count`` distinct questions of ``level`` that belong to ``split``, drawn from ``seed``."""
+    if level not in LEVEL_KINDS:
+        raise ConfigError(f"arith level must be one of {', '.join(map(str, LEVELS))}, got {level!r}")
+    return kind_records(split, LEVEL_KINDS[level], count, seed, level=level, name=name, start_index=start_index)
 
 
 def generate(split: str = "test", per_level: int = DEFAULT_PER_LEVEL, seed: int = 0,

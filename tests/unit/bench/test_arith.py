@@ -60,7 +60,7 @@ def test_levels_are_what_they_say_and_references_are_right():
         elif level in (2, 3):
             a, b = nums
             assert 10 <= a < 100 and 1 <= b < 10 and ref == a + b
-            assert (a % 10 + b >= 10) == (level == 3)  # level 3 carries, level 2 never does
+            assert (a % 10 + b >= 10) == (level == 2)  # level 2 carries, level 3 never does
         elif level == 4:
             a, b = nums
             assert 10 <= a < 100 and 10 <= b < 100 and ref == a + b
