@@ -153,3 +153,14 @@ def test_cli_level(tmp_path):
     bad = CliRunner().invoke(app, ["bench", "--dataset", "gsm8k", "--level", "1", "--out", str(tmp_path / "g"),
                                    "--backend", "scripted", "--model", str(script), "--run-dir", str(tmp_path / "rd")])
     assert bad.exit_code == 1 and "no difficulty levels" in bad.output
+
+
+def test_levels_match_the_recorded_calibration():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "arith_calibration.json"
+    cal = json.loads(path.read_text())
+    assert {lv["level"]: lv["kind"] for lv in cal["levels"]} == LEVEL_KINDS
+    accs = [lv["accuracy"] for lv in cal["levels"]]
+    assert accs == sorted(accs, reverse=True) and cal["levels_in_order_of_accuracy"]
+    assert accs[-1] < 0.05
