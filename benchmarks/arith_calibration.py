@@ -1,7 +1,7 @@
 """Calibrate the levels of the ``arith`` benchmark: greedy chain-of-thought accuracy of the
-embedded model per level, written to benchmarks/results/arith_calibration.json.
+embedded model per kind of problem, written to benchmarks/results/arith_calibration.json.
 
-    NLRL_THREADS=1 python benchmarks/arith_calibration.py              # 30 dev problems a level
+    NLRL_THREADS=1 python benchmarks/arith_calibration.py              # 30 dev problems a kind
     python benchmarks/arith_calibration.py --problems 60 --split test
 
 What runs: ``nlrl bench``'s runner (the ``cot`` strategy, temperature 0, the math few-shot
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from nlrl.bench import BenchProgress, BenchRunner, CachingBackend, load_dataset  # noqa: E402
+from nlrl.bench import BenchProgress, BenchRunner, CachingBackend  # noqa: E402
 from nlrl.bench.arith import ABOUT, LEVEL_KINDS, kind_records  # noqa: E402
 from nlrl.bench.datasets import Dataset  # noqa: E402
 
