@@ -333,11 +333,18 @@ ALIASES: dict[str, str] = {
     "math-500": "math500", "aime": "aime24", "aime-2024": "aime24", "aime2024": "aime24",
     "human-eval": "humaneval", "csqa": "commonsenseqa", "commonsense-qa": "commonsenseqa",
     "hotpot": "hotpotqa", "gsm-8k": "gsm8k", "collie-v1": "collie",
+    "arith-test": "arith",
+}
+#: Built-ins generated in code, not read from the data directory (see :mod:`nlrl.bench.arith`).
+GENERATED: dict[str, tuple[str, str]] = {
+    "arith": ("test", "graded arithmetic, test split: 6 levels x 100, generated (math; level)"),
+    "arith-dev": ("dev", "graded arithmetic, dev split: 6 levels x 100, generated (math; level)"),
+    "arith-train": ("train", "graded arithmetic, train split: 6 levels x 100, generated (math; level)"),
 }
 
 
 def dataset_names() -> list[str]:
-    return sorted(BUILTIN)
+    return sorted([*BUILTIN, *GENERATED])
 
 
 def _squash(name: str) -> str:
@@ -347,10 +354,10 @@ def _squash(name: str) -> str:
 def builtin_name(name: str) -> str | None:
     """The vendored benchmark ``name`` spells (an alias; case, spaces, ``-`` and ``_`` aside), or None."""
     key = ALIASES.get(name.lower(), name.lower())
-    if key in BUILTIN:
+    if key in BUILTIN or key in GENERATED:
         return key
     squashed = _squash(name)
-    for known in [*BUILTIN, *ALIASES]:
+    for known in [*BUILTIN, *GENERATED, *ALIASES]:
         if squashed and _squash(known) == squashed:
             return ALIASES.get(known, known)
     return None
@@ -362,6 +369,10 @@ def load_builtin(name: str, *, data_dir: str | os.PathLike[str] | None = None, s
     key = builtin_name(name)
     if key is None:
         raise UnknownNameError("dataset", name, dataset_names())
+    if key in GENERATED:
+        from .arith import generate
+
+        return generate(GENERATED[key][0], name=key)
     spec = BUILTIN[key]
     path = resolve_data_dir(data_dir, settings) / spec.path
     if not path.is_file():

@@ -94,6 +94,20 @@ def grade_text(record: Record, output: str, answer: str | None) -> str:
     return f"Final Answer: {answer}"
 
 
+def select_level(ds: Dataset, level: Any) -> Dataset:
+    """The records of ``ds`` at difficulty ``level`` (``3`` matches a level stored as 3 or "3")."""
+    want = str(level).strip()
+    levels = {str(r.metadata["level"]) for r in ds if "level" in r.metadata}
+    if not levels:
+        raise ConfigError(f"dataset {ds.name!r} has no difficulty levels; --level applies to sets that "
+                          "carry one (arith, math500, math, ...)")
+    if want not in levels:
+        raise ConfigError(f"dataset {ds.name!r} has no level {want}; its levels are "
+                          f"{', '.join(sorted(levels, key=lambda v: (len(v), v)))}")
+    return Dataset(ds.name, [r for r in ds if str(r.metadata.get("level")) == want], source=ds.source,
+                   skipped=ds.skipped)
+
+
 def make_out_dir(path: str | os.PathLike[str]) -> Path:
     """Create an output directory up front, so a bad ``--out`` fails before any work is done."""
     out = Path(path)
@@ -289,9 +303,14 @@ class BenchRunner:
     # -- a whole run ---------------------------------------------------------------------------
 
     def run(self, dataset: Dataset | Any, out_dir: str | os.PathLike[str], *, limit: int | None = None,
-            shard: tuple[int, int] | None = None, force: bool = False) -> dict[str, Any]:
-        """Run (or resume) ``dataset`` into ``out_dir``; returns the summary written there."""
+            shard: tuple[int, int] | None = None, force: bool = False, level: Any = None) -> dict[str, Any]:
+        """Run (or resume) ``dataset`` into ``out_dir``; returns the summary written there.
+
+        ``level`` keeps only the records whose ``metadata["level"]`` is that level (before
+        ``limit`` and ``shard``)."""
         ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+        if level is not None:
+            ds = select_level(ds, level)
         selected = ds.select(limit=limit, shard=shard)
         out = make_out_dir(out_dir)
         with _DirLock(out), RunStore(out / STORE) as store:
@@ -330,6 +349,7 @@ class BenchRunner:
                 rows = [finished[k][1] for k, _ in keys if k in finished]
                 summary = summarize(rows, config=config, selected=len(selected), wall_s=wall, extra={
                     "shard": list(shard) if shard else None, "limit": limit,
+                    **({"level": level} if level is not None else {}),
                     "skipped_rows": len(ds.skipped), "concurrency": self.concurrency,
                     **({"executor": self.executor.describe()} if self.executor is not None else {}),
                     **({"cache": self.backend.stats.to_dict()} if hasattr(self.backend, "stats") else {}),

@@ -46,7 +46,7 @@ def parse_pairs(pairs: list[str] | None, hint: str, *, values: bool = False) -> 
 
 @app.command()
 def bench(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie) or a JSONL/JSON/CSV file (LiveCodeBench and APPS row layouts are read as stdio problems)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie, arith, arith-dev, arith-train) or a JSONL/JSON/CSV file (LiveCodeBench and APPS row layouts are read as stdio problems)."),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Run directory: results.jsonl, summary.json, plots, and the run store that makes reruns resume."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ...)."),
     strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option", "-O", metavar="KEY=VALUE", help="KEY=VALUE passed to the strategy (repeatable), e.g. weighted=true."),
@@ -56,6 +56,7 @@ def bench(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
     seed: int = typer.Option(0, "--seed", help="Random seed for sampling (part of the run's identity)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, metavar="K", help="Only the first K records."),
+    level: Optional[str] = typer.Option(None, "--level", metavar="K", help="Only the records at difficulty level K (arith, math500, math, ...; before --limit)."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/K", help="i/k: every k-th record from the i-th (after --limit)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: NLRL_DATA_DIR, else the copy shipped with nlrl)."),
     field: Optional[List[str]] = typer.Option(None, "--field", metavar="ATTR=COLUMN", help="For a file: ATTR=COLUMN with ATTR in id, prompt, reference, test_cases, domain, checker (repeatable)."),
@@ -109,6 +110,10 @@ def bench(
     file_opts = {k: v for k, v in {"fields": fields or None, "checker": checker, "domain": domain}.items()
                  if v is not None}
     ds = load_dataset(dataset, data_dir=data_dir, strict=strict, settings=settings, **file_opts)
+    if level is not None:  # checked before the model loads
+        from ..bench.runner import select_level
+
+        ds = select_level(ds, level)
     out = open_run_dir(out)
     for skip in ds.skipped[:20]:
         typer.echo(f"warning: skipped {skip}", err=True)
@@ -128,7 +133,7 @@ def bench(
                 adaptive=not no_adaptive, difficulty=difficulty, steps=steps, concurrency=concurrency,
                 plots=not no_plots, backend_label=settings.backend,
                 progress=BenchProgress(enabled=False) if quiet else None)
-            summary = runner.run(ds, out, limit=limit, shard=shard_ix, force=force)
+            summary = runner.run(ds, out, limit=limit, shard=shard_ix, force=force, level=level)
     finally:
         if run_log != Path(settings.run_dir) / "nlrl.log":
             stop_logging(run_log)

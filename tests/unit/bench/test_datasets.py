@@ -11,11 +11,13 @@ SIZES = {
     "gsm8k": 1000, "math500": 500, "math": 5000, "aime24": 30, "humaneval": 164, "mbpp": 427,
     "hotpotqa": 7405, "hotpotqa-distractor": 100, "commonsenseqa": 1221, "strategyqa": 229,
     "strategyqa-train": 2061, "collie": 2080,
+    "arith": 600, "arith-dev": 600, "arith-train": 600,
 }
 CHECKERS = {
     "gsm8k": "math", "math500": "math", "math": "math", "aime24": "math", "humaneval": "code", "mbpp": "code",
     "hotpotqa": "qa", "hotpotqa-distractor": "qa", "commonsenseqa": "choice", "strategyqa": "yesno",
     "strategyqa-train": "yesno", "collie": "collie",
+    "arith": "math", "arith-dev": "math", "arith-train": "math",
 }
 
 
