@@ -124,3 +124,7 @@ def test_the_readmes_first_example_gets_the_answer_it_promises(embedded):
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     question, promised = re.search(r'nlrl solve "([^"]+)" +# .*"Final Answer: ([^"]+)"', readme).groups()
     assert Pipeline(embedded).solve(question).final_answer == promised
+    # and the strategy it shows fixing a sum the default gets wrong
+    question, strategy, promised = re.search(
+        r'nlrl solve "([^"]+)" --strategy ([\w-]+) +# .*"Final Answer: ([^"]+)"', readme).groups()
+    assert Pipeline(embedded, strategy=strategy).solve(question).final_answer == promised
