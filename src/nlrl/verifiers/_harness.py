@@ -9,7 +9,8 @@ and runs as two processes:
   reads anything secret. Only then does it read the secret file descriptor: the verdict nonce and,
   for tests, the trusted test code. It runs the tests itself, calling the program's functions
   through a pipe, on plain values only, and prints ``\\n<nonce> <payload>`` on stdout when they all
-  pass. The program never holds the nonce, so it cannot print it.
+  pass; when they do not, ``\\n<nonce>! <report>`` (what failed: see ``_failure``) and exit status 1.
+  The program never holds the nonce, so it cannot print either.
 - **the runner** (the fork): closes every descriptor but stdin/stdout/stderr and its two pipe
   ends, then runs the untrusted program. It answers the judge's requests ("get name", "call",
   "list"): values cross as JSON of plain built-in values (None, bool, int, float, complex, str,
@@ -416,9 +417,10 @@ def _judge(pid, secret_fd, req_fd, resp_fd, mode):
         os.kill(pid, signal.SIGKILL)
     sys.stdout.flush()
     sys.stderr.flush()
-    if not ok:  # the report is marked with the nonce: the program cannot forge one
-        payload = json.dumps({"failure": report})
-    out = ("\n" + nonce + " " + payload + "\n").encode()
+    if ok:
+        out = ("\n" + nonce + " " + payload + "\n").encode()
+    else:  # a report of the failure, under its own mark (the nonce and "!"): the program cannot forge it
+        out = ("\n" + nonce + "! " + json.dumps({"failure": report}) + "\n").encode()
     while out:
         out = out[os.write(1, out):]
     os._exit(0 if ok else 1)

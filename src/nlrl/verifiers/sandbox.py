@@ -537,13 +537,16 @@ def _supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, start: floa
         else:
             status = "failed"
     failure: dict[str, Any] | None = None
-    if status == "failed" and at >= 0:  # the judge's report of what failed, marked with the nonce
-        try:
-            report = json.loads(out[at + len(marker):].split(b"\n", 1)[0])
-        except ValueError:
-            report = None
-        if isinstance(report, dict) and isinstance(report.get("failure"), dict):
-            failure = report["failure"]
+    failed_at = out.rfind(b"\n" + nonce.encode() + b"! ")  # the judge's report of what failed
+    if failed_at >= 0:
+        if status == "failed":
+            try:
+                report = json.loads(out[failed_at + len(marker) + 1:].split(b"\n", 1)[0])
+            except ValueError:
+                report = None
+            if isinstance(report, dict) and isinstance(report.get("failure"), dict):
+                failure = report["failure"]
+        at = failed_at if at < 0 else min(at, failed_at)
     if at >= 0:
         out = out[:at]
     return RunResult(status, proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
