@@ -231,6 +231,10 @@ def _runner(prog_fd, req_fd, resp_fd, mode):
                 resp = ["raise", type(exc).__name__[:60], str(exc)[:300]]
             except BaseException:
                 resp = ["raise", "Exception", "unprintable exception"]
+            try:
+                sys.stdout.flush()  # what the failing call printed is part of its output
+            except BaseException:
+                pass
         _send(resp_fd, resp)
 
 

@@ -191,6 +191,12 @@ def test_the_program_cannot_forge_the_failure_report(code):
     assert ok.correct and ok.info is None
 
 
+def test_what_a_failing_call_printed_is_kept(code):
+    v = code.check("def f(x):\n    print('about to fail on', x)\n    raise ValueError(x)\n", "assert f(7) == 1\n")
+    assert v.info["stdout"] == "about to fail on 7\n" and v.info["error"] == "ValueError: 7"
+    assert v.info["failed_test"] == "assert f(7) == 1"
+
+
 def test_a_program_that_does_not_load_reports_the_load_stage(code):
     v = code.check("print('starting')\nraise ValueError('boom')\n", "assert f(1) == 1\n")
     assert not v.correct and v.info["stage"] == "load" and v.info["failed_test"] is None
