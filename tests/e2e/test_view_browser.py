@@ -275,6 +275,10 @@ def test_code_sample_shows_the_graded_program(browser, server, runs):
     assert browser.find_element(By.CSS_SELECTOR, "pre.detail").text == row["verdict"]["detail"]
     program = browser.find_element(By.CSS_SELECTOR, "details.program pre").text
     assert row["reference"]["test_list"][0] in program and "print('debug <b>', a)" in program
+    info = row["verdict"]["info"]
+    assert browser.find_element(By.CSS_SELECTOR, "code.failed-test").text == info["failed_test"]
+    assert browser.find_element(By.CSS_SELECTOR, "pre.stdout").text == info["stdout"].strip()
+    assert browser.find_element(By.CSS_SELECTOR, "pre.stderr").text == info["stderr"].strip()  # shown as text
     assert console_errors(browser) == []
     no_xss(browser)
     shot(browser, "sample-code")

@@ -9,7 +9,8 @@ and runs as two processes:
   reads anything secret. Only then does it read the secret file descriptor: the verdict nonce and,
   for tests, the trusted test code. It runs the tests itself, calling the program's functions
   through a pipe, on plain values only, and prints ``\\n<nonce> <payload>`` on stdout when they all
-  pass. The program never holds the nonce, so it cannot print it.
+  pass; when they do not, ``\\n<nonce>! <report>`` (what failed: see ``_failure``) and exit status 1.
+  The program never holds the nonce, so it cannot print either.
 - **the runner** (the fork): closes every descriptor but stdin/stdout/stderr and its two pipe
   ends, then runs the untrusted program. It answers the judge's requests ("get name", "call",
   "list"): values cross as JSON of plain built-in values (None, bool, int, float, complex, str,
@@ -192,6 +193,10 @@ def _runner(prog_fd, req_fd, resp_fd, mode):
         sys.stderr.flush()
     except BaseException:
         try:
+            try:
+                sys.stdout.flush()  # what it printed before it failed is part of its output
+            except BaseException:
+                pass
             traceback.print_exc()
             sys.stderr.flush()
         finally:
@@ -226,6 +231,10 @@ def _runner(prog_fd, req_fd, resp_fd, mode):
                 resp = ["raise", type(exc).__name__[:60], str(exc)[:300]]
             except BaseException:
                 resp = ["raise", "Exception", "unprintable exception"]
+            try:
+                sys.stdout.flush()  # what the failing call printed is part of its output
+            except BaseException:
+                pass
         _send(resp_fd, resp)
 
 
@@ -350,12 +359,30 @@ def _prelude(text):
     return compile("", "<prelude>", "exec")
 
 
+def _failure(exc, tests):
+    """What the judge saw fail: the stage, the test's source line (the innermost frame in the
+    tests), the exception (its message may be the program's text) and the traceback printed."""
+    where, line = None, None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<tests>" and frame.lineno:
+            line = frame.lineno
+    lines = tests.splitlines()
+    if line and line <= len(lines):
+        where = lines[line - 1].strip()[:500]
+    try:
+        message = str(exc)[:500]
+    except BaseException:
+        message = "unprintable exception"
+    return {"stage": "tests", "test": where, "line": line, "error": type(exc).__name__[:60],
+            "message": message, "traceback": "".join(traceback.format_exception(exc))[-8000:]}
+
+
 def _judge(pid, secret_fd, req_fd, resp_fd, mode):
     global _JUDGE
     with os.fdopen(secret_fd, "r", encoding="utf-8") as f:
         spec = json.loads(f.read())
     nonce = spec.pop("nonce")
-    ok, payload = False, "null"
+    ok, payload, report = False, "null", {"stage": "load"}
     try:
         _JUDGE = _Judge(req_fd, resp_fd)
         try:
@@ -381,21 +408,26 @@ def _judge(pid, secret_fd, req_fd, resp_fd, mode):
                         pass
             exec(compile(spec["tests"], "<tests>", "exec"), ns)
             ok = True
-    except BaseException:
+    except BaseException as exc:
         if pid:
             os.kill(pid, signal.SIGKILL)  # first, so the tests' message is the last on stderr
             pid = 0
-        traceback.print_exc()
+        report = _failure(exc, spec.get("tests") or "")
+        sys.stderr.flush()
+        tb = report["traceback"].encode("utf-8", "replace")
+        while tb:
+            tb = tb[os.write(2, tb):]
     if pid:
         os.kill(pid, signal.SIGKILL)
     sys.stdout.flush()
     sys.stderr.flush()
-    if not ok:
-        os._exit(1)
-    out = ("\n" + nonce + " " + payload + "\n").encode()
+    if ok:
+        out = ("\n" + nonce + " " + payload + "\n").encode()
+    else:  # a report of the failure, under its own mark (the nonce and "!"): the program cannot forge it
+        out = ("\n" + nonce + "! " + json.dumps({"failure": report}) + "\n").encode()
     while out:
         out = out[os.write(1, out):]
-    os._exit(0)
+    os._exit(0 if ok else 1)
 
 
 def main():

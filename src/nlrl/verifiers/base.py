@@ -3,7 +3,9 @@
 A verifier judges one model output against one reference. ``correct`` is the benchmark's verdict;
 ``score`` is a graded value in [0, 1] (1.0/0.0 for pass/fail checkers, token F1 for QA, the
 fraction of passed tests for test cases); ``detail`` says why in one line; ``extracted`` is the
-answer the verifier read out of the output, when it reads one.
+answer the verifier read out of the output, when it reads one; ``info`` (optional) holds the
+grader's structured particulars for display (code: the failing test and the program's output;
+math: the extracted and gold values), see docs/verifiers.md.
 
 A candidate that fails is a Verdict with ``correct=False``; :class:`~nlrl.VerifierError` is for a
 grader that could not run (a malformed reference, a broken sandbox).
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import VerifierError
@@ -25,6 +27,7 @@ class Verdict:
     score: float
     detail: str = ""
     extracted: str | None = None
+    info: dict[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         s = self.score
@@ -34,16 +37,20 @@ class Verdict:
         object.__setattr__(self, "correct", bool(self.correct))
 
     @classmethod
-    def passed(cls, detail: str = "", extracted: str | None = None) -> "Verdict":
-        return cls(True, 1.0, detail, extracted)
+    def passed(cls, detail: str = "", extracted: str | None = None,
+               info: dict[str, Any] | None = None) -> "Verdict":
+        return cls(True, 1.0, detail, extracted, info)
 
     @classmethod
-    def failed(cls, detail: str = "", extracted: str | None = None, score: float = 0.0) -> "Verdict":
-        return cls(False, score, detail, extracted)
+    def failed(cls, detail: str = "", extracted: str | None = None, score: float = 0.0,
+               info: dict[str, Any] | None = None) -> "Verdict":
+        return cls(False, score, detail, extracted, info)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"correct": self.correct, "score": self.score, "detail": self.detail,
-                "extracted": self.extracted}
+        d = {"correct": self.correct, "score": self.score, "detail": self.detail, "extracted": self.extracted}
+        if self.info is not None:
+            d["info"] = self.info
+        return d
 
 
 class Verifier(ABC):

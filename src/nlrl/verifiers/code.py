@@ -186,14 +186,50 @@ def _same(value: Any, expected: Any) -> bool:
     return bool(value == expected)
 
 
+#: how much of the program's stdout and of its stderr a verdict keeps (characters)
+OUTPUT_CHARS = 2048
+
+
+def clip(text: str, limit: int = OUTPUT_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters: its head and tail, with a note of what was cut."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 3 // 4, limit // 4
+    return f"{text[:head]}\n… [{len(text) - head - tail} characters cut] …\n{text[len(text) - tail:]}"
+
+
+def _failure_info(run: RunResult) -> dict[str, Any]:
+    """The verdict's ``info`` for a failed run: what the judge saw fail (trusted: it carries the
+    run's nonce) and the program's own output, untrusted text to display, clipped."""
+    report = run.failure or {}
+    stderr = run.stderr
+    tb = report.get("traceback")
+    if isinstance(tb, str) and tb and stderr.endswith(tb):
+        stderr = stderr[: len(stderr) - len(tb)]  # the judge's traceback, not the program's output
+    error = report.get("error")
+    if error and report.get("message"):
+        error = f"{error}: {report['message']}"
+    return {"status": run.status, "stage": report.get("stage"), "failed_test": report.get("test"),
+            "failed_line": report.get("line"), "error": error,
+            "stdout": clip(run.stdout), "stderr": clip(stderr)}
+
+
 def _verdict(job: _Job, run: RunResult) -> Verdict:
     if job.kind != "cases":
         if run.passed:
             return Verdict.passed("all tests passed")
-        return Verdict.failed(run.summary())
+        info = _failure_info(run)
+        if run.status == "failed" and info["stage"] == "tests" and info["error"]:
+            detail = str(info["error"]).splitlines()[0][:300] if str(info["error"]).strip() else run.summary()
+            if info["failed_test"]:
+                detail += f" (failing test, line {info['failed_line']}: {str(info['failed_test'])[:200]})"
+        else:
+            detail = run.summary()
+        return Verdict.failed(detail, info=info)
     if not run.passed or not isinstance(run.payload, list) or len(run.payload) != len(job.expected):
-        return Verdict.failed(run.summary() if not run.passed else "the test harness returned no results")
-    ok, first_bad = 0, ""
+        info = _failure_info(run)
+        return Verdict.failed(run.summary() if not run.passed else "the test harness returned no results", info=info)
+    ok, first_bad, info = 0, "", None
     for i, (got, want) in enumerate(zip(run.payload, job.expected)):
         if isinstance(got, dict) and got.get("ok") and _same(got.get("value"), want):
             ok += 1
@@ -201,9 +237,11 @@ def _verdict(job: _Job, run: RunResult) -> Verdict:
             why = got.get("error") if isinstance(got, dict) and not got.get("ok") else \
                 f"got {json.dumps(got.get('value') if isinstance(got, dict) else got)[:80]}"
             first_bad = f"case {i}: {why}, expected {json.dumps(want)[:80]}"
+            info = {"status": "failed", "stage": "tests", "failed_test": f"case {i}", "failed_line": None,
+                    "error": why, "stdout": clip(run.stdout), "stderr": clip(run.stderr)}
     n = len(job.expected)
     detail = f"passed {ok}/{n} test cases" + (f"; {first_bad}" if first_bad else "")
-    return Verdict(ok == n, ok / n, detail)
+    return Verdict(ok == n, ok / n, detail, info=info)
 
 
 class CodeVerifier(Verifier):

@@ -478,9 +478,10 @@ class MathVerifier(Verifier):
         if "\\boxed" in gold or "\\fbox" in gold:
             gold = last_boxed(gold) or gold
         extracted = extract_math_answer(output or "")
+        info = {"extracted": extracted, "gold": gold}
         if extracted is None:
-            return Verdict.failed("no final answer found in the output")
+            return Verdict.failed("no final answer found in the output", info=info)
         timeout_s = context.get("timeout_s", self.timeout_s)
         if answers_equivalent(extracted, gold, timeout_s=timeout_s):
-            return Verdict.passed(f"{extracted!r} equals the reference {gold!r}", extracted)
-        return Verdict.failed(f"{extracted!r} differs from the reference {gold!r}", extracted)
+            return Verdict.passed(f"{extracted!r} equals the reference {gold!r}", extracted, info=info)
+        return Verdict.failed(f"{extracted!r} differs from the reference {gold!r}", extracted, info=info)

@@ -114,7 +114,8 @@ Source = Union[str, TestedProgram]
 
 @dataclass(frozen=True)
 class RunResult:
-    """How one run ended. ``payload`` is the JSON value the program left in ``__nlrl_result__``."""
+    """How one run ended. ``payload`` is the JSON value the program left in ``__nlrl_result__``;
+    ``failure`` is the judge's report when a run failed (see the field)."""
 
     status: Status
     exit_code: int | None
@@ -125,6 +126,11 @@ class RunResult:
     payload: Any = None
     uid: int | None = field(default=None, repr=False)
     sid: int | None = field(default=None, repr=False)
+    #: for a run of tests that failed, the judge's report (nonce-marked, so the program cannot
+    #: forge it): ``stage`` ("load": the program did not get to the tests; "tests"), ``test`` (the
+    #: source line of the failing test), ``line``, ``error`` (exception type), ``message`` (its text,
+    #: which may be the program's), ``traceback`` (what the judge printed at the end of stderr)
+    failure: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -530,10 +536,21 @@ def _supervise(proc: subprocess.Popen[bytes], limits: SandboxLimits, start: floa
                 payload = None
         else:
             status = "failed"
+    failure: dict[str, Any] | None = None
+    failed_at = out.rfind(b"\n" + nonce.encode() + b"! ")  # the judge's report of what failed
+    if failed_at >= 0:
+        if status == "failed":
+            try:
+                report = json.loads(out[failed_at + len(marker) + 1:].split(b"\n", 1)[0])
+            except ValueError:
+                report = None
+            if isinstance(report, dict) and isinstance(report.get("failure"), dict):
+                failure = report["failure"]
+        at = failed_at if at < 0 else min(at, failed_at)
     if at >= 0:
         out = out[:at]
     return RunResult(status, proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                     duration, mode, payload, uid, sid)
+                     duration, mode, payload, uid, sid, failure)
 
 
 def _end_jail(proc: subprocess.Popen[bytes], info_fd: int) -> None:

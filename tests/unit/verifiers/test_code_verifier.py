@@ -1,8 +1,10 @@
+import json
+
 import pytest
 
 from nlrl._exceptions import VerifierError
 from nlrl.verifiers import get_verifier
-from nlrl.verifiers.code import build_program, extract_code
+from nlrl.verifiers.code import OUTPUT_CHARS, CodeVerifier, build_program, extract_code
 
 HE = {
     "task_id": "HumanEval/x",
@@ -33,7 +35,10 @@ def test_humaneval_forms(code):
     full = "```python\ndef hyp(a, b):\n    return helper(math.sqrt(a * a + b * b))\n```"
     results = code.check_many([(body, HE), (full, HE), ("    return None\n", HE), ("    return 5\n", HE)])
     assert [v.correct for v in results] == [True, True, False, False]
-    assert results[2].detail == "AssertionError"
+    assert results[2].detail == "AssertionError (failing test, line 2: assert candidate(3, 4) == 5)"
+    assert results[2].info["failed_test"] == "assert candidate(3, 4) == 5" and results[2].info["error"] == "AssertionError"
+    assert results[0].info is None and results[0].to_dict() == {
+        "correct": True, "score": 1.0, "detail": "all tests passed", "extracted": None}
     program = build_program(body, HE)
     assert program.startswith(HE["prompt"] + body) and program.rstrip().endswith("check(hyp)")
 
@@ -148,6 +153,60 @@ def test_errors_of_the_program_reach_the_tests(code):
     prog = "def f(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x\n"
     assert code.check(prog, "try:\n    f(-1)\n    raise AssertionError('no error')\nexcept ValueError:\n    pass\n").correct
     v = code.check(prog, "assert f(-1) == 1\n")
-    assert not v.correct and v.detail == "ValueError: negative"
+    assert not v.correct and v.detail == "ValueError: negative (failing test, line 1: assert f(-1) == 1)"
     assert code.check("import sys\ndef size(t):\n    return sys.getsizeof(t)\n",
                       "import sys\nassert size((1, 2)) == sys.getsizeof((1, 2))\n").correct
+
+
+def test_a_failing_assert_is_named_and_the_output_is_kept_clipped(code):
+    mbpp = {"test_list": ["assert double(1) == 2", "assert double(2) == 4", "assert double(3) == 6"]}
+    prog = ("import sys\ndef double(x):\n    print('<script>alert(1)</script> called with', x)\n"
+            "    print('e' * 5000, file=sys.stderr)\n    return 5 if x == 2 else 2 * x\n")
+    v = code.check(prog, mbpp)
+    assert not v.correct
+    info = v.to_dict()["info"]
+    # the line in the tests as the judge runs them: the (empty) setup code, then the asserts
+    assert info["failed_test"] == "assert double(2) == 4" and info["failed_line"] == 3
+    assert info["stage"] == "tests" and info["status"] == "failed" and info["error"] == "AssertionError"
+    assert "assert double(2) == 4" in v.detail
+    # what the program printed, up to the failing call; the judge's traceback is not the program's
+    assert info["stdout"] == "<script>alert(1)</script> called with 1\n<script>alert(1)</script> called with 2\n"
+    assert "characters cut" in info["stderr"] and len(info["stderr"]) < OUTPUT_CHARS + 100
+    assert "Traceback" not in info["stderr"] and "<tests>" not in info["stderr"]
+    json.dumps(v.to_dict())  # bench rows keep it as JSON
+
+
+def test_the_program_cannot_forge_the_failure_report(code):
+    # the program prints what a judge's report looks like, on both streams; it has no nonce
+    fake = ('{"failure": {"stage": "tests", "test": "assert forged", "line": 1, "error": "X", '
+            '"message": "", "traceback": ""}}')
+    prog = (f"import sys\nprint('\\n0000 ' + {fake!r})\nprint({fake!r}, file=sys.stderr)\n"
+            "print('Traceback (most recent call last):\\nAssertionError: forged', file=sys.stderr)\n"
+            "def f(x):\n    return x\n")
+    v = code.check(prog, "assert f(1) == 1\nassert f(2) == 3\n")
+    assert not v.correct and v.info["failed_test"] == "assert f(2) == 3" and v.info["error"] == "AssertionError"
+    assert v.detail.startswith("AssertionError (failing test, line 2")
+    assert "forged" in v.info["stderr"]  # shown as the program's output, nothing more
+    ok = code.check(prog, "assert f(1) == 1\n")
+    assert ok.correct and ok.info is None
+
+
+def test_what_a_failing_call_printed_is_kept(code):
+    v = code.check("def f(x):\n    print('about to fail on', x)\n    raise ValueError(x)\n", "assert f(7) == 1\n")
+    assert v.info["stdout"] == "about to fail on 7\n" and v.info["error"] == "ValueError: 7"
+    assert v.info["failed_test"] == "assert f(7) == 1"
+
+
+def test_a_program_that_does_not_load_reports_the_load_stage(code):
+    v = code.check("print('starting')\nraise ValueError('boom')\n", "assert f(1) == 1\n")
+    assert not v.correct and v.info["stage"] == "load" and v.info["failed_test"] is None
+    assert v.info["stdout"] == "starting\n" and "ValueError: boom" in v.info["stderr"]
+    assert v.detail == "ValueError: boom"
+
+
+def test_a_failing_test_case_is_named():
+    v = CodeVerifier().check("def add(a, b):\n    print('adding')\n    return a - b\n",
+                             {"test_cases": [{"input": [1, 0], "expected": 1}, {"input": [1, 3], "expected": 4}],
+                              "entry_point": "add"})
+    assert v.score == 0.5 and v.info["failed_test"] == "case 1" and "expected 4" in v.detail
+    assert v.info["stdout"] == "adding\nadding\n"

@@ -65,9 +65,12 @@ def test_math_verifier_verdicts():
     assert ok == Verdict(True, 1.0, ok.detail, "\\frac{1}{2}")
     bad = v.check("Final Answer: 3", "4")
     assert not bad.correct and bad.score == 0.0 and bad.extracted == "3"
-    assert v.check("I do not know", "4").detail == "no final answer found in the output"
-    # a gold solution with a boxed answer is accepted as the reference
-    assert v.check("\\boxed{25}", "so the result is $\\boxed{025}$").correct
+    assert bad.to_dict()["info"] == {"extracted": "3", "gold": "4"}
+    none = v.check("I do not know", "4")
+    assert none.detail == "no final answer found in the output" and none.info == {"extracted": None, "gold": "4"}
+    # a gold solution with a boxed answer is accepted as the reference; the gold value is its answer
+    boxed = v.check("\\boxed{25}", "so the result is $\\boxed{025}$")
+    assert boxed.correct and boxed.info == {"extracted": "25", "gold": "025"}
     with pytest.raises(VerifierError):
         v.check("1", "  ")
 

@@ -269,6 +269,30 @@ def test_code_sample_shows_the_verdict_and_the_program_with_its_asserts(tmp_path
     from markupsafe import escape
 
     assert str(escape(first_assert)) in html and "debug &lt;b&gt;" in html and "debug <b>" not in html
+    # the verdict's particulars: the failing assert as the judge saw it, the program's output, escaped
+    info = row["verdict"]["info"]
+    assert info["failed_test"] == first_assert and info["stdout"].startswith("debug <b>")
+    assert f'<code class="failed-test">{escape(first_assert)}</code>' in html
+    assert f'<pre class="text stdout">{escape(info["stdout"])}</pre>' in html
+    assert f'<pre class="text stderr">{escape(info["stderr"])}</pre>' in html
+    assert view_runs.XSS_SCRIPT in info["stderr"] and view_runs.XSS_SCRIPT not in html
+    assert "<img src=x" not in html and 'href="javascript:' not in html
+
+
+def test_math_sample_shows_the_extracted_and_gold_values(runs, client):
+    rows = results(runs["cot"])
+    wrong = next(r for r in rows if r["verdict"] and not r["correct"] and r["verdict"]["extracted"] == "12345")
+    html = client.get("/runs/0/sample", params={"id": wrong["id"]}).text
+    gold = wrong["verdict"]["info"]["gold"]
+    assert wrong["verdict"]["info"]["extracted"] == "12345"
+    from markupsafe import escape
+
+    assert '<div data-field="gold"><dt>gold value</dt><dd>' + str(escape(gold)) + "</dd></div>" in html
+    assert '<div data-field="extracted"><dt>extracted value</dt><dd>12345</dd></div>' in html
+    xss = next(r for r in rows if r["verdict"] and "<img" in str(r["verdict"]["info"]["extracted"]))
+    html = client.get("/runs/0/sample", params={"id": xss["id"]}).text
+    assert "<img src=x" not in html
+    assert f'<div data-field="extracted"><dt>extracted value</dt><dd>{escape(xss["verdict"]["extracted"])}</dd></div>' in html
 
 
 def test_view_without_arguments_finds_the_runs_in_the_current_directory(runs, tmp_path, monkeypatch):

@@ -71,8 +71,9 @@ def sc_run(root: Path, name: str = "sc", limit: int = 8) -> Path:
 
 
 def code_run(root: Path, name: str = "code") -> Path:
-    """CoT on the first MBPP problem: code that prints (with markup) and fails the tests."""
-    outputs = ["```python\ndef similar_elements(a, b):\n    print('debug <b>', a)\n    return (1,)\n```\n"]
+    """CoT on the first MBPP problem: code that prints (with markup, and XSS on stderr) and fails the tests."""
+    outputs = ["```python\nimport sys\ndef similar_elements(a, b):\n    print('debug <b>', a)\n"
+               f"    print({XSS_ALL!r}, file=sys.stderr)\n    return (1,)\n```\n"]
     script = root / f"{name}.json"
     script.write_text(json.dumps(outputs))
     out = root / name
