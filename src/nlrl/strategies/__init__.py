@@ -23,6 +23,7 @@ STRATEGIES.register("self-refine", "nlrl.strategies.self_refine:SelfRefine")
 STRATEGIES.register("divide-and-conquer", "nlrl.strategies.divide_conquer:DivideAndConquer")
 STRATEGIES.register("beam", "nlrl.strategies.beam:BeamSearch")
 STRATEGIES.register("auto", "nlrl.strategies.compute_optimal:Auto")
+STRATEGIES.register("deepconf", "nlrl.strategies.deepconf:DeepConf")
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:
