@@ -200,22 +200,22 @@ class DeepConf(Strategy):
             return self._fallback(run, f"backend {run.backend.model_name!r} returns no log-probabilities",
                                   n, temp, eq, ())
         if self.mode == "offline":
-            samples = self._draw(run, n, (), temp, None, "full")
-            return self._finish(run, samples, {}, n, temp, eq, [s.index for s in samples])
+            return self._finish(run, self._draw(run, n, (), temp, None, "full"), n, temp, eq)
         warm = min(n, self.warmup or max(2, math.ceil(n / 4)))
-        samples = self._draw(run, warm, (), temp, None, "warmup")
-        return self._finish(run, samples, {}, n, temp, eq, [s.index for s in samples])
+        return self._finish(run, self._draw(run, warm, (), temp, None, "warmup"), n, temp, eq)
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _finish(self, run: Run, samples: list[Sample], stopped: dict[int, tuple[int, float]], n: int,
-                temp: float, eq: Equivalence, basis: list[int]) -> StrategyResult:
-        """Set the threshold from the ``basis`` samples; online, draw the rest gated by it; vote."""
+    def _finish(self, run: Run, samples: list[Sample], n: int, temp: float,
+                eq: Equivalence) -> StrategyResult:
+        """Set the threshold from the samples drawn in full; online, draw the rest through the
+        gate; vote."""
+        stopped: dict[int, tuple[int, float]] = {}
         confs = {s.index: trace_confidence(s.logprobs, self.window) for s in samples}
         if any(s.logprobs is None for s in samples):
             return self._fallback(run, "the backend returned samples without log-probabilities",
                                   n, temp, eq, samples)
-        basis_confs = [confs[i] for i in basis if confs[i] is not None]
+        basis_confs = [c for c in confs.values() if c is not None]
         if not basis_confs:  # every sample was empty: nothing to learn a threshold from
             return self._fallback(run, "no sample produced any tokens to read a confidence from",
                                   n, temp, eq, samples)
@@ -235,12 +235,12 @@ class DeepConf(Strategy):
         weights = [float(confs[x.index] or 0.0) for x in voters]
         vote = majority([x.answer for x in voters], equivalent=eq, weights=weights)
         groups = [{**g.to_dict(), "members": [voters[m].index for m in g.members]} for g in vote.groups]
-        run.event("vote", vote.answer or "", weighted=True, samples=len(samples), voters=[x.index for x in voters],
-                  stopped_early=sorted(stopped), threshold=round(s, 6), abstained=vote.abstained,
-                  groups=groups)
-        win = vote.winner
-        output = voters[win.members[0]].text if win else (voters[0].text if voters else "")
-        return run.result(self.name, vote.answer, output, score=confs[voters[win.members[0]].index] if win else None,
+        run.event("vote", vote.answer or "", weighted=True, samples=len(samples),
+                  voters=[x.index for x in voters], stopped_early=sorted(stopped), threshold=round(s, 6),
+                  abstained=vote.abstained, groups=groups)
+        best = voters[vote.winner.members[0]] if vote.winner else None
+        output = best.text if best else voters[0].text
+        return run.result(self.name, vote.answer, output, score=confs[best.index] if best else None,
                           mode=self.mode, samples=len(samples), voters=len(voters),
                           stopped_early=len(stopped), threshold=round(s, 6),
                           agreement=round(vote.agreement, 4))
