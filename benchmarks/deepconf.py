@@ -5,7 +5,8 @@ and accuracy, paired per problem, written to benchmarks/results/deepconf.json.
     NLRL_THREADS=1 python benchmarks/deepconf.py --problems 4    # a quick look
 
 Problems: a deterministic set generated here (``random.Random(2025)``), "What is X + Y?" with X a
-two-digit number in [10, 40] and Y a digit in [2, 9]. Two-digit + two-digit sums were tried first
+two-digit number in [10, 40] and Y a digit in [2, 9], drawn with replacement (a question may
+repeat, with its own seeds). Two-digit + two-digit sums were tried first
 on two problems and the model (Gemma 3 270M base) got almost every sample wrong, so the easier
 form was chosen for signal; nothing else was tuned on these problems.
 
