@@ -24,6 +24,7 @@ STRATEGIES.register("divide-and-conquer", "nlrl.strategies.divide_conquer:Divide
 STRATEGIES.register("beam", "nlrl.strategies.beam:BeamSearch")
 STRATEGIES.register("auto", "nlrl.strategies.compute_optimal:Auto")
 STRATEGIES.register("program-aided", "nlrl.strategies.program_aided:ProgramAided")
+STRATEGIES.register("deepconf", "nlrl.strategies.deepconf:DeepConf")
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:

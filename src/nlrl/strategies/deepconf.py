@@ -1,0 +1,301 @@
+"""DeepConf: confidence-pruned, confidence-weighted voting (Fu et al. 2025, "Deep Think with
+Confidence", arXiv 2508.15260).
+
+Every sampled chain of thought gets a confidence read from its own token log-probabilities:
+
+* **token confidence.** The paper's is ``C_i = -(1/k) * sum_j log P_i(j)`` over the top-k
+  candidate tokens at position i. nlrl's backends return only the *chosen* token's
+  log-probability (``Completion.logprobs``, ``TokenEvent.logprob``; no top-k lists), and with
+  k = 1 the paper's formula inverts (a sure token has log-prob near 0, so a low score). The
+  approximation used here is the chosen token's probability: ``c_i = log p(token_i)``;
+* **group confidence** over a sliding window of ``window`` tokens:
+  ``C_G = exp(mean of c_i over the window)``, the window's geometric-mean token probability, in
+  (0, 1] and monotone in the paper's quantity for a peaked distribution. A trace shorter than
+  the window has one group, the whole trace;
+* **trace confidence**: the *lowest* group confidence of the trace (the paper's "lowest group
+  confidence", the signal its online mode stops on).
+
+Two modes:
+
+* ``online``: ``warmup`` samples are generated in full; the stopping threshold ``s`` is the
+  ``100 - eta`` percentile of their trace confidences (``eta=10`` keeps the top 10%: DeepConf-low,
+  aggressive; ``eta=90``: DeepConf-high, conservative). The remaining samples are generated with a
+  streaming callback that ends a sample (the backend stops decoding it: the tokens are really not
+  generated) as soon as the group confidence of its last ``window`` tokens falls below ``s``.
+  Stopped samples do not vote; complete ones whose trace confidence is at least ``s`` (warm-up
+  samples included) vote, each weighted by its confidence.
+* ``offline``: all ``n`` samples are generated in full, the top ``eta`` percent by trace
+  confidence are kept (threshold: the ``100 - eta`` percentile) and vote, weighted by confidence.
+
+A backend that returns no log-probabilities gets plain self-consistency, with the reason logged
+and recorded as a ``fallback`` trace event.
+
+Trace events: ``sample`` (one per sample: answer, tokens, finish reason, phase, confidence summary,
+``stopped_early``), ``threshold`` (the warm-up confidences, eta and ``s``), ``vote`` (the weighted
+tally: groups with their summed confidence, sample indices, who voted).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Any, Sequence
+
+from .._exceptions import ConfigError
+from ..backends import TokenCallback, TokenEvent
+from .base import Run, Strategy, StrategyResult
+from .sampling import DEFAULT_TEMPERATURE, Sample, affordable, draw, temperature_of
+from .self_consistency import vote_result, vote_samples
+from .voting import Equivalence, equivalence_for, majority
+
+log = logging.getLogger(__name__)
+
+MODES = ("online", "offline")
+
+
+# ---- confidence arithmetic (pure) ----------------------------------------------------------
+
+def group_confidences(logprobs: Sequence[float], window: int) -> list[float]:
+    """``exp(mean log-prob)`` of every run of ``window`` consecutive tokens, in order.
+
+    A trace shorter than ``window`` is one group; an empty one has none.
+
+    >>> [round(c, 4) for c in group_confidences([0.0, math.log(0.25), 0.0], 2)]
+    [0.5, 0.5]
+    """
+    if window < 1:
+        raise ConfigError(f"deepconf window must be an integer >= 1, got {window!r}")
+    lps = [float(x) for x in logprobs]
+    if not lps:
+        return []
+    w = min(window, len(lps))
+    total = math.fsum(lps[:w])
+    out = [math.exp(total / w)]
+    for i in range(w, len(lps)):
+        total += lps[i] - lps[i - w]
+        out.append(math.exp(total / w))
+    return out
+
+
+def trace_confidence(logprobs: Sequence[float] | None, window: int) -> float | None:
+    """The lowest group confidence of a trace (None without log-probabilities)."""
+    groups = group_confidences(logprobs or (), window)
+    return min(groups) if groups else None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) with linear interpolation between order statistics
+    (numpy's default rule)."""
+    if not values:
+        raise ConfigError("percentile of no values")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def threshold(confidences: Sequence[float], eta: float) -> float:
+    """The paper's stopping threshold: keep the top ``eta`` percent, so the ``100 - eta``
+    percentile of the (warm-up) trace confidences."""
+    return percentile(confidences, 100.0 - eta)
+
+
+# ---- the early-stop gate (a streaming callback) --------------------------------------------
+
+class ConfidenceGate:
+    """A ``TokenCallback`` that ends a sample once its sliding-window group confidence drops
+    below ``threshold``; it forwards every event to ``inner`` (the run's own observer: gists,
+    stop-at-the-answer) first, and a stop ``inner`` asks for is not an early stop.
+
+    ``stopped`` maps the index of each sample it ended (within the current backend call) to
+    ``(tokens seen, group confidence)``. Each streamed event counts as one token with the
+    log-probability it carries (a backend that releases several held-back tokens in one event,
+    at a stop-string prefix, reports the last one's; events without one are skipped).
+    """
+
+    def __init__(self, threshold: float, window: int, inner: TokenCallback | None = None) -> None:
+        self.threshold = threshold
+        self.window = window
+        self.inner = inner
+        self._log_threshold = math.log(threshold) if threshold > 0 else -math.inf
+        self._windows: dict[tuple[int, int], deque[float]] = {}
+        self._seen: dict[tuple[int, int], int] = {}
+        self.stopped: dict[int, tuple[int, float]] = {}
+
+    def next_call(self) -> None:
+        """A new backend call: sample indices restart."""
+        self._windows.clear()
+        self._seen.clear()
+        self.stopped = {}
+        hook = getattr(self.inner, "next_call", None)
+        if hook is not None:
+            hook()
+
+    def __call__(self, event: TokenEvent) -> bool:
+        if self.inner is not None and self.inner(event):
+            return True
+        if event.logprob is None:
+            return False
+        key = (event.prompt_index, event.index)
+        win = self._windows.get(key)
+        if win is None:
+            win = self._windows[key] = deque(maxlen=self.window)
+        win.append(float(event.logprob))
+        self._seen[key] = self._seen.get(key, 0) + 1
+        if len(win) < self.window:
+            return False
+        mean = math.fsum(win) / self.window
+        if mean < self._log_threshold:
+            self.stopped[event.index] = (self._seen[key], math.exp(mean))
+            return True
+        return False
+
+
+# ---- the strategy ----------------------------------------------------------------------------
+
+class DeepConf(Strategy):
+    """Confidence-filtered, confidence-weighted voting over N samples, with early stopping.
+
+    ``mode`` is ``online`` (warm-up sets the threshold, later samples stop early) or ``offline``
+    (all samples in full, top ``eta`` percent vote); ``eta`` the percent of traces kept (10:
+    aggressive, 90: conservative); ``window`` the group size in tokens; ``warmup`` the online
+    warm-up samples (default ``max(2, ceil(n / 4))``, at most n). ``n`` overrides the budget's n;
+    ``temperature`` the default sampling temperature (the budget's, if set, wins).
+    """
+
+    name = "deepconf"
+
+    def __init__(self, n: int | None = None, *, mode: str = "online", eta: float = 10.0,
+                 window: int = 16, warmup: int | None = None, temperature: float | None = None,
+                 equivalent: Equivalence | None = None) -> None:
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise ConfigError(f"deepconf n must be an integer >= 1, got {n!r}")
+        if mode not in MODES:
+            raise ConfigError(f"deepconf mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if (isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta)
+                or not 0 < eta <= 100):
+            raise ConfigError(f"deepconf eta is the percent of traces kept, in (0, 100]; got {eta!r}")
+        if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+            raise ConfigError(f"deepconf window must be an integer >= 1, got {window!r}")
+        if warmup is not None and (not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 1):
+            raise ConfigError(f"deepconf warmup must be an integer >= 1, got {warmup!r}")
+        self.n = n
+        self.mode = mode
+        self.eta = float(eta)
+        self.window = window
+        self.warmup = warmup
+        self.temperature = temperature
+        self.equivalent = equivalent
+
+    def run(self, run: Run) -> StrategyResult:
+        n = self.n or run.budget.n
+        temp = temperature_of(run, self.temperature if self.temperature is not None else DEFAULT_TEMPERATURE)
+        if temp == 0.0 and n > 1:
+            log.warning("deepconf: n=%d samples at temperature 0 would all be the same; drawing one", n)
+            n = 1
+        eq = self.equivalent or equivalence_for(run.task.domain, run.task.question)
+        if not run.backend.supports_logprobs:
+            return self._fallback(run, f"backend {run.backend.model_name!r} returns no log-probabilities",
+                                  n, temp, eq, ())
+        if self.mode == "offline":
+            return self._finish(run, self._draw(run, n, (), temp, None, "full"), n, temp, eq)
+        warm = min(n, self.warmup or max(2, math.ceil(n / 4)))
+        return self._finish(run, self._draw(run, warm, (), temp, None, "warmup"), n, temp, eq)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _finish(self, run: Run, samples: list[Sample], n: int, temp: float,
+                eq: Equivalence) -> StrategyResult:
+        """Set the threshold from the samples drawn in full; online, draw the rest through the
+        gate; vote."""
+        stopped: dict[int, tuple[int, float]] = {}
+        confs = {s.index: trace_confidence(s.logprobs, self.window) for s in samples}
+        if any(s.logprobs is None for s in samples):
+            return self._fallback(run, "the backend returned samples without log-probabilities",
+                                  n, temp, eq, samples)
+        basis_confs = [c for c in confs.values() if c is not None]
+        if not basis_confs:  # every sample was empty: nothing to learn a threshold from
+            return self._fallback(run, "no sample produced any tokens to read a confidence from",
+                                  n, temp, eq, samples)
+        s = threshold(basis_confs, self.eta)
+        run.event("threshold", f"{s:.6g}", mode=self.mode, eta=self.eta, window=self.window,
+                  samples=len(basis_confs), confidences=[round(c, 6) for c in basis_confs],
+                  threshold=round(s, 6))
+        if self.mode == "online" and len(samples) < n:
+            gate = ConfidenceGate(s, self.window, run.on_token)
+            samples = self._draw(run, n, samples, temp, gate, "online", stopped)
+            confs = {x.index: trace_confidence(x.logprobs, self.window) for x in samples}
+        voters = [x for x in samples if x.index not in stopped and confs[x.index] is not None
+                  and confs[x.index] >= s]
+        if not voters:  # cannot happen for the max of the basis; kept as a guard, said openly
+            voters = [x for x in samples if x.index not in stopped] or list(samples)
+            run.event("note", "no sample reached the threshold: every complete sample votes")
+        weights = [float(confs[x.index] or 0.0) for x in voters]
+        vote = majority([x.answer for x in voters], equivalent=eq, weights=weights)
+        groups = [{**g.to_dict(), "members": [voters[m].index for m in g.members]} for g in vote.groups]
+        run.event("vote", vote.answer or "", weighted=True, samples=len(samples),
+                  voters=[x.index for x in voters], stopped_early=sorted(stopped), threshold=round(s, 6),
+                  abstained=vote.abstained, groups=groups)
+        best = voters[vote.winner.members[0]] if vote.winner else None
+        output = best.text if best else voters[0].text
+        return run.result(self.name, vote.answer, output, score=confs[best.index] if best else None,
+                          mode=self.mode, samples=len(samples), voters=len(voters),
+                          stopped_early=len(stopped), threshold=round(s, 6),
+                          agreement=round(vote.agreement, 4))
+
+    def _draw(self, run: Run, n: int, prior: Sequence[Sample], temp: float, gate: ConfidenceGate | None,
+              phase: str, stopped: dict[int, tuple[int, float]] | None = None) -> list[Sample]:
+        """Samples ``len(prior)..n-1`` with log-probabilities, inside the token budget (a call
+        never asks for more samples than the cap pays for at ``max_tokens`` each); through
+        ``gate`` when given, recording the samples it ended in ``stopped``."""
+        samples = list(prior)
+        while len(samples) < n:
+            k = n - len(samples)
+            can = affordable(run)
+            if can is not None:
+                k = min(k, can)
+            if k < 1:
+                log.info("deepconf: token budget spent after %d of %d samples", len(samples), n)
+                run.event("budget", "token budget spent", samples=len(samples), of=n)
+                break
+            seed = None if run.budget.seed is None else run.budget.seed + len(samples)
+            params = run.params(n=k, temperature=temp, seed=seed, logprobs=True)
+            if gate is None:
+                gen = run.generate([run.task.prompt_text], params)[0]
+            else:
+                gate.next_call()
+                gen = run.backend.generate([run.task.prompt_text], params, on_token=gate)[0]
+                run.add_usage(gen.usage)
+            for comp in gen.completions:
+                s = Sample(len(samples), comp.text, run.task.extract(comp.text), comp.num_tokens,
+                           comp.finish_reason, comp.logprobs)
+                early = gate.stopped.get(comp.index) if gate is not None else None
+                if early is not None and stopped is not None:
+                    stopped[s.index] = early
+                lps = comp.logprobs or ()
+                groups = group_confidences(lps, self.window)
+                summary: dict[str, Any] = {}
+                if groups:  # the confidence curve in brief: its lowest point, mean, ends, length
+                    summary = {"confidence": round(min(groups), 6),
+                               "mean_confidence": round(math.exp(math.fsum(lps) / len(lps)), 6),
+                               "first_group": round(groups[0], 6), "last_group": round(groups[-1], 6),
+                               "groups": len(groups)}
+                samples.append(s)
+                run.event("sample", comp.text, index=s.index, answer=s.answer,
+                          tokens=s.tokens, finish_reason=s.finish_reason, phase=phase,
+                          stopped_early=early is not None,
+                          stopped_at=None if early is None else {"token": early[0],
+                                                                 "group_confidence": round(early[1], 6)},
+                          **summary)
+        return samples
+
+    def _fallback(self, run: Run, reason: str, n: int, temp: float, eq: Equivalence,
+                  prior: Sequence[Sample]) -> StrategyResult:
+        """Plain self-consistency, said openly: the reason is logged and traced."""
+        log.warning("deepconf falls back to self-consistency: %s", reason)
+        run.event("fallback", reason, to="self-consistency")
+        samples = draw(run, n, prior=prior, temperature=temp)
+        vote = vote_samples(run, samples, equivalent=eq)
+        return vote_result(run, self.name, samples, vote, mode=self.mode, fallback=reason)

@@ -1,0 +1,217 @@
+"""DeepConf on the scripted backend: confidence arithmetic against hand-computed values, early
+stopping that really ends generation, offline filtering, the weighted vote, fallback, budget."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nlrl import ConfigError
+from nlrl.backends.scripted import ScriptedBackend, tokenize
+from nlrl.gists import GistStream
+from nlrl.strategies import Budget, get_strategy
+from nlrl.strategies.deepconf import (
+    ConfidenceGate,
+    DeepConf,
+    group_confidences,
+    percentile,
+    threshold,
+    trace_confidence,
+)
+
+from strategy_helpers import math_task
+
+SURE = "2 + 2 = 4.\nFinal Answer: 4\n"                       # every token log-prob -0.1
+UNSURE = "um um um um um um um um um um Final Answer: 5\n"   # ten "um" at -3.0
+LP = {"um": -3.0}
+
+
+def logprob(tok: str) -> float:
+    return LP.get(tok.strip(), -0.1)
+
+
+def backend(outputs, **kw) -> ScriptedBackend:
+    return ScriptedBackend(outputs, logprob=logprob, **kw)
+
+
+def events(res, kind):
+    return [e for e in res.trace if e.kind == kind]
+
+
+# ---- arithmetic -------------------------------------------------------------------------------
+
+def test_group_confidences_are_windowed_geometric_mean_probabilities():
+    lps = [math.log(0.5), math.log(0.5), math.log(0.125), 0.0]
+    # windows of 2: (0.5*0.5)^(1/2)=0.5, (0.5*0.125)^(1/2)=0.25, (0.125*1)^(1/2)=0.353553
+    assert [round(c, 6) for c in group_confidences(lps, 2)] == [0.5, 0.25, 0.353553]
+    assert trace_confidence(lps, 2) == pytest.approx(0.25)
+    # a trace shorter than the window is one group: (0.5*0.5*0.125*1)^(1/4)
+    assert group_confidences(lps, 10) == [pytest.approx(0.03125 ** 0.25)]
+    assert trace_confidence([], 4) is None and trace_confidence(None, 4) is None
+
+
+def test_threshold_is_the_100_minus_eta_percentile():
+    confs = [0.2, 0.9, 0.5, 0.6]  # sorted: 0.2 0.5 0.6 0.9
+    # eta=10 keeps the top 10%: 90th percentile, position 0.9*3=2.7 -> 0.6 + 0.7*0.3 = 0.81
+    assert threshold(confs, 10) == pytest.approx(0.81)
+    # eta=90: 10th percentile, position 0.3 -> 0.2 + 0.3*0.3 = 0.29
+    assert threshold(confs, 90) == pytest.approx(0.29)
+    assert threshold(confs, 100) == pytest.approx(0.2)
+    assert percentile([3.0], 50) == 3.0
+
+
+def test_gate_stops_once_the_window_mean_drops_and_forwards_to_the_inner_hook():
+    from nlrl.backends import TokenEvent
+
+    seen = []
+    gate = ConfidenceGate(math.exp(-1.0), 2, inner=lambda ev: seen.append(ev.text) and False)
+    assert not gate(TokenEvent(0, 0, "a", 1, -0.5))
+    assert not gate(TokenEvent(0, 0, "b", 2, -1.0))   # mean -0.75 >= -1
+    assert not gate(TokenEvent(0, 1, "x", 3, -5.0))   # another sample: its own window
+    assert gate(TokenEvent(0, 0, "c", 4, -1.5))       # mean -1.25 < -1: stop
+    assert gate.stopped == {0: (3, pytest.approx(math.exp(-1.25)))}
+    assert seen == ["a", "b", "x", "c"]
+    # a stop the inner hook asks for (the answer is complete) is not an early stop
+    gate2 = ConfidenceGate(0.99, 1, inner=lambda ev: True)
+    assert gate2(TokenEvent(0, 0, "a", 1, -9.0)) and gate2.stopped == {}
+
+
+# ---- online -----------------------------------------------------------------------------------
+
+def test_online_stops_low_confidence_samples_and_saves_their_tokens():
+    b = backend([SURE, UNSURE], cycle=True)
+    res = DeepConf(window=4, warmup=2)(math_task("What is 2 + 2?"), b, budget=Budget(n=6, seed=1))
+    sure_len, unsure_len = len(tokenize(SURE)), len(tokenize(UNSURE))
+    # warm-up confidences: SURE exp(-0.1); UNSURE's lowest window is four "um": exp(-3)
+    thr = events(res, "threshold")[0].data
+    expected = math.exp(-3) + 0.9 * (math.exp(-0.1) - math.exp(-3))
+    assert thr["threshold"] == pytest.approx(expected, abs=1e-6)
+    assert thr["confidences"] == [pytest.approx(math.exp(-0.1), abs=1e-6), pytest.approx(math.exp(-3), abs=1e-6)]
+    samples = events(res, "sample")
+    assert [s.data["phase"] for s in samples] == ["warmup"] * 2 + ["online"] * 4
+    stopped = [s for s in samples if s.data["stopped_early"]]
+    assert [s.data["index"] for s in stopped] == [3, 5]
+    for s in stopped:  # ended after the first full window of "um", not at the script's end
+        assert s.data["tokens"] == 4 and s.data["stopped_at"]["token"] == 4
+        assert s.data["finish_reason"] == "answer" and s.text == "um um um um"
+    full = 3 * sure_len + 3 * unsure_len
+    assert res.usage.completion_tokens == 3 * sure_len + unsure_len + 2 * 4 < full
+    assert res.usage.completion_tokens == sum(s.data["tokens"] for s in samples)
+    vote = events(res, "vote")[0].data
+    assert vote["voters"] == [0, 2, 4] and vote["stopped_early"] == [3, 5]
+    assert vote["groups"][0]["score"] == pytest.approx(3 * math.exp(-0.1), abs=1e-5)
+    assert res.answer == "4" and res.extra["stopped_early"] == 2 and res.strategy == "deepconf"
+
+
+def test_online_seeds_follow_sample_indices_and_asks_for_logprobs():
+    b = backend([SURE], cycle=True)
+    DeepConf(window=4, warmup=3)(math_task(), b, budget=Budget(n=8, seed=10))
+    assert [(r.params.n, r.params.seed, r.params.logprobs) for r in b.requests] == [(3, 10, True), (5, 13, True)]
+
+
+def test_online_keeps_the_runs_own_observer_and_its_stops_are_not_early_stops():
+    b = backend([SURE, UNSURE], cycle=True)
+    gists = GistStream("math")
+    res = DeepConf(window=4, warmup=2)(math_task(), b, budget=Budget(n=4, seed=1), on_token=gists)
+    gists.finish()
+    assert {g.sample for g in gists.gists} == {0, 1, 2, 3}
+    samples = events(res, "sample")
+    assert [s.data["stopped_early"] for s in samples] == [False, False, False, True]
+
+
+def test_default_warmup_is_a_quarter_of_n_at_least_two():
+    b = backend([SURE], cycle=True)
+    res = DeepConf()(math_task(), b, budget=Budget(n=16, seed=0))
+    assert sum(s.data["phase"] == "warmup" for s in events(res, "sample")) == 4
+    b = backend([SURE], cycle=True)
+    res = DeepConf()(math_task(), b, budget=Budget(n=3, seed=0))
+    assert sum(s.data["phase"] == "warmup" for s in events(res, "sample")) == 2
+
+
+# ---- offline ----------------------------------------------------------------------------------
+
+def test_offline_filters_to_the_top_eta_percent_and_beats_the_plain_majority():
+    # three unsure "5" and two sure "4": plain self-consistency says 5
+    outs = [UNSURE, SURE, UNSURE, SURE, UNSURE]
+    sc = get_strategy("self-consistency")(math_task(), backend(outs), budget=Budget(n=5, seed=0))
+    assert sc.answer == "5"
+    res = get_strategy("deepconf", mode="offline", eta=40, window=4)(math_task(), backend(outs),
+                                                                       budget=Budget(n=5, seed=0))
+    lo, hi = math.exp(-3), math.exp(-0.1)
+    # confidences sorted lo lo lo hi hi; 60th percentile at position 2.4 -> lo + 0.4 * (hi - lo)
+    assert events(res, "threshold")[0].data["threshold"] == pytest.approx(lo + 0.4 * (hi - lo), abs=1e-6)
+    vote = events(res, "vote")[0].data
+    assert vote["voters"] == [1, 3] and vote["stopped_early"] == []
+    assert res.answer == "4" and not any(s.data["stopped_early"] for s in events(res, "sample"))
+    assert res.usage.completion_tokens == 3 * len(tokenize(UNSURE)) + 2 * len(tokenize(SURE))
+
+
+def test_offline_vote_is_weighted_by_confidence():
+    outs = [UNSURE, UNSURE, SURE]
+    res = DeepConf(mode="offline", eta=100, window=4)(math_task(), backend(outs), budget=Budget(n=3, seed=0))
+    vote = events(res, "vote")[0].data
+    assert vote["voters"] == [0, 1, 2]
+    tally = {g["answer"]: g["score"] for g in vote["groups"]}
+    assert tally == {"4": pytest.approx(math.exp(-0.1), abs=1e-5), "5": pytest.approx(2 * math.exp(-3), abs=1e-5)}
+    assert res.answer == "4"  # one sure vote outweighs two unsure ones
+
+
+# ---- fallback, budget, options ----------------------------------------------------------------
+
+def test_falls_back_to_self_consistency_without_logprobs(caplog):
+    b = ScriptedBackend(["Final Answer: 5\n", "Final Answer: 4\n", "Final Answer: 5\n"])
+    with caplog.at_level("WARNING"):
+        res = DeepConf(window=4)(math_task(), b, budget=Budget(n=3, seed=0))
+    fb = events(res, "fallback")
+    assert len(fb) == 1 and "no log-probabilities" in fb[0].text and fb[0].data["to"] == "self-consistency"
+    assert "falls back to self-consistency" in caplog.text
+    assert res.answer == "5" and res.strategy == "deepconf" and "no log-probabilities" in res.extra["fallback"]
+    assert len(events(res, "sample")) == 3 and not events(res, "threshold")
+
+
+def test_falls_back_when_a_backend_claiming_logprobs_returns_none():
+    class Liar(ScriptedBackend):
+        def generate(self, prompts, params, *, on_token=None):
+            return super().generate(prompts, params.replace(logprobs=False), on_token=on_token)
+
+    res = DeepConf(mode="offline")(math_task(), Liar([SURE], cycle=True, logprob=logprob),
+                                   budget=Budget(n=3, seed=0))
+    assert "without log-probabilities" in events(res, "fallback")[0].text
+    assert res.answer == "4" and len(events(res, "sample")) == 3
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+@pytest.mark.parametrize("cap", [16, 40, 75])
+def test_token_cap_is_never_exceeded(mode, cap):
+    b = backend([UNSURE, SURE, UNSURE], cycle=True)
+    res = DeepConf(mode=mode, window=4, warmup=2)(math_task(), b,
+                                                    budget=Budget(n=8, max_tokens=16, max_total_tokens=cap, seed=0))
+    assert res.usage.completion_tokens <= cap
+    assert all(r.params.n * 16 <= cap for r in b.requests[:1])
+
+
+def test_early_stops_let_the_budget_pay_for_more_samples():
+    cap = 16 * 4
+    outs = [SURE, UNSURE]
+    on = DeepConf(window=4, warmup=2)(math_task(), backend(outs, cycle=True),
+                                      budget=Budget(n=8, max_tokens=16, max_total_tokens=cap, seed=0))
+    off = DeepConf(mode="offline", window=4)(math_task(), backend(outs, cycle=True),
+                                             budget=Budget(n=8, max_tokens=16, max_total_tokens=cap, seed=0))
+    assert on.usage.completion_tokens <= cap and off.usage.completion_tokens <= cap
+    assert on.extra["samples"] > off.extra["samples"]
+
+
+def test_greedy_draws_one_sample():
+    b = backend([SURE], cycle=True)
+    res = DeepConf()(math_task(), b, budget=Budget(n=8, temperature=0.0))
+    assert len(events(res, "sample")) == 1 and res.answer == "4"
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"mode": "fast"}, "mode"), ({"eta": 0}, "eta"), ({"eta": 150}, "eta"), ({"window": 0}, "window"),
+    ({"warmup": 0}, "warmup"), ({"n": 0}, "n must"),
+])
+def test_bad_options_raise_config_errors(kw, msg):
+    with pytest.raises(ConfigError, match=msg):
+        get_strategy("deepconf", **kw)
