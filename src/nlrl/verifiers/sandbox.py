@@ -166,6 +166,20 @@ def _interpreters() -> list[str]:
     return seen
 
 
+# bubblewrap mounts fresh tmpfs over these: an interpreter under them (a virtual environment in
+# /tmp, say) does not exist inside the jail
+_MASKED_IN_BWRAP = ("/tmp/", "/dev/shm/", "/run/")
+
+
+def _bwrap_python() -> str:
+    """The interpreter to exec inside bubblewrap: ours unless it lives where the jail mounts an
+    empty tmpfs, then the file its path resolves to (the harness needs no site-packages)."""
+    for p in _interpreters():
+        if not os.path.realpath(p).startswith(_MASKED_IN_BWRAP) and not p.startswith(_MASKED_IN_BWRAP):
+            return p
+    return sys.executable
+
+
 # ---------------------------------------------------------------------------------------------
 # which mode: decided once per process
 
@@ -400,7 +414,7 @@ def _run(mode: str, source: Source, limits: SandboxLimits) -> RunResult:
             fds.append(info_w)
             env, cwd = {}, None
             if mode == "bwrap":
-                cmd = _bwrap_command(limits, info_w) + [sys.executable] + argv_tail
+                cmd = _bwrap_command(limits, info_w) + [_bwrap_python()] + argv_tail
             else:
                 if mode == "namespaces":
                     uid = 1_000_000 + secrets.randbelow(1_000_000_000)

@@ -147,3 +147,20 @@ def test_unsafe_mode_still_judges_from_outside(fresh):
     assert "not a plain value" in results[5].summary()
     for r in results:
         assert sb._pids_where(sid=r.sid) == []
+
+
+def test_bwrap_runs_from_an_interpreter_under_tmp(fresh, tmp_path):
+    """A virtual environment in /tmp: bubblewrap mounts an empty tmpfs there, so the jail execs
+    the interpreter the venv's link resolves to (found running the suite from a venv in /tmp)."""
+    if sb._bwrap() is None:
+        pytest.skip("bwrap (bubblewrap) is not installed")
+    import sys
+
+    link = tmp_path / "python3"  # tmp_path is under /tmp, as a venv's bin/python3 would be
+    link.symlink_to(os.path.realpath(sys.executable))
+    fresh.setattr(sys, "executable", str(link))
+    fresh.setenv("NLRL_SANDBOX", "bwrap")
+    assert sb._probe("bwrap") == ""  # it runs, rather than failing to exec
+    assert not sb._bwrap_python().startswith("/tmp/")
+    verdict = get_verifier("code").check("def add(a, b):\n    return a + b\n", TESTS)
+    assert verdict.correct
