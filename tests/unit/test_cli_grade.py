@@ -97,7 +97,7 @@ def test_grade_unknown_dataset_lists_known(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["grade", str(preds), "--dataset", "imagenet"])
     err = capsys.readouterr().err.strip()
-    assert err == ("error: unknown dataset 'imagenet'; known: aime24, collie, commonsenseqa, gsm8k, hotpotqa, "
+    assert err == ("error: unknown dataset 'imagenet'; known: aime24, arith, arith-dev, arith-train, collie, commonsenseqa, gsm8k, hotpotqa, "
                    "hotpotqa-distractor, humaneval, math, math500, mbpp, strategyqa, strategyqa-train")
 
 
