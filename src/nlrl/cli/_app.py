@@ -32,7 +32,7 @@ class _OneLineErrors(TyperGroup):
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
-        _plain_placeholders(self)
+        _plain_metavars(self)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except NLRLError as exc:
@@ -56,9 +56,9 @@ class _OneLineErrors(TyperGroup):
 _TYPE_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "bool": "BOOLEAN"}
 
 
-def _plain_placeholders(command: Any) -> None:
+def _plain_metavars(command: Any) -> None:
     for sub in (getattr(command, "commands", None) or {}).values():
-        _plain_placeholders(sub)
+        _plain_metavars(sub)
     for param in getattr(command, "params", ()):
         if not hasattr(param, "type_descriptor") or getattr(param, "_nlrl_plain", False):
             continue
