@@ -210,16 +210,21 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
         route_name = request.url.path
         request_id = rid(request)
         strategy = "-"
+
+        def failed(exc: BaseException, err: APIError | None = None) -> Response:
+            """The OpenAI error for ``exc`` (a bug is logged with its traceback), recorded."""
+            err = err or error_for(exc, request_id)
+            if err.status >= 500:
+                log.error("request %s failed", request_id, exc_info=exc)
+            record(request, err.status, route=route_name, strategy=strategy, started=started, error=err.message)
+            return reply(err)
+
         try:
             spec, route, opts = plan(body, chat)
             strategy = route.strategy
             await engine.admit()
         except Exception as exc:
-            err = error_for(exc, request_id)
-            if err.status >= 500:
-                log.error("request %s failed", request_id, exc_info=exc)
-            record(request, err.status, route=route_name, strategy=strategy, started=started, error=err.message)
-            return reply(err)
+            return failed(exc)
         job = Job(spec, request_id)
         meta = dict(request_id=request_id, strategy=route.strategy, source=route.source,
                     samples=spec.budget.n, return_trace=opts.return_trace)
@@ -238,12 +243,8 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
                 raise
             if first[0] == "end" and not first[2].cancelled() and first[2].exception() is not None:
                 exc = first[2].exception()
-                err = error_for(exc, request_id) if not isinstance(exc, RunCancelled) else \
-                    APIError(499, "run cancelled", code="cancelled")
-                if err.status >= 500:
-                    log.error("request %s failed", request_id, exc_info=exc)
-                record(request, err.status, route=route_name, strategy=strategy, started=started, error=err.message)
-                return reply(err)
+                return failed(exc, APIError(499, "run cancelled", code="cancelled")
+                              if isinstance(exc, RunCancelled) else None)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             gen = stream(request, job, first, chat=chat, cid=cid, model=model_out, meta=meta,
                          include_usage=include_usage, started=started)
@@ -268,11 +269,7 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
                    tokens_streamed=job.tokens)
             return reply(APIError(499, "client disconnected; run cancelled", code="cancelled"))
         except Exception as exc:
-            err = error_for(exc, request_id)
-            if err.status >= 500:
-                log.error("request %s failed", request_id, exc_info=exc)
-            record(request, err.status, route=route_name, strategy=strategy, started=started, error=err.message)
-            return reply(err)
+            return failed(exc)
         usage = total_usage(choices)
         out_choices = []
         for c in choices:
