@@ -402,6 +402,17 @@ def _get(row: Mapping[str, Any], path: str) -> Any:
     return cur
 
 
+def _prompt_field(row: Mapping[str, Any], fields: Mapping[str, str], keys: Sequence[str]) -> str:
+    """The text of the prompt column: mapped with prompt=FIELD, else the first of ``keys`` present."""
+    pkey = fields.get("prompt") or _first(row, keys)
+    if pkey is None:
+        raise ValueError(f"no prompt field (looked for {', '.join(keys)}; map one with prompt=FIELD)")
+    prompt = _get(row, pkey)
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt field {pkey!r} is not text")
+    return prompt
+
+
 def _first(row: Mapping[str, Any], keys: Sequence[str]) -> str | None:
     return next((k for k in keys if k in row and row[k] is not None), None)
 
@@ -454,12 +465,7 @@ def _mapped_parser(name: str, fields: Mapping[str, str] | None, checker: str | N
         layout = stdio_layout(row)
         if layout and checker in (None, "stdio") and not {"reference", "test_cases"} & set(fields):
             return _stdio_record(row, i, layout, name, fields, metadata_fields)
-        pkey = fields.get("prompt") or _first(row, _PROMPT_KEYS)
-        if pkey is None:
-            raise ValueError(f"no prompt field (looked for {', '.join(_PROMPT_KEYS)}; map one with prompt=FIELD)")
-        prompt = _get(row, pkey)
-        if not isinstance(prompt, str):
-            raise ValueError(f"prompt field {pkey!r} is not text")
+        prompt = _prompt_field(row, fields, _PROMPT_KEYS)
         tkey = fields.get("test_cases") or next((k for k in ("test_cases", "tests") if k in row), None)
         tests = _get(row, tkey) if tkey else None
         rkey = fields.get("reference") or _first(row, _REFERENCE_KEYS)
@@ -541,12 +547,7 @@ def _stdio_record(row: Mapping[str, Any], i: int, layout: str, name: str, fields
     if row.get("float_tol") is not None:
         raw["float_tol"] = row["float_tol"]
     ref = stdio_reference(raw)  # a malformed row is skipped here, not at grading time
-    pkey = fields.get("prompt") or _first(row, prompt_keys)
-    if pkey is None:
-        raise ValueError(f"no prompt field (looked for {', '.join(prompt_keys)}; map one with prompt=FIELD)")
-    prompt = _get(row, pkey)
-    if not isinstance(prompt, str):
-        raise ValueError(f"prompt field {pkey!r} is not text")
+    prompt = _prompt_field(row, fields, prompt_keys)
     starter = str(row.get("starter_code") or "").strip()
     if ref.fn_name:
         prompt = prompt.rstrip() + _CALL_PROMPT.format(fn=ref.fn_name, code=starter or f"def {ref.fn_name}(...):")
