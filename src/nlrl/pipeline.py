@@ -39,6 +39,7 @@ class SolveResult:
     elapsed_s: float
     score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    usage_by_kind: dict[str, Usage] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,7 +52,8 @@ class SolveResult:
             "score": self.score,
             "gists": [g.to_dict() for g in self.gists],
             "trace": [e.to_dict() for e in self.trace],
-            "usage": self.usage.to_dict(),
+            "usage": {**self.usage.to_dict(),
+                      "by_kind": {k: u.to_dict() for k, u in self.usage_by_kind.items()}},
             "elapsed_s": round(self.elapsed_s, 4),
             **self.extra,
         }
@@ -130,6 +132,7 @@ class Pipeline:
             elapsed_s=time.perf_counter() - start,
             score=result.score,
             extra=dict(result.extra),
+            usage_by_kind=dict(result.usage_by_kind),
         )
 
     def stream(self, prompt: str | bytes | Task, *, domain: str | None = None) -> "GistIterator":

@@ -30,19 +30,16 @@ Emit = Callable[[str, int, Any], None]
 
 
 class ServedRun(Run):
-    """A :class:`Run` that reports trace events as they happen, honours cancellation, applies
-    the request's ``top_p`` and ``logprobs``, and totals usage by kind of call."""
+    """A :class:`Run` that honours cancellation and applies the request's ``top_p`` and
+    ``logprobs`` (a child run, as ``auto``'s choice, does too)."""
 
     def __init__(self, task: Task, backend: Backend, *, cancel: threading.Event,
-                 on_event: Callable[[TraceEvent], None] | None = None, top_p: float | None = None,
-                 logprobs: bool = False, watch: bool = True, **kw: Any) -> None:
+                 top_p: float | None = None, logprobs: bool = False, watch: bool = True, **kw: Any) -> None:
         super().__init__(task, backend, **kw)
         self.watch = watch
         self.cancel = cancel
-        self.on_event = on_event
         self.top_p = top_p
         self.logprobs = logprobs
-        self.by_kind: dict[str, Usage] = {}
 
     def params(self, **overrides: Any) -> SamplingParams:
         if self.top_p is not None:
@@ -51,33 +48,20 @@ class ServedRun(Run):
             overrides.setdefault("logprobs", True)
         return super().params(**overrides)
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True) -> list[Generation]:
+    def generate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True,
+                 kind: str = "sample") -> list[Generation]:
         if self.cancel.is_set():
             raise RunCancelled()
         if stream:
-            gens = super().generate(prompts, params, stream=True)
-        else:  # not shown to the client, but still stoppable
-            gens = self.backend.generate(list(prompts), params, on_token=self._check if self.watch else None)
-            self._usages.extend(g.usage for g in gens)
-        self._count("generate", Usage.total([g.usage for g in gens]))
+            return super().generate(prompts, params, stream=True, kind=kind)
+        # not shown to the client, but still stoppable
+        gens = self.backend.generate(list(prompts), params, on_token=self._check if self.watch else None)
+        self._record(kind, gens)
         return gens
-
-    def add_usage(self, usage: Usage) -> None:
-        super().add_usage(usage)
-        self._count("other", usage)  # reward-model calls, and strategies run on this one's behalf
-
-    def event(self, kind: str, text: str = "", **data: Any) -> TraceEvent:
-        ev = super().event(kind, text, **data)
-        if self.on_event is not None:
-            self.on_event(ev)
-        return ev
 
     def _check(self, _event: TokenEvent) -> None:
         if self.cancel.is_set():
             raise RunCancelled()
-
-    def _count(self, kind: str, usage: Usage) -> None:
-        self.by_kind[kind] = self.by_kind.get(kind, Usage()) + usage
 
 
 class _TokenTap:
@@ -238,11 +222,11 @@ class Engine:
                         on_token=tap if spec.watch else None)
         result = get_strategy(spec.strategy).run(run)
         gists.finish()
-        if emit is not None:  # events of runs a strategy delegated to (auto's choice), in order
+        if emit is not None:  # events a strategy recorded without the run (none of nlrl's own)
             for ev in result.trace:
                 if id(ev) not in emitted:
                     emit("trace", index, ev)
-        choice = ChoiceResult(index, result, dict(run.by_kind), tap.events)
+        choice = ChoiceResult(index, result, dict(result.usage_by_kind), tap.events)
         if emit is not None:
             emit("done", index, choice)
         return choice

@@ -2,17 +2,19 @@
 
 A strategy does its work through a :class:`Run`, which makes every model call, totals what the
 calls cost (honest accounting: prompt tokens the engine evaluated, tokens generated, calls, wall
-time) and records the trace of events (``sample``, ``score``, ``vote``, ``critique``, ...) that
-``nlrl solve --json`` shows.
+time), by kind of call (``sample``, ``critique``, ``revision``, ``probe``, ``step``, ``reward``,
+...), and records the trace of events (``sample``, ``score``, ``vote``, ``critique``, ...) that
+``nlrl solve --json`` shows, handing each to the run's ``on_event`` observer as it happens.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .._exceptions import ConfigError
 from ..backends import Backend, Generation, SamplingParams, TokenCallback, Usage
@@ -63,7 +65,12 @@ class Budget:
 
 @dataclass(frozen=True)
 class StrategyResult:
-    """What a strategy produced: the answer, the output it came from, and how."""
+    """What a strategy produced: the answer, the output it came from, and how.
+
+    ``usage_by_kind`` splits ``usage`` by kind of model call (``sample``, ``critique``, ``probe``,
+    ``reward``, ...); its entries add up to ``usage`` (all but the wall time, which ``usage``
+    measures for the whole run).
+    """
 
     strategy: str
     answer: str | None
@@ -72,10 +79,15 @@ class StrategyResult:
     usage: Usage
     score: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    usage_by_kind: Mapping[str, Usage] = field(default_factory=dict)
 
 
 class Run:
-    """The ledger of one strategy run: makes the model calls, totals usage, records the trace."""
+    """The ledger of one strategy run: makes the model calls, totals usage, records the trace.
+
+    Each model call is recorded with its kind (what the strategy called the model for), so the
+    usage splits by kind. ``on_event`` receives every trace event as it is recorded.
+    """
 
     def __init__(
         self,
@@ -85,6 +97,7 @@ class Run:
         reward: Any = None,
         budget: Budget | None = None,
         on_token: TokenCallback | None = None,
+        on_event: Callable[[TraceEvent], None] | None = None,
     ) -> None:
         self.task = task
         self.backend = backend
@@ -95,9 +108,36 @@ class Run:
         self.reward = reward
         self.budget = budget or Budget()
         self.on_token = on_token
+        self.on_event = on_event
+        self._open()
+
+    def _open(self) -> None:
+        """An empty ledger and trace, for a new run or a child of this one."""
         self.trace: list[TraceEvent] = []
-        self._usages: list[Usage] = []
+        self._calls: list[tuple[str, Usage]] = []  # (kind, usage) of every model call
+        self._carried = 0  # leading entries of _calls that a child took over from its parent
         self._start = time.perf_counter()
+
+    def child(self, budget: Budget, *, carry: bool = False) -> "Run":
+        """A run for a strategy this one delegates to (``auto``'s choice): the same task, backend,
+        reward and observers (its tokens and trace events reach them as they happen), its own
+        ``budget``, ledger and trace. ``carry``: the child continues this run's work (from its
+        samples), so it starts with this run's costs and its token budget counts them.
+        :meth:`adopt` takes its calls and events back. A subclass with more per-run state resets
+        it in :meth:`_open`."""
+        sub = copy.copy(self)
+        sub._open()
+        sub.budget = budget
+        if carry:
+            sub._calls = list(self._calls)
+            sub._carried = len(sub._calls)
+        return sub
+
+    def adopt(self, child: "Run") -> None:
+        """Add ``child``'s model calls (not those it carried from this run) to this run's ledger
+        and its events to this run's trace (the observers have seen them already)."""
+        self._calls.extend(child._calls[child._carried:])
+        self.trace.extend(child.trace)
 
     # -- model calls ------------------------------------------------------------------------
 
@@ -114,23 +154,27 @@ class Run:
         base.update(overrides)
         return SamplingParams(**base)
 
-    def generate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True) -> list[Generation]:
-        """Call the backend, record usage; stream tokens to the run's observer if asked."""
+    def generate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True,
+                 kind: str = "sample") -> list[Generation]:
+        """Call the backend, record usage under ``kind``; stream tokens to the run's observer if asked."""
         hook = self.on_token if stream else None
         if hook is not None and hasattr(hook, "next_call"):
             hook.next_call()  # type: ignore[attr-defined]
         gens = self.backend.generate(list(prompts), params, on_token=hook)
-        self._usages.extend(g.usage for g in gens)
+        self._record(kind, gens)
         return gens
 
-    def sample(self, prompt: str | None = None, **overrides: Any) -> Generation:
+    def sample(self, prompt: str | None = None, *, kind: str = "sample", **overrides: Any) -> Generation:
         """Sample completions of ``prompt`` (default: the task's prompt)."""
         return self.generate([prompt if prompt is not None else self.task.prompt_text],
-                             self.params(**overrides))[0]
+                             self.params(**overrides), kind=kind)[0]
+
+    def _record(self, kind: str, gens: Sequence[Generation]) -> None:
+        self._calls.extend((kind, g.usage) for g in gens)
 
     @property
     def generated_tokens(self) -> int:
-        return sum(u.completion_tokens for u in self._usages)
+        return sum(u.completion_tokens for _, u in self._calls)
 
     def tokens_left(self) -> int | None:
         cap = self.budget.max_total_tokens
@@ -141,21 +185,32 @@ class Run:
     def event(self, kind: str, text: str = "", **data: Any) -> TraceEvent:
         ev = TraceEvent(kind, text, data)
         self.trace.append(ev)
+        if self.on_event is not None:
+            self.on_event(ev)
         return ev
 
     @property
     def usage(self) -> Usage:
-        total = Usage.total(self._usages)
+        total = Usage.total([u for _, u in self._calls])
         return Usage(total.prompt_tokens, total.completion_tokens, total.calls,
                      time.perf_counter() - self._start)
 
-    def add_usage(self, usage: Usage) -> None:
+    def usage_by_kind(self) -> dict[str, Usage]:
+        """The usage of this run's model calls by kind (first-used kind first); the entries add
+        up to :attr:`usage` (its wall time is the run's, theirs the calls')."""
+        out: dict[str, Usage] = {}
+        for kind, u in self._calls:
+            out[kind] = out.get(kind, Usage()) + u
+        return out
+
+    def add_usage(self, usage: Usage, kind: str = "other") -> None:
         """Account for model calls made outside :meth:`generate` (e.g. by a reward model)."""
-        self._usages.append(usage)
+        self._calls.append((kind, usage))
 
     def result(self, strategy: str, answer: str | None, output: str, *, score: float | None = None,
                **extra: Any) -> StrategyResult:
-        return StrategyResult(strategy, answer, output, tuple(self.trace), self.usage, score, extra)
+        return StrategyResult(strategy, answer, output, tuple(self.trace), self.usage, score, extra,
+                              usage_by_kind=self.usage_by_kind())
 
 
 class Strategy(ABC):
@@ -168,5 +223,6 @@ class Strategy(ABC):
         """Solve ``run.task`` with ``run.backend`` inside ``run.budget``."""
 
     def __call__(self, task: "Task", backend: Backend, *, reward: Any = None,
-                 budget: Budget | None = None, on_token: TokenCallback | None = None) -> StrategyResult:
-        return self.run(Run(task, backend, reward=reward, budget=budget, on_token=on_token))
+                 budget: Budget | None = None, on_token: TokenCallback | None = None,
+                 on_event: Callable[[TraceEvent], None] | None = None) -> StrategyResult:
+        return self.run(Run(task, backend, reward=reward, budget=budget, on_token=on_token, on_event=on_event))

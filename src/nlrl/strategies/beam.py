@@ -156,7 +156,7 @@ class BeamSearch(Strategy):
             params = run.params(n=self.expansions, stop=("\n",), temperature=temp, seed=seed,
                                 max_tokens=step_cap,
                                 logprobs=logprobs)
-            gens = run.generate([base + "\n" + b.text for b in live], params, stream=False)
+            gens = run.generate([base + "\n" + b.text for b in live], params, stream=False, kind="step")
             cands: list[Beam] = []
             for b, gen in zip(live, gens):
                 seen: set[str] = set()

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .._exceptions import ConfigError
-from ..backends import Usage
 from .base import Budget, Run, Strategy, StrategyResult
 from .sampling import DEFAULT_TEMPERATURE, Sample, draw
 from .voting import equivalence_for, majority
@@ -163,7 +162,8 @@ def estimate_difficulty(run: Run, policy: Policy) -> Difficulty:
         run.event("difficulty", name, agreement=None, probe=0, reason=f"no probe at budget {policy.budget}")
         return Difficulty(math.nan, name, (), None)
     # With log-probabilities when the backend has them, so a log-probability reward can reuse them.
-    samples = draw(run, policy.probe, temperature=policy.temperature, logprobs=run.backend.supports_logprobs)
+    samples = draw(run, policy.probe, temperature=policy.temperature, logprobs=run.backend.supports_logprobs,
+                   kind="probe")
     vote = majority([s.answer for s in samples], equivalent=equivalence_for(run.task.domain, run.task.question))
     agreement = vote.agreement
     name, _ = policy.bin_of(agreement)
@@ -225,27 +225,16 @@ class Auto(Strategy):
         child_budget = Budget(n=choice.n, max_tokens=max_tokens, max_total_tokens=child_cap,
                               temperature=policy.temperature if reuse else budget.temperature,
                               seed=budget.seed)
-        child = Run(run.task, run.backend, reward=run.reward, budget=child_budget, on_token=run.on_token)
-        if reuse:
-            # The child continues from the probe's samples, so it must see their cost too.
-            probe_usage = run.usage
-            child.add_usage(probe_usage)
-            result = strategy.run_with(child, diff.samples)
-            run.add_usage(_minus(result.usage, probe_usage))
-        else:
-            result = strategy.run(child)
-            run.add_usage(result.usage)
-        run.trace.extend(result.trace)
+        # The child's tokens and events reach run's observers live; continuing from the probe's
+        # samples, it carries their cost too.
+        child = run.child(child_budget, carry=reuse)
+        result = strategy.run_with(child, diff.samples) if reuse else strategy.run(child)
+        run.adopt(child)
         chosen = {"strategy": choice.strategy, "n": choice.n, "options": dict(choice.options),
                   "bin": diff.bin, "agreement": None if math.isnan(diff.agreement) else round(diff.agreement, 4),
                   "probe": len(diff.samples)}
         return run.result(self.name, result.answer, result.output, score=result.score,
                           chosen=chosen, **{k: v for k, v in result.extra.items() if k != "chosen"})
-
-
-def _minus(a: Usage, b: Usage) -> Usage:
-    return Usage(a.prompt_tokens - b.prompt_tokens, a.completion_tokens - b.completion_tokens,
-                 a.calls - b.calls, max(0.0, a.wall_s - b.wall_s))
 
 
 def _temperature(strategy: Strategy, run: Run) -> float:

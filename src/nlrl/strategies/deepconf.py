@@ -263,11 +263,11 @@ class DeepConf(Strategy):
             seed = None if run.budget.seed is None else run.budget.seed + len(samples)
             params = run.params(n=k, temperature=temp, seed=seed, logprobs=True)
             if gate is None:
-                gen = run.generate([run.task.prompt_text], params)[0]
+                gen = run.generate([run.task.prompt_text], params, kind="warmup" if phase == "warmup" else "sample")[0]
             else:
                 gate.next_call()
                 gen = run.backend.generate([run.task.prompt_text], params, on_token=gate)[0]
-                run.add_usage(gen.usage)
+                run.add_usage(gen.usage, kind="sample")
             for comp in gen.completions:
                 s = Sample(len(samples), comp.text, run.task.extract(comp.text), comp.num_tokens,
                            comp.finish_reason, comp.logprobs)

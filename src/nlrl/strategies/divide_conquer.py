@@ -79,7 +79,7 @@ class DivideAndConquer(Strategy):
         return vote_result(run, self.name, chains, vote, chains=len(chains))
 
     def _call(self, run: Run, prompt: str, stop: tuple[str, ...], temp: float, seed: int | None,
-              max_tokens: int | None = None) -> str | None:
+              max_tokens: int | None = None, *, kind: str) -> str | None:
         """One completion, cut to what the budget has left (None when nothing is left)."""
         cap = max_tokens or run.budget.max_tokens
         left = run.tokens_left()
@@ -88,12 +88,12 @@ class DivideAndConquer(Strategy):
                 return None
             cap = min(cap, left)
         params = run.params(stop=stop, temperature=temp, seed=seed, max_tokens=cap)
-        return run.generate([prompt], params, stream=False)[0].completions[0].text
+        return run.generate([prompt], params, stream=False, kind=kind)[0].completions[0].text
 
     def _chain(self, run: Run, chain: int, temp: float, seed: int | None) -> Sample:
         task, domain, backend = run.task, run.task.domain, run.backend
         prompt, stop = render("decompose", domain, backend, question=task.question)
-        plan = self._call(run, prompt, stop, temp, seed) or ""
+        plan = self._call(run, prompt, stop, temp, seed, kind="decompose") or ""
         subqs = parse_subquestions(plan, limit=self.max_subquestions)
         if not subqs:
             log.info("divide-and-conquer: no sub-questions in %r; answering the question directly", plan)
@@ -109,11 +109,11 @@ class DivideAndConquer(Strategy):
                 break
             prompt, stop = render("subanswer", domain, backend, question=task.question, solved=solved,
                                   subquestion=q)
-            ans = (self._call(run, prompt, stop, temp, seed, self.subanswer_tokens) or "").strip()
+            ans = (self._call(run, prompt, stop, temp, seed, self.subanswer_tokens, kind="subanswer") or "").strip()
             solved.append({"question": q, "answer": ans})
             run.event("subanswer", ans, chain=chain, index=k)
         prompt, stop = render("compose", domain, backend, question=task.question, solved=solved)
-        final = self._call(run, prompt, stop, temp, seed, self.subanswer_tokens)
+        final = self._call(run, prompt, stop, temp, seed, self.subanswer_tokens, kind="compose")
         body = "".join(f"Sub-question: {s['question']}\nAnswer: {s['answer']}\n" for s in solved)
         if final is None:
             # No budget left to compose: the last sub-answer answers the problem itself.

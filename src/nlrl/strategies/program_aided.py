@@ -98,7 +98,7 @@ class ProgramAided(Strategy):
         n = self.n or run.budget.n
         prompt, stop = render("program", run.task.domain, run.backend, question=run.task.question)
         first = len(run.trace)
-        samples = draw(run, n, temperature=self._temperature(run, n), prompt=prompt, stop=list(stop))
+        samples = draw(run, n, temperature=self._temperature(run, n), prompt=prompt, stop=list(stop), kind="program")
         programs = [program_of(s.text) for s in samples]
         results = run_many(programs, self.limits) if programs else []
         executed: list[Sample] = []

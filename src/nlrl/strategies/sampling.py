@@ -64,12 +64,14 @@ def draw(
     prompt: str | None = None,
     logprobs: bool = False,
     batch: int | None = None,
+    kind: str = "sample",
     **params: Any,
 ) -> list[Sample]:
     """Samples ``0..n-1`` of ``prompt`` (default: the task's), reusing ``prior`` ones.
 
     Stops early when the budget cannot pay for another full-length sample. ``batch`` caps the
-    samples per backend call (adaptive strategies look at the answers between calls).
+    samples per backend call (adaptive strategies look at the answers between calls). The calls
+    are accounted as ``kind`` (``probe`` for a difficulty probe, ``program`` for programs, ...).
     """
     temp = temperature_of(run) if temperature is None else temperature
     samples = list(prior)
@@ -88,7 +90,7 @@ def draw(
             log.info("token budget spent after %d of %d samples", len(samples), n)
             break
         seed = None if run.budget.seed is None else run.budget.seed + len(samples)
-        gen = run.sample(prompt, n=k, temperature=temp, seed=seed, logprobs=logprobs, **params)
+        gen = run.sample(prompt, n=k, temperature=temp, seed=seed, logprobs=logprobs, kind=kind, **params)
         for comp in gen.completions:
             s = Sample(len(samples), comp.text, run.task.extract(comp.text), comp.num_tokens,
                        comp.finish_reason, comp.logprobs)

@@ -3,7 +3,8 @@
 * Rewards that read the samples' own data get it first (:func:`feed`): the log-probabilities of
   each completion for :class:`~nlrl.rewards.LogprobProcessReward`, the sibling samples for
   :class:`~nlrl.rewards.AgreementReward`.
-* A reward that asks a model (an LLM judge) is metered: its calls are added to the run's usage.
+* A reward that asks a model (an LLM judge) is metered: its calls are added to the run's usage,
+  as kind ``reward``.
 * A score that raises, or is NaN / outside [0, 1], is checked by
   :func:`nlrl.rewards.checked_score`; :func:`score_outputs` then raises
   :class:`~nlrl.VerifierError` (``strict=True``) or logs a warning and reports the score as
@@ -56,7 +57,7 @@ class _Metered:
     def generate(self, prompts: Any, params: Any, **kw: Any) -> Any:
         gens = self._backend.generate(prompts, params, **kw)
         for g in gens:
-            self._run.add_usage(g.usage)
+            self._run.add_usage(g.usage, kind="reward")
         return gens
 
     def score_text(self, prompt: str, text: str) -> Any:
@@ -67,7 +68,8 @@ class _Metered:
         start = time.perf_counter()
         lps = self._backend.score_text(prompt, text)
         counted = self._backend.count_tokens(prompt + text) if hasattr(self._backend, "count_tokens") else None
-        self._run.add_usage(Usage(prompt_tokens=counted or 0, calls=1, wall_s=time.perf_counter() - start))
+        self._run.add_usage(Usage(prompt_tokens=counted or 0, calls=1, wall_s=time.perf_counter() - start),
+                            kind="reward")
         return lps
 
     def __getattr__(self, name: str) -> Any:

@@ -92,7 +92,7 @@ class SelfRefine(Strategy):
                 stopped = "token budget spent"
                 break
             prompt, stop = render("critique", domain, run.backend, question=task.question, attempt=versions[-1])
-            review = run.generate([prompt], run.params(stop=stop, temperature=temp), stream=False)[0]
+            review = run.generate([prompt], run.params(stop=stop, temperature=temp), stream=False, kind="critique")[0]
             review_text = review.completions[0].text.strip()
             verdict = parse_verdict(review_text)
             run.event("critique", review_text, round=rnd + 1, verdict=verdict)
@@ -101,7 +101,8 @@ class SelfRefine(Strategy):
                 break
             prompt, stop = render("revise", domain, run.backend, question=task.question,
                                   attempt=versions[-1], review=_first_paragraph(review_text))
-            comp = run.generate([prompt], run.params(stop=stop, temperature=temp, logprobs=logprobs))[0].completions[0]
+            comp = run.generate([prompt], run.params(stop=stop, temperature=temp, logprobs=logprobs),
+                                kind="revision")[0].completions[0]
             feed_items.append((comp.text, comp.logprobs))
             text = _clean(comp.text)
             answer = task.extract(text)
