@@ -43,6 +43,7 @@ from ..backends.base import Backend, Generation, SamplingParams, TokenCallback, 
 from ..gists import GistStream
 from ..strategies import Budget, Run, Strategy, get_strategy
 from ..tasks.task import Task
+from ..verifiers.answers import checker_text
 from .datasets import Dataset, load_dataset
 from .metrics import summarize
 from .progress import BenchProgress
@@ -83,15 +84,10 @@ class _Meter(WrappedBackend):
 
 
 def grade_text(record: Record, output: str, answer: str | None) -> str:
-    """What the checker reads: the strategy's chosen answer as a final-answer line (so a vote's
-    winner is graded, not whichever sample happens to be ``output``), the whole output for code,
-    and for COLLIE the text after the last "Final Answer:" (the passage asked for)."""
-    if record.checker in ("code", "stdio") or answer is None:
-        return output
-    if record.checker == "collie":
-        i = output.lower().rfind("final answer:")
-        return output[i + len("final answer:"):].strip() if i >= 0 else output
-    return f"Final Answer: {answer}"
+    """What ``record``'s checker reads of a solved sample (:func:`~nlrl.verifiers.answers.checker_text`):
+    the strategy's chosen answer as a final-answer line, the whole output for code, the passage
+    after the last "Final Answer:" for COLLIE."""
+    return checker_text(record.checker, output, answer)
 
 
 def select_level(ds: Dataset, level: Any) -> Dataset:

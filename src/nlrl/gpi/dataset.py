@@ -30,6 +30,7 @@ import yaml
 
 from .._exceptions import ConfigError, ParseError, UnknownNameError
 from ..backends.base import Backend, SamplingParams
+from ..verifiers.answers import answer_after
 from .llm import JsonCaller, Ledger
 from .templates import PROMPT_DIR, PromptSet, load_prompts
 
@@ -58,11 +59,7 @@ def final_answer(output: str) -> str | None:
     >>> final_answer("It swims. Answer: no\\nFish do.")
     'no'
     """
-    idx = output.rfind("Answer:")
-    if idx < 0:
-        return None
-    lines = [ln.strip() for ln in output[idx + len("Answer:"):].splitlines() if ln.strip()]
-    return lines[0] if lines else None
+    return answer_after(output, "Answer:")
 
 
 # ---- the GPI loop ------------------------------------------------------------------------------
