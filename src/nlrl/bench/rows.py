@@ -8,6 +8,7 @@ view unchanged); :meth:`BenchRow.from_dict` reads such a record back, older ones
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BenchRow", "plain"]
 
-_NO_USAGE: Mapping[str, Any] = MappingProxyType(
-    {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0, "wall_s": 0.0})
+# copied into each row: a row holds plain values only, so it pickles (executors' workers send rows back)
+_NO_USAGE: Mapping[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0,
+                                "wall_s": 0.0}
 
 
 def plain(v: Any) -> Any:
@@ -72,7 +74,7 @@ class BenchRow:
     def blank(cls, record: Record, strategy: str, error: str | None = None) -> "BenchRow":
         """The row of ``record`` before it is solved (with ``error``: the row of a sample that could
         not be solved at all, e.g. one whose worker died on it every time)."""
-        return cls(**{**_BLANK, "id": record.id, "dataset": record.dataset, "index": record.index,
+        return cls(**{**_BLANK, "usage": dict(_NO_USAGE), "id": record.id, "dataset": record.dataset, "index": record.index,
                         "prompt": record.prompt, "domain": record.domain, "strategy": strategy,
                         "reference": record.reference, "checker": record.checker,
                         "metadata": dict(record.metadata), "error": error})
@@ -95,7 +97,7 @@ class BenchRow:
                             verdict=verdict.to_dict() if verdict is not None else None,
                             cached=cached, model_s=round(model_s, 4), latency_s=round(latency_s, 4),
                             extra={k: plain(v) for k, v in result.extra.items()} or None)
-        return replace(row, dynamic_prompt=prompt_text, gists=tuple(gists), usage=usage or _NO_USAGE,
+        return replace(row, dynamic_prompt=prompt_text, gists=tuple(gists), usage=dict(usage or _NO_USAGE),
                         cached=cached, model_s=round(model_s, 4), latency_s=round(latency_s, 4))
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,7 +121,7 @@ class BenchRow:
         missing = [f for f in _REQUIRED if f not in d]
         if missing:
             raise RunStoreError(f"a stored result row lacks {', '.join(missing)}")
-        values = {f: d.get(f, _BLANK.get(f)) for f in _FIELDS}
+        values = {f: d[f] if f in d else copy.copy(_BLANK.get(f)) for f in _FIELDS}
         values["gists"] = tuple(values["gists"] or ())
         values["trace"] = tuple(values["trace"] or ())
         return cls(**values)

@@ -2,6 +2,7 @@
 the keys runs have always had, so old runs still resume and report."""
 
 import json
+import pickle
 import sqlite3
 from dataclasses import FrozenInstanceError
 
@@ -39,6 +40,10 @@ def test_a_row_keeps_the_historical_keys_and_round_trips():
     assert BenchRow.from_dict(json.loads(json.dumps(d))).to_dict() == d
     with pytest.raises(FrozenInstanceError):
         row.correct = False
+    # rows travel back from executor workers (processes, Ray): they pickle, blank ones included
+    minimal = BenchRow.from_dict({"id": "1", "dataset": "add", "index": 1, "prompt": "What is 3 + 5?"})
+    for r in (row, BenchRow.blank(ds[1], "cot", error="WorkerDied"), BenchRow.from_dict(OLD), minimal):
+        assert pickle.loads(pickle.dumps(r)) == r
 
 
 def test_an_old_format_record_still_loads():
