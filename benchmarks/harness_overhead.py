@@ -28,7 +28,8 @@ from pathlib import Path
 
 from nlrl import Pipeline, ScriptedBackend
 from nlrl.bench import BenchRunner, CachingBackend, load_dataset
-from nlrl.bench.runner import _Meter, grade_text
+from nlrl.bench.grading import grade_text
+from nlrl.bench.runner import _Meter
 from nlrl.verifiers import get_verifier
 
 TARGET = 500.0

@@ -156,7 +156,7 @@ def bench_code() -> dict:
 
 
 def bench_collie() -> dict:
-    rows = list(load_collie())
+    rows = list(load_collie(resolve_data_dir() / BUILTIN["collie"].path))
     start = time.perf_counter()
     fails = [f"{r['key']}#{r['index']}" for r in rows if not check_constraint(r["constraint"], r["example"], r["targets"])]
     secs = time.perf_counter() - start
@@ -290,7 +290,7 @@ def bench_stdio() -> dict:
 
 
 def bench_collie_verifier() -> dict:
-    rows = list(load_collie())
+    rows = list(load_collie(resolve_data_dir() / BUILTIN["collie"].path))
     v = get_verifier("collie")
     ok = sum(v.check(r["example"], r).correct for r in rows)
     return {"collie_verifier_examples_correct": ok, "collie_total": len(rows)}

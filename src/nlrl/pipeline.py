@@ -1,5 +1,10 @@
 """classify → prompt → strategy → answer, with gists streamed live.
 
+:class:`Solve` is the one solve core: build the task (classify, render, check the prompt against
+the backend's context), start the gist stream, run the strategy, finish the stream, return a
+:class:`SolveResult`. :class:`Pipeline` and the benchmark runner (:mod:`nlrl.bench.runner`) both
+solve through it, with the options they share in one :class:`SolveSettings`.
+
 >>> from nlrl import Pipeline, ScriptedBackend
 >>> pipe = Pipeline(ScriptedBackend([" 2 + 2 = 4.\\nFinal Answer: 4\\n"]))
 >>> pipe.solve("What is 2 + 2?", domain="math").final_answer
@@ -17,7 +22,7 @@ from typing import Any, Iterator
 
 from .backends import Backend, Usage, load_backend
 from .gists import Gist, GistCallback, GistStream
-from .strategies import Budget, Run, Strategy, StrategyResult, TraceEvent, get_strategy
+from .strategies import Budget, Run, Strategy, TraceEvent, get_strategy
 from .tasks.task import Task, ensure_text
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,96 @@ class SolveResult:
         }
 
 
+@dataclass(frozen=True)
+class SolveSettings:
+    """What every solve of a pipeline or a benchmark run shares: the strategy's ``budget``, the
+    ``reward`` model, the prompt's ``difficulty`` and ``steps``, and ``adaptive`` stopping (each
+    sample stops once its final-answer line is complete)."""
+
+    budget: Budget = field(default_factory=Budget)
+    reward: Any = None
+    difficulty: str | None = None
+    steps: int | None = None
+    adaptive: bool = True
+
+    @classmethod
+    def of(cls, *, n: int = 1, max_tokens: int = 384, max_total_tokens: int | None = None,
+           temperature: float | None = None, seed: int | None = None, **options: Any) -> "SolveSettings":
+        """Settings from the flat keyword arguments of :class:`Pipeline` and ``BenchRunner``."""
+        return cls(Budget(n=n, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
+                          temperature=temperature, seed=seed), **options)
+
+
+class Solve:
+    """One prompt solved with ``strategy`` on ``backend``: the steps the pipeline and the benchmark
+    runner share.
+
+    The state is kept as the steps go (``task`` once built, ``run`` once started, ``stream``), so a
+    caller that catches a failure still has what was done (the rendered prompt, what the run
+    spent, the gists so far). ``run_backend`` is what the strategy calls (a metering view of
+    ``backend``, say); the prompt is rendered and checked with ``backend`` itself.
+    """
+
+    def __init__(self, strategy: Strategy, backend: Backend, settings: SolveSettings, *,
+                 on_gist: GistCallback | None = None, run_backend: Backend | None = None) -> None:
+        self.strategy = strategy
+        self.backend = backend
+        self.settings = settings
+        self.on_gist = on_gist
+        self.run_backend = run_backend or backend
+        self.task: Task | None = None
+        self.run: Run | None = None
+        self.stream: GistStream | None = None
+
+    @property
+    def gists(self) -> tuple[Gist, ...]:
+        """The gists streamed so far."""
+        return tuple(self.stream.gists) if self.stream is not None else ()
+
+    def prepare(self, prompt: str | bytes, *, domain: str | None = None, instruction: str | None = None,
+                classifier_backend: Backend | None = None, **extra: Any) -> Task:
+        """Classify ``prompt`` (unless ``domain`` is given), render its prompt for the backend and
+        check that it fits the backend's context (:class:`~nlrl.PromptError` if it does not);
+        ``extra`` goes to :meth:`Task.build`."""
+        self.task = Task.build(ensure_text(prompt), domain=domain, backend=self.backend,
+                               difficulty=self.settings.difficulty, steps=self.settings.steps,
+                               instruction=instruction, classifier_backend=classifier_backend, **extra)
+        self.backend.check_prompt(self.task.prompt_text, 1)
+        return self.task
+
+    def __call__(self, prompt: str | bytes | Task, *, domain: str | None = None,
+                 classifier_backend: Backend | None = None, **extra: Any) -> SolveResult:
+        """Solve ``prompt``: a :class:`Task` as it is, text through :meth:`prepare`."""
+        start = time.perf_counter()
+        if isinstance(prompt, Task):
+            self.task = prompt
+        else:
+            self.prepare(prompt, domain=domain, classifier_backend=classifier_backend, **extra)
+        task = self.task
+        self.stream = GistStream(task.domain, on_gist=self.on_gist, adaptive=self.settings.adaptive)
+        self.run = Run(task, self.run_backend, reward=self.settings.reward, budget=self.settings.budget,
+                       on_token=self.stream)
+        result = self.strategy.run(self.run)
+        self.stream.finish()
+        log.info("solved domain=%s strategy=%s answer=%r tokens=%d", task.domain, result.strategy,
+                 result.answer, result.usage.completion_tokens)
+        return SolveResult(
+            prompt=task.question,
+            domain=task.domain,
+            strategy=result.strategy,
+            prompt_text=task.prompt_text,
+            output=result.output,
+            final_answer=result.answer,
+            gists=self.gists,
+            trace=result.trace,
+            usage=result.usage,
+            elapsed_s=time.perf_counter() - start,
+            score=result.score,
+            extra=dict(result.extra),
+            usage_by_kind=dict(result.usage_by_kind),
+        )
+
+
 class Pipeline:
     """Answer questions with one backend and one strategy.
 
@@ -88,52 +183,33 @@ class Pipeline:
     ) -> None:
         # Everything that can be refused is checked before a model is loaded.
         self.strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
-        self.budget = Budget(n=n, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
-                             temperature=temperature, seed=seed)
+        self.settings = SolveSettings.of(n=n, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
+                                         temperature=temperature, seed=seed, reward=reward,
+                                         difficulty=difficulty, steps=steps, adaptive=adaptive)
         self.backend = load_backend(backend, model, **backend_options) if isinstance(backend, str) else backend
         self._owns_backend = isinstance(backend, str)
-        self.reward = reward
-        self.difficulty = difficulty
-        self.steps = steps
-        self.adaptive = adaptive
         self.classify_with_model = classify_with_model
+
+    @property
+    def budget(self) -> Budget:
+        return self.settings.budget
+
+    def _solve(self, on_gist: GistCallback | None = None) -> Solve:
+        return Solve(self.strategy, self.backend, self.settings, on_gist=on_gist)
 
     def task(self, prompt: str | bytes, *, domain: str | None = None, instruction: str | None = None,
              **extra: Any) -> Task:
         """Classify ``prompt`` (unless ``domain`` is given) and render its prompt."""
-        task = Task.build(
-            ensure_text(prompt), domain=domain, backend=self.backend, difficulty=self.difficulty,
-            steps=self.steps, instruction=instruction,
-            classifier_backend=self.backend if self.classify_with_model else None, **extra)
-        self.backend.check_prompt(task.prompt_text, 1)
-        return task
+        return self._solve().prepare(prompt, domain=domain, instruction=instruction,
+                                     classifier_backend=self._classifier(), **extra)
 
     def solve(self, prompt: str | bytes | Task, *, domain: str | None = None,
               on_gist: GistCallback | None = None) -> SolveResult:
         """Solve one prompt; ``on_gist`` receives each gist as it is generated."""
-        start = time.perf_counter()
-        task = prompt if isinstance(prompt, Task) else self.task(prompt, domain=domain)
-        stream = GistStream(task.domain, on_gist=on_gist, adaptive=self.adaptive)
-        run = Run(task, self.backend, reward=self.reward, budget=self.budget, on_token=stream)
-        result: StrategyResult = self.strategy.run(run)
-        stream.finish()
-        log.info("solved domain=%s strategy=%s answer=%r tokens=%d", task.domain, result.strategy,
-                 result.answer, result.usage.completion_tokens)
-        return SolveResult(
-            prompt=task.question,
-            domain=task.domain,
-            strategy=result.strategy,
-            prompt_text=task.prompt_text,
-            output=result.output,
-            final_answer=result.answer,
-            gists=tuple(stream.gists),
-            trace=result.trace,
-            usage=result.usage,
-            elapsed_s=time.perf_counter() - start,
-            score=result.score,
-            extra=dict(result.extra),
-            usage_by_kind=dict(result.usage_by_kind),
-        )
+        return self._solve(on_gist)(prompt, domain=domain, classifier_backend=self._classifier())
+
+    def _classifier(self) -> Backend | None:
+        return self.backend if self.classify_with_model else None
 
     def stream(self, prompt: str | bytes | Task, *, domain: str | None = None) -> "GistIterator":
         """Iterate over gists as they arrive; the iterator's ``result`` is set at the end."""

@@ -102,6 +102,7 @@ def test_grade_unknown_dataset_lists_known(tmp_path, capsys):
 
 
 def test_grade_resolves_the_ids_of_every_checker(tmp_path):
+    from nlrl.bench import BUILTIN, resolve_data_dir
     from nlrl.verifiers.collie import load_collie
 
     generate_integers = ("    lower, upper = max(2, min(a, b)), min(8, max(a, b))\n"
@@ -115,7 +116,7 @@ def test_grade_resolves_the_ids_of_every_checker(tmp_path):
         # the record's context holds the choices: a choice's text is read as its letter
         "commonsenseqa": [(0, "Final Answer: A", True), (0, "Final Answer: bank", True),
                           (0, "Final Answer: library", False)],
-        "collie": [(0, next(load_collie())["example"], True)],
+        "collie": [(0, next(load_collie(resolve_data_dir() / BUILTIN["collie"].path))["example"], True)],
         "hotpotqa_distractor": [(0, "Final Answer: Gesellschaft mit beschränkter Haftung", True)],
     }
     for dataset, rows in cases.items():

@@ -25,16 +25,20 @@ from .metrics import accuracy, bootstrap_interval, breakdown, summarize, wilson_
 from .progress import BenchProgress
 from .records import Record
 from .report import RunInfo, load_run, plot_runs, render_table
-from .runner import BenchRunner, grade_text
+from .grading import Grader, grade_text
+from .rows import BenchRow
+from .runner import BenchRunner
 from .store import RunStore, SampleKey
 
 __all__ = [
     "BUILTIN",
     "BenchProgress",
+    "BenchRow",
     "BenchRunner",
     "CacheStats",
     "CachingBackend",
     "Dataset",
+    "Grader",
     "Record",
     "RunInfo",
     "RunStore",

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Un
 from .._exceptions import BackendError, ConfigError, ExecutorError
 from ..backends.base import Backend
 from .records import Record
+from .rows import BenchRow
 
 if TYPE_CHECKING:
     from .runner import BenchRunner
@@ -81,7 +82,7 @@ def build_backend(factory: BackendFactory) -> Backend:
     return factory.build() if isinstance(factory, BackendRecipe) else factory()
 
 
-def solve_batch(runner: "BenchRunner", records: Sequence[Record]) -> tuple[list[tuple[int, dict[str, Any]]],
+def solve_batch(runner: "BenchRunner", records: Sequence[Record]) -> tuple[list[tuple[int, BenchRow]],
                                                                            BaseException | None]:
     """Solve and grade ``records`` with ``runner`` (``runner.concurrency`` at a time).
 
@@ -90,10 +91,10 @@ def solve_batch(runner: "BenchRunner", records: Sequence[Record]) -> tuple[list[
     are not started). Any other exception is the error row of its sample: on a cluster one odd
     sample must not stop a run of thousands.
     """
-    rows: list[tuple[int, dict[str, Any]]] = []
+    rows: list[tuple[int, BenchRow]] = []
     stop: BaseException | None = None
 
-    def one(i: int) -> dict[str, Any]:
+    def one(i: int) -> BenchRow:
         try:
             return runner.solve(records[i])
         except (BackendError, ConfigError):
@@ -318,7 +319,7 @@ class RayExecutor:
         return {"name": self.name, "workers": len(self._actors), "batch_size": self.batch_size,
                 "worker_deaths": self.worker_deaths, "lost_samples": self.lost_samples}
 
-    def map(self, runner: "BenchRunner", records: Sequence[Record]) -> Iterator[tuple[int, dict[str, Any]]]:
+    def map(self, runner: "BenchRunner", records: Sequence[Record]) -> Iterator[tuple[int, BenchRow]]:
         """Yield ``(position, row)`` as samples finish, in no particular order. Raises what
         stopped the run (after the batches in flight have landed)."""
         self.open()

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .._exceptions import ConfigError
+from ..verifiers.answers import DOMAINS
 
 #: Checkers (verifier names) and the prompt domain each implies when a source does not say.
 CHECKER_DOMAINS: Mapping[str, str] = MappingProxyType({
@@ -27,7 +28,6 @@ CHECKER_DOMAINS: Mapping[str, str] = MappingProxyType({
     "yesno": "commonsense",
     "collie": "commonsense",
 })
-DOMAINS: tuple[str, ...] = ("math", "coding", "commonsense")
 
 
 def _frozen(m: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -14,8 +14,10 @@ rewrites ``results.jsonl`` from it and runs only what is missing; at the end ``r
 rewritten in dataset order from the store, so a resumed run and an uninterrupted one end with the
 same file (up to timings) and the same summary.
 
+Each sample is solved by the same core as :meth:`nlrl.Pipeline.solve` (:class:`nlrl.pipeline.Solve`)
+and graded by :class:`~nlrl.bench.grading.Grader`; its row is a :class:`~nlrl.bench.rows.BenchRow`.
 The strategy never sees the reference: the task it gets carries the question only, so a reward
-model cannot grade itself against the answer key. Grading happens here, after the strategy.
+model cannot grade itself against the answer key. Grading happens after the strategy.
 
 With an ``executor`` (:mod:`nlrl.bench.executors`, e.g. Ray), samples are solved and graded by
 workers that build their own backend; rows come back here and this process alone writes the store,
@@ -40,13 +42,14 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .._exceptions import BackendError, ConfigError, NLRLError, RunStoreError, VerifierError
 from ..backends.base import Backend, Generation, SamplingParams, TokenCallback, WrappedBackend
-from ..gists import GistStream
-from ..strategies import Budget, Run, Strategy, get_strategy
-from ..tasks.task import Task
+from ..pipeline import Solve, SolveSettings
+from ..strategies import Strategy, get_strategy
 from .datasets import Dataset, load_dataset
+from .grading import Grader
 from .metrics import summarize
 from .progress import BenchProgress
 from .records import Record
+from .rows import BenchRow, plain
 from .store import RunStore, SampleKey, dumps
 
 log = logging.getLogger(__name__)
@@ -80,18 +83,6 @@ class _Meter(WrappedBackend):
     def close(self) -> None:
         """A per-sample view: closing it leaves the shared backend open."""
 
-
-
-def grade_text(record: Record, output: str, answer: str | None) -> str:
-    """What the checker reads: the strategy's chosen answer as a final-answer line (so a vote's
-    winner is graded, not whichever sample happens to be ``output``), the whole output for code,
-    and for COLLIE the text after the last "Final Answer:" (the passage asked for)."""
-    if record.checker in ("code", "stdio") or answer is None:
-        return output
-    if record.checker == "collie":
-        i = output.lower().rfind("final answer:")
-        return output[i + len("final answer:"):].strip() if i >= 0 else output
-    return f"Final Answer: {answer}"
 
 
 def select_level(ds: Dataset, level: Any) -> Dataset:
@@ -170,13 +161,11 @@ class BenchRunner:
         else:
             self.strategy_name = getattr(strategy, "name", type(strategy).__name__)
             self.strategy = strategy
-        self.budget = Budget(n=n, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
-                             temperature=temperature, seed=seed)
+        self.settings = SolveSettings.of(n=n, max_tokens=max_tokens, max_total_tokens=max_total_tokens,
+                                         temperature=temperature, seed=seed, reward=reward,
+                                         difficulty=difficulty, steps=steps, adaptive=adaptive)
+        self.budget = self.settings.budget
         self.seed = seed
-        self.adaptive = adaptive
-        self.difficulty = difficulty
-        self.steps = steps
-        self.reward = reward
         if concurrency is not None and concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         self._concurrency = concurrency
@@ -185,8 +174,7 @@ class BenchRunner:
         self.progress = progress
         self.plots = plots
         self.backend_label = backend_label or (backend.name if backend is not None else None)
-        self._verifiers: dict[str, Any] = {}
-        self._vlock = threading.Lock()
+        self.grader = Grader()
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -195,16 +183,17 @@ class BenchRunner:
         return {
             "dataset": dataset,
             "strategy": self.strategy_name,
-            "strategy_options": {k: _plain(v) for k, v in sorted(self.strategy_options.items())},
+            "strategy_options": {k: plain(v) for k, v in sorted(self.strategy_options.items())},
             "n": self.budget.n,
             "max_tokens": self.budget.max_tokens,
             "max_total_tokens": self.budget.max_total_tokens,
             "temperature": self.budget.temperature,
             "seed": self.seed,
-            "adaptive": self.adaptive,
-            "difficulty": self.difficulty,
-            "steps": self.steps,
-            "reward": None if self.reward is None else _plain(getattr(self.reward, "name", self.reward)),
+            "adaptive": self.settings.adaptive,
+            "difficulty": self.settings.difficulty,
+            "steps": self.settings.steps,
+            "reward": None if self.settings.reward is None else plain(getattr(self.settings.reward, "name",
+                                                                              self.settings.reward)),
             "backend": self.backend_label or self._identity()[0],
             "model": self._identity()[1],
         }
@@ -220,8 +209,8 @@ class BenchRunner:
         (what an executor's worker needs; everything here must pickle)."""
         return {"strategy": self._strategy_arg, "strategy_options": self.strategy_options, "n": self.budget.n,
                 "max_tokens": self.budget.max_tokens, "max_total_tokens": self.budget.max_total_tokens,
-                "temperature": self.budget.temperature, "seed": self.seed, "adaptive": self.adaptive,
-                "difficulty": self.difficulty, "steps": self.steps, "reward": self.reward,
+                "temperature": self.budget.temperature, "seed": self.seed, "adaptive": self.settings.adaptive,
+                "difficulty": self.settings.difficulty, "steps": self.settings.steps, "reward": self.settings.reward,
                 "concurrency": self._concurrency, "progress": False, "plots": False,
                 "backend_label": self.backend_label}
 
@@ -233,27 +222,12 @@ class BenchRunner:
 
     # -- one sample ----------------------------------------------------------------------------
 
-    def verifier(self, checker: str) -> Any:
-        with self._vlock:
-            if checker not in self._verifiers:
-                from ..verifiers import get_verifier
-
-                self._verifiers[checker] = get_verifier(checker)
-            return self._verifiers[checker]
-
-    def blank_row(self, record: Record, error: str | None = None) -> dict[str, Any]:
+    def blank_row(self, record: Record, error: str | None = None) -> BenchRow:
         """The row of ``record`` before it is solved (with ``error``: the row of a sample that could
         not be solved at all, e.g. one whose worker died on it every time)."""
-        return {
-            "id": record.id, "dataset": record.dataset, "index": record.index, "prompt": record.prompt,
-            "dynamic_prompt": None, "domain": record.domain, "strategy": self.strategy_name,
-            "output": "", "final_answer": None, "reference": record.reference, "checker": record.checker,
-            "correct": False, "score": 0.0, "verdict": None, "gists": [], "trace": [],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0, "wall_s": 0.0},
-            "cached": 0, "model_s": 0.0, "latency_s": 0.0, "metadata": dict(record.metadata), "error": error,
-        }
+        return BenchRow.blank(record, self.strategy_name, error)
 
-    def solve(self, record: Record) -> dict[str, Any]:
+    def solve(self, record: Record) -> BenchRow:
         """Run the strategy on ``record`` and grade it: one ``results.jsonl`` row.
 
         A prompt that cannot be used (too long for the context, say) or an answer that cannot be
@@ -265,40 +239,25 @@ class BenchRunner:
             raise ConfigError("this runner solves through its executor's workers, not in-process")
         start = time.perf_counter()
         meter = _Meter(self.backend)
-        row = self.blank_row(record)
-        stream = GistStream(record.domain, adaptive=self.adaptive)
-        run: Run | None = None
+        solve = Solve(self.strategy, self.backend, self.settings, run_backend=meter)
         try:
-            task = Task.build(record.prompt, domain=record.domain, backend=self.backend,
-                              difficulty=self.difficulty, steps=self.steps, metadata=record.metadata)
-            row["dynamic_prompt"] = task.prompt_text
-            self.backend.check_prompt(task.prompt_text, 1)
-            run = Run(task, meter, reward=self.reward, budget=self.budget, on_token=stream)
-            result = self.strategy.run(run)
-            stream.finish()
-            row.update(output=result.output, final_answer=result.answer, strategy=result.strategy,
-                       trace=[e.to_dict() for e in result.trace], usage=result.usage.to_dict())
-            if result.extra:
-                row["extra"] = {k: _plain(v) for k, v in result.extra.items()}
+            result = solve(record.prompt, domain=record.domain, metadata=record.metadata)
         except (BackendError, ConfigError):  # the run itself cannot go on: stop it, keep what is done
             raise
         except NLRLError as exc:  # this sample cannot be run; the benchmark goes on
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            if run is not None:  # what it spent before failing still counts
-                row["usage"] = run.usage.to_dict()
-        row["gists"] = [{"step": g.step, "text": g.text, "t": round(g.t, 4), "sample": g.sample}
-                        for g in stream.gists]
-        if row["error"] is None:
-            try:
-                verdict = self.verifier(record.checker).check(
-                    grade_text(record, row["output"], row["final_answer"]), record.reference, **record.context)
-                row.update(correct=verdict.correct, score=verdict.score, verdict=verdict.to_dict())
-            except VerifierError as exc:
-                row["error"] = f"VerifierError: {exc}"
-        row["cached"] = meter.cached
-        row["model_s"] = round(meter.model_s, 4)
-        row["latency_s"] = round(time.perf_counter() - start, 4)
-        return row
+            return BenchRow.of(
+                record, self.strategy_name, None, None, error=f"{type(exc).__name__}: {exc}",
+                prompt_text=solve.task.prompt_text if solve.task is not None else None,
+                gists=tuple(g.to_dict() for g in solve.gists),
+                usage=solve.run.usage.to_dict() if solve.run is not None else None,  # spent before failing
+                cached=meter.cached, model_s=meter.model_s, latency_s=time.perf_counter() - start)
+        verdict, error = None, None
+        try:
+            verdict = self.grader.grade(record, result.output, result.final_answer)
+        except VerifierError as exc:
+            error = f"VerifierError: {exc}"
+        return BenchRow.of(record, self.strategy_name, result, verdict, error=error, cached=meter.cached,
+                           model_s=meter.model_s, latency_s=time.perf_counter() - start)
 
     # -- a whole run ---------------------------------------------------------------------------
 
@@ -378,9 +337,10 @@ class BenchRunner:
 
     def _run_all(self, todo: list[tuple[Record, SampleKey, str]], store: RunStore, writer: "_ResultsWriter",
                  progress: BenchProgress, finished: dict[SampleKey, tuple[str, dict[str, Any]]]) -> None:
-        def finish(rec: Record, key: SampleKey, digest: str, row: dict[str, Any]) -> None:
+        def finish(rec: Record, key: SampleKey, digest: str, solved: BenchRow) -> None:
+            row = solved.to_dict()
             text = dumps(row)
-            if store.add(key, digest, bool(row["correct"]), text):
+            if store.add(key, digest, solved.correct, text):
                 writer.append(text)
                 finished[key] = (text, row)
             else:  # stored meanwhile by someone else: theirs stands
@@ -397,7 +357,7 @@ class BenchRunner:
                 finish(rec, key, digest, self.solve(rec))
             return
         # Bounded submission: at most `concurrency` samples in flight, so a failure stops new work.
-        pending: dict[Future[dict[str, Any]], tuple[Record, SampleKey, str]] = {}
+        pending: dict[Future[BenchRow], tuple[Record, SampleKey, str]] = {}
         items: Iterator[tuple[Record, SampleKey, str]] = iter(todo)
         failure: BaseException | None = None
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="nlrl-bench") as pool:
@@ -505,16 +465,3 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _plain(v: Any) -> Any:
-    """A JSON-friendly stand-in for an option value (objects by their name)."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, Mapping):
-        return {str(k): _plain(x) for k, x in v.items()}
-    return str(getattr(v, "name", None) or type(v).__name__)
-
-

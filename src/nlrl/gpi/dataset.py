@@ -11,7 +11,7 @@ The per-iteration metric is the held-out accuracy of the policy kept after the i
 
 Records are benchmark records (:class:`nlrl.bench.Record`, e.g. ``load_dataset("gsm8k")``); the
 solver sees ``record.prompt``. An output is graded the way the benchmark runner grades, by the
-record's verifier (``get_verifier(record.checker).check(text, record.reference, **record.context)``);
+record's verifier (:class:`nlrl.bench.grading.Grader`: ``get_verifier(record.checker).check(text, ...)``);
 ``text`` is the answer line the solver prompt asks for (see :func:`final_answer`), else the whole
 output. Any ``grade(output, reference) -> bool`` can replace it.
 
@@ -30,12 +30,12 @@ import yaml
 
 from .._exceptions import ConfigError, ParseError, UnknownNameError
 from ..backends.base import Backend, SamplingParams
+from ..verifiers.answers import answer_after
 from .llm import JsonCaller, Ledger
 from .templates import PROMPT_DIR, PromptSet, load_prompts
 
 if TYPE_CHECKING:
     from ..bench.records import Record
-    from ..verifiers import Verifier
 
 Grader = Callable[[str, Any], bool]
 CHANCE = {"strategyqa": 0.5, "commonsenseqa": 0.2}
@@ -58,11 +58,7 @@ def final_answer(output: str) -> str | None:
     >>> final_answer("It swims. Answer: no\\nFish do.")
     'no'
     """
-    idx = output.rfind("Answer:")
-    if idx < 0:
-        return None
-    lines = [ln.strip() for ln in output[idx + len("Answer:"):].splitlines() if ln.strip()]
-    return lines[0] if lines else None
+    return answer_after(output, "Answer:")
 
 
 # ---- the GPI loop ------------------------------------------------------------------------------
@@ -103,7 +99,9 @@ class DatasetGPI:
         self.grade = grade
         self.grader = (f"nlrl.verifiers:{','.join(sorted({r.checker for r in self.train + self.heldout}))}"
                        if grade is None else f"custom:{getattr(grade, '__qualname__', type(grade).__name__)}")
-        self._verifiers: dict[str, Verifier] = {}
+        from ..bench.grading import Grader  # the runner's grading, without loading the harness up front
+
+        self._checks = Grader()
         self.instruction = instruction or self.example["instruction"]
         self.caller = caller or JsonCaller(backend, max_tokens=96, seed=seed)
         self.ledger: Ledger = self.caller.ledger
@@ -124,15 +122,9 @@ class DatasetGPI:
         record's verifier reading the answer line (:func:`final_answer`), else the whole output."""
         if self.grade is not None:
             return bool(self.grade(output, record.reference))
-        from ..bench.runner import grade_text
-        from ..verifiers import get_verifier
-
-        if record.checker not in self._verifiers:
-            self._verifiers[record.checker] = get_verifier(record.checker)
         # code and COLLIE are graded on the whole output (as the runner does), not on one line
         answer = None if record.checker in ("code", "collie") else final_answer(output)
-        text = answer if answer is not None else grade_text(record, output, None)
-        return bool(self._verifiers[record.checker].check(text, record.reference, **record.context).correct)
+        return bool(self._checks.check(record, answer if answer is not None else output).correct)
 
     def score(self, instruction: str, records: Sequence[Record]) -> tuple[float, list[dict[str, Any]]]:
         """Accuracy of ``instruction`` on ``records`` (greedy solving, so results are reused)."""

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 from .._exceptions import ConfigError
 from ..tasks.prompts import load_template, render_string
+from ..verifiers.answers import has_final_answer
 from .base import Run, Strategy, StrategyResult
 from .rewards import resolve_reward
 from .sampling import DEFAULT_TEMPERATURE, affordable, temperature_of
@@ -33,7 +34,6 @@ from .scoring import feed, score_steps, wants_logprobs
 
 log = logging.getLogger(__name__)
 
-_FINAL_LINE = re.compile(r"final answer\s*(?:is)?\s*[:：]\s*\S", re.IGNORECASE)
 _STEP_K = re.compile(r"(?=\bStep\s+\d+\s*[:.])")
 AGGREGATES = ("min", "last", "mean", "prod")
 
@@ -172,7 +172,7 @@ class BeamSearch(Strategy):
                         feed(run, prm, [(step, comp.logprobs)])
                     # a line holding "Step 1: ... Step 2: ..." is several steps
                     cands.append(Beam(b.steps + tuple(split_steps(step)), b.scores,
-                                      bool(_FINAL_LINE.search(step)), depth + 1, parent=b.slot))
+                                      has_final_answer(step), depth + 1, parent=b.slot))
             cands = self._score(run, prm, cands)
             if not cands:
                 stopped = "no new steps"

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from .._exceptions import ConfigError
+from ..verifiers.answers import final_answer_line
 from .base import Run, Strategy, StrategyResult
 from .prompting import render
 from .sampling import DEFAULT_TEMPERATURE, Sample, affordable, temperature_of
@@ -120,7 +121,7 @@ class DivideAndConquer(Strategy):
             run.event("fallback", "last sub-answer", chain=chain, reason="token budget spent")
             return Sample(chain, body, task.extract(body) if body else None, 0)
         final = final.strip()
-        text = f"{body}Final Answer: {final}\n"
+        text = f"{body}{final_answer_line(final)}\n"
         answer = task.extract(text) if final else None
         run.event("compose", final, chain=chain, answer=answer)
         return Sample(chain, text, answer, 0)

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from .._exceptions import ConfigError
+from ..verifiers.answers import final_answer_line
 from ..verifiers.sandbox import RunResult, SandboxLimits, run_many
 from .base import Run, Strategy, StrategyResult, TraceEvent
 from .prompting import render
@@ -135,5 +136,5 @@ def _output(samples: Sequence[Sample], results: Sequence[RunResult], winner: Any
     program = program_of(samples[i].text)
     printed = results[i].stdout.strip() or results[i].summary()
     answer = samples[i].answer if winner is not None else None
-    tail = f"Final Answer: {answer}" if answer is not None else "No answer: no program printed a result."
+    tail = final_answer_line(answer) if answer is not None else "No answer: no program printed a result."
     return f"```python\n{program}```\nOutput: {printed}\n{tail}\n"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .._exceptions import ConfigError
+from ..verifiers.answers import normalize_short
 
 log = logging.getLogger(__name__)
 
@@ -138,27 +139,6 @@ def _safe_equivalent(eq: Equivalence, a: str, b: str) -> bool:
 
 
 # ---- equivalence per domain -------------------------------------------------------------------
-
-_CHOICE = re.compile(r"^\(?([a-j])(?:[.:)]|$)")  # A-J: MMLU-Pro has ten options
-_PUNCT = re.compile(r"[^\w\s/.-]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_TEXT = re.compile(r"\\(?:text|mathrm|mbox|textrm|boxed|fbox)\s*\{([^{}]*)\}")
-
-
-def normalize_short(answer: str) -> str:
-    """Short-answer normal form: LaTeX wrappers and dollars gone (``\\underline{34}``,
-    ``\\text{Paris}``, ``\\$5``: the math checker's :func:`~nlrl.verifiers.math.strip_decoration`
-    and more), lower case, no punctuation or articles; a choice letter alone."""
-    from ..verifiers.math import strip_decoration
-
-    s = _TEXT.sub(r"\1", strip_decoration(answer)).replace("\\$", "$").replace("$", " ")
-    s = s.strip().lower()
-    m = _CHOICE.match(s)
-    if m:  # "B", "b.", "(c) shelf", "D: car": the letter decides
-        return m.group(1)
-    s = _ARTICLES.sub(" ", _PUNCT.sub(" ", s))
-    return " ".join(s.split()).rstrip(".")
-
 
 def same_text(a: str, b: str) -> bool:
     """Equal after :func:`normalize_short` (the default equivalence)."""

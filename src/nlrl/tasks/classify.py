@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .._exceptions import ConfigError, PromptError
+from ..verifiers.answers import DOMAINS
 
 if TYPE_CHECKING:  # the model-free path never imports a backend
     from ..backends.base import Backend
 
-DOMAINS: tuple[str, ...] = ("math", "coding", "commonsense")
 Method = Literal["model-free", "model"]
 
 # Features are read from this many leading characters: the start of a prompt names its kind,

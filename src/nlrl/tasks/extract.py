@@ -1,63 +1,43 @@
 """Pulling the final answer out of a chain of thought, and noticing when it has been written.
 
-:func:`extract_answer` reads a finished completion. :class:`AnswerWatcher` reads a stream: it
-says "complete" once the final-answer *line* is finished (not the instant ``Final Answer:``
-appears, before the answer is written), or, for code, once the fenced block is closed. It looks
-at each piece once, so watching a stream costs O(tokens).
+The reading rules are the answer convention's (:mod:`nlrl.verifiers.answers`, shared with the
+graders, so that grading and voting agree); this module re-exports them under the task layer's
+names and adds :class:`AnswerWatcher`, which reads a stream: it says "complete" once the
+final-answer *line* is finished (not the instant ``Final Answer:`` appears, before the answer is
+written), or, for code, once the fenced block that :func:`extract_code` would read is closed. It
+looks at each piece once, so watching a stream costs O(tokens).
 """
 
 from __future__ import annotations
 
-import re
-
-from ..verifiers.math import extract_math_answer, last_boxed
-from ..verifiers.qa import extract_short_answer
+from ..verifiers.answers import (
+    extract_answer,
+    extract_code,
+    extract_math_answer,
+    is_final_answer_line,
+    is_program_line,
+    last_boxed,
+)
 
 __all__ = ["AnswerWatcher", "extract_answer", "extract_code", "extract_math", "extract_short", "last_boxed"]
 
-_FENCE = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_READS_STDIN = re.compile(r"\binput\(|\bsys\.stdin\b|\bopen\(0\)")
-_DEF = re.compile(r"^(?:from|import|def|class|@)\b.*", re.DOTALL | re.MULTILINE)
-
-
-def extract_math(text: str) -> str | None:
-    """Final answer of a math solution (the math verifier's rule, so grading and voting agree):
-    the last boxed answer, a Final Answer line, ####, "the answer is", then the closing sentence."""
-    return extract_math_answer(text)
-
-
-def extract_code(text: str) -> str | None:
-    """Program in a completion: the last fenced Python block, else the text from the first def."""
-    blocks = [b for b in _FENCE.findall(text) if b.strip()]
-    if blocks:
-        with_def = [b for b in blocks if "def " in b]
-        return (with_def or blocks)[-1].rstrip() + "\n"
-    m = _DEF.search(text)
-    return m.group(0).rstrip() + "\n" if m else None
+#: The final answer of a math solution (the math verifier's rule, so grading and voting agree).
+extract_math = extract_math_answer
 
 
 def extract_short(text: str) -> str | None:
     """A short answer span: the Final Answer line, "the answer is X", else the last line."""
-    return extract_short_answer(text) or None
-
-
-_EXTRACTORS = {"math": extract_math, "coding": extract_code, "commonsense": extract_short}
-
-
-def extract_answer(text: str, domain: str) -> str | None:
-    """The final answer of ``text`` for ``domain`` (math / coding / commonsense), or None."""
-    return _EXTRACTORS.get(domain, extract_short)(text)
+    return extract_answer(text, "commonsense")
 
 
 class AnswerWatcher:
     """Incrementally detects a finished answer in streamed text.
 
     For math and commonsense the answer is finished when a line starting with "Final Answer:"
-    has non-empty content and has been ended by a newline. For code it is finished when the
-    fenced block that holds a ``def`` (or reads stdin: a whole stdin/stdout program) is closed.
+    has non-empty content and has been ended by a newline (:func:`is_final_answer_line`). For
+    code it is finished when a fenced block that holds a ``def`` (or reads stdin: a whole
+    stdin/stdout program; :func:`is_program_line`) is closed.
     """
-
-    _MARK = "final answer"
 
     def __init__(self, domain: str) -> None:
         self.domain = domain
@@ -87,19 +67,14 @@ class AnswerWatcher:
         return False
 
     def _end_line(self, line: str) -> bool:
-        stripped = line.strip()
         if self.domain == "coding":
-            if stripped.startswith("```"):
+            if line.strip().startswith("```"):
                 if self._in_fence:
                     self._in_fence = False
                     return self._fence_has_def
                 self._in_fence = True
                 self._fence_has_def = False
-            elif self._in_fence and (stripped.startswith("def ") or _READS_STDIN.search(stripped)):
-                self._fence_has_def = True  # a function, or a whole program reading stdin (stdio)
+            elif self._in_fence and is_program_line(line):
+                self._fence_has_def = True
             return False
-        low = stripped.lower().lstrip("*# ")
-        if low.startswith(self._MARK):
-            rest = stripped.split(":", 1)[1].strip() if ":" in stripped else ""
-            return bool(rest.strip("*$ "))
-        return False
+        return is_final_answer_line(line)

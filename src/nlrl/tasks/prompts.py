@@ -19,6 +19,7 @@ import jinja2
 import yaml
 
 from .._exceptions import ConfigError
+from ..verifiers.answers import final_answer_line
 
 Difficulty = Literal["easy", "medium", "hard"]
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
@@ -104,7 +105,7 @@ def _chat_messages(instruction: str, examples: list[dict[str, Any]], question: s
     msgs = [{"role": "system", "content": instruction}]
     for ex in examples:
         msgs.append({"role": "user", "content": ex["question"]})
-        tail = ex["answer"] if domain == "coding" else f"Final Answer: {ex['answer']}"
+        tail = ex["answer"] if domain == "coding" else final_answer_line(ex["answer"])
         msgs.append({"role": "assistant", "content": " ".join(ex["steps"]) + "\n" + tail})
     msgs.append({"role": "user", "content": question})
     return tuple(msgs)

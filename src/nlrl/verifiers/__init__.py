@@ -2,7 +2,8 @@
 
 One interface, :class:`Verifier` (``check(output, reference, **context) -> Verdict``), and a
 registry of checkers by name: ``math``, ``code``, ``stdio``, ``qa``, ``choice``, ``yesno``,
-``collie``.
+``collie``. How an answer is written and read (the "Final Answer:" line, code blocks,
+normalisation, the domains) is :mod:`.answers`, shared with the layers above.
 
 >>> get_verifier("math").check("... so the answer is \\\\boxed{\\\\frac{1}{2}}", "0.5").correct
 True
@@ -14,7 +15,8 @@ from typing import Any
 
 from .._registry import Registry
 from .base import Verdict, Verifier
-from .math import answers_equivalent, extract_math_answer
+from .answers import extract_math_answer
+from .math import answers_equivalent
 
 VERIFIERS: Registry[Any] = Registry("checker")
 VERIFIERS.register("math", "nlrl.verifiers.math:MathVerifier")

@@ -20,7 +20,8 @@ containers of them), so ``assert candidate(x) == y`` compares two plain values w
   sandbox returns each result as JSON and the *parent* compares it with ``expected``, so a result
   object that claims equality with everything does not pass. Score: fraction of cases passed.
 
-Model output in a Markdown code fence is unwrapped first.
+Model output in a Markdown code fence is unwrapped first, by the answer convention's
+:func:`~nlrl.verifiers.answers.extract_code` (the program a vote counts is the program run here).
 """
 
 from __future__ import annotations
@@ -35,27 +36,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .._exceptions import VerifierError
+from .answers import extract_code
 from .base import Verdict, Verifier
 from .sandbox import RunResult, SandboxLimits, TestedProgram, run_many
 
 __all__ = ["CodeVerifier", "build_job", "build_program", "extract_code"]
-
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
-
-
-def extract_code(output: str, entry_point: str | None = None) -> str:
-    """The code in a model output: the fenced block defining ``entry_point`` (else the first
-    Python block), or the output itself when it has no fence."""
-    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(output or "")]
-    if not blocks:
-        return output or ""
-    python = [b for lang, b in blocks if lang in ("", "python", "py", "python3")] or [b for _, b in blocks]
-    if entry_point:
-        for body in python:
-            if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", body, re.M):
-                return body
-    return python[0]
-
 
 @dataclass(frozen=True)
 class _Job:

@@ -237,13 +237,9 @@ def check_constraint(tree: Mapping[str, Any], text: str, targets: Any) -> bool:
     return build_constraint(tree)(text, targets)
 
 
-def load_collie(path: str | Path | None = None) -> Iterator[dict[str, Any]]:
-    """The rows of ``collie_v1.converted.jsonl`` (``path``, else in the benchmark data directory:
-    ``$NLRL_DATA_DIR`` or the vendored copy)."""
-    if path is None:
-        from ..bench.datasets import BUILTIN, resolve_data_dir
-
-        path = resolve_data_dir() / BUILTIN["collie"].path
+def load_collie(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The rows of a ``collie_v1.converted.jsonl`` at ``path`` (the benchmark harness knows where
+    its copy is: ``nlrl.bench.resolve_data_dir() / nlrl.bench.BUILTIN["collie"].path``)."""
     p = Path(path)
     try:
         lines = p.read_text(encoding="utf-8").splitlines()

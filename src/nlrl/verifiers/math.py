@@ -1,4 +1,5 @@
-"""Math answers: read the final answer out of a solution, and decide whether two answers agree.
+"""Math answers: decide whether two answers agree, and grade a solution's final answer (read by
+:func:`~nlrl.verifiers.answers.extract_math_answer`, the answer convention's rule).
 
 >>> extract_math_answer("so x = 1/2.\\n\\nFinal Answer: $\\\\frac{1}{2}$")
 '\\\\frac{1}{2}'
@@ -38,6 +39,7 @@ from fractions import Fraction
 from typing import Any, Callable
 
 from .._exceptions import VerifierError
+from .answers import extract_math_answer, last_boxed, strip_decoration
 from .base import Verdict, Verifier
 
 __all__ = ["MathVerifier", "answers_equivalent", "extract_math_answer", "last_boxed", "strip_decoration"]
@@ -45,145 +47,10 @@ __all__ = ["MathVerifier", "answers_equivalent", "extract_math_answer", "last_bo
 _log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
-# extraction
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), nested braces included."""
-    best = None
-    for m in re.finditer(r"\\(?:boxed|fbox)\s*", text):
-        start = m.end()
-        if start < len(text) and text[start] == "{":
-            depth, i = 0, start
-            while i < len(text):
-                ch = text[i]
-                if ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                    if depth == 0:
-                        best = text[start + 1:i]
-                        break
-                i += 1
-        else:  # "\boxed 5" (MATH writes a few of these)
-            tail = re.match(r"[^\s$]+", text[start:])
-            if tail and m.group(0) != m.group(0).rstrip():
-                best = tail.group(0)
-    return best
-
-
-_FINAL = re.compile(r"final\s+answer\s*(?:is)?\s*[:：]?\s*", re.IGNORECASE)
-_HOPE = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"\bthe\s+answer\s+is\s*[:：]?\s*", re.IGNORECASE)
-_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?|-?\.\d+")
-_RESULT = re.compile(r"^\s*\\?\$?\s*(-?(?:\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?)")
-
-
-def _clean(ans: str) -> str:
-    ans = _HOPE.sub("", ans.strip())
-    ans = ans.strip()
-    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
-        ans = ans.strip("$").strip()
-    elif ans.endswith("$.") and ans.startswith("$"):
-        ans = ans[1:-2].strip()
-    ans = re.sub(r"^\\\(|\\\)$", "", ans).strip()
-    ans = re.sub(r"^\\\[|\\\]$", "", ans).strip()
-    ans = ans.rstrip(".").strip()
-    return ans
-
-
-def _after_final_answer(text: str) -> str | None:
-    matches = list(_FINAL.finditer(text))
-    if not matches:
-        return None
-    m = matches[-1]
-    rest = text[m.end():]
-    line = rest.split("\n", 1)[0].strip()
-    if not line:  # "Final Answer:" then the answer on the next non-empty line
-        nxt = [ln.strip() for ln in rest.split("\n") if ln.strip()]
-        if not nxt:
-            return None
-        line = nxt[0]
-    return _clean(line) or None
-
-
-_SENTENCE_END = re.compile(r"(?<!\b[A-Z][a-z]\.)(?<!\b[A-Z]\.)(?<=[.!?])\s+")  # not after "Mr." or "U."
-_WORD_NUMBERS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
-_WORD_NUMBER = re.compile(r"\b(" + "|".join(_WORD_NUMBERS) + r")\b", re.IGNORECASE)
-
-
-def _last_sentence_answer(sentence: str) -> str | None:
-    """The answer a closing sentence states: its last equation's result ("9 + 6 = 15 liters of
-    the 24"), else its first number ("It takes 15 hours to clean 45 rooms"), else a number word."""
-    if "=" in sentence:
-        m = _RESULT.search(sentence.rsplit("=", 1)[1])
-        if m:
-            return re.sub(r"[, ]", "", m.group(1))
-    numbers = _NUMBER.findall(sentence)
-    if numbers:
-        return numbers[0].replace(",", "")
-    word = _WORD_NUMBER.search(sentence)
-    return str(_WORD_NUMBERS[word.group(1).lower()]) if word else None
-
-
-def extract_math_answer(text: str | None) -> str | None:
-    """The final answer in a model's solution, or None.
-
-    Looks for, in order: the last ``\\boxed{...}``; the last "Final Answer:" line (Minerva's
-    "The final answer is X. I hope it is correct." included); the last ``####`` line (GSM8K);
-    "the answer is X"; in the last sentence that holds a number, the result of its last equation,
-    else its first number (or number word); the last number in the text.
-    """
-    if not text or not text.strip():
-        return None
-    boxed = last_boxed(text)
-    if boxed is not None and boxed.strip():
-        return _clean(boxed)
-    final = _after_final_answer(text)
-    if final:
-        return final
-    hashes = [ln for ln in text.splitlines() if "####" in ln]
-    if hashes:
-        ans = _clean(hashes[-1].split("####", 1)[1])
-        if ans:
-            return ans
-    said = list(_ANSWER_IS.finditer(text))
-    if said:
-        ans = _clean(text[said[-1].end():].split("\n", 1)[0])
-        if ans:
-            return ans
-    last_line = [ln for ln in text.splitlines() if ln.strip()][-1]
-    for sentence in reversed(_SENTENCE_END.split(last_line.strip())):
-        found = _last_sentence_answer(sentence)
-        if found is not None:
-            return found
-    numbers = _NUMBER.findall(text)
-    if numbers:
-        return numbers[-1].replace(",", "")
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
 # equivalence
 
 # LaTeX spacing; a row break "\\\\" is kept whole (its second backslash followed by a space is not "\\ ")
 _SPACES = re.compile(r"\\\\|\\[,!;: ]|\\quad|\\qquad|~|\s+")
-# typographic wrappers that never change a value: \underline{34} is 34
-_DECORATION = re.compile(r"\\(?:underline|textbf|mathbf|boldsymbol|bm|emph|textit|mathit)\s*\{([^{}]*)\}")
-
-
-def strip_decoration(s: str) -> str:
-    """``s`` without typographic wrappers (``\\underline``, ``\\textbf``, ``\\mathbf``,
-    ``\\boldsymbol``, ``\\bm``, ``\\emph``, ``\\textit``, ``\\mathit``): ``\\underline{34}`` is ``34``.
-    Used by grading and by voting alike (:func:`answers_equivalent`)."""
-    for _ in range(4):  # nested wrappers, innermost first
-        t = _DECORATION.sub(r"\1", s)
-        if t == s:
-            break
-        s = t
-    return s
 
 
 def _spaces(m: re.Match[str]) -> str:

@@ -1,5 +1,5 @@
-"""Short-answer QA: HotpotQA's official normalisation, exact match and token F1; multiple choice;
-yes/no.
+"""Short-answer QA: exact match and token F1 after HotpotQA's official normalisation
+(:func:`~nlrl.verifiers.answers.normalize_answer`); multiple choice; yes/no.
 
 >>> exact_match("The Beatles!", "beatles"), round(f1_score("the big apple", "big apple pie"), 3)
 (True, 0.8)
@@ -13,20 +13,13 @@ from collections import Counter
 from typing import Any, Mapping, Sequence
 
 from .._exceptions import VerifierError
+from .answers import answer_segment, extract_short_answer, last_boxed, normalize_answer
 from .base import Verdict, Verifier
 
 __all__ = [
     "LETTERS", "ChoiceVerifier", "QAVerifier", "YesNoVerifier", "exact_match", "extract_choice",
     "extract_short_answer", "extract_yes_no", "f1_score", "normalize_answer",
 ]
-
-
-def normalize_answer(s: str) -> str:
-    """HotpotQA's (and SQuAD's) normalisation: lower case, no punctuation, no articles, single spaces."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
 
 
 def exact_match(prediction: str, truth: str) -> bool:
@@ -45,36 +38,6 @@ def f1_score(prediction: str, truth: str) -> float:
         return 0.0
     precision, recall = same / len(pred_toks), same / len(gold_toks)
     return 2 * precision * recall / (precision + recall)
-
-
-_SEGMENT = [
-    re.compile(r"Finish\[(.*?)\]", re.S),
-    re.compile(r"final\s+answer\s*(?:is)?\s*[:：]\s*(.+)", re.I),
-    re.compile(r"final\s+answer\s+is\s+(.+)", re.I),
-    re.compile(r"\bthe\s+answer\s+is\s*[:：]?\s*(.+)", re.I),
-    re.compile(r"^\s*answer\s*[:：]\s*(.+)", re.I | re.M),
-]
-
-
-def _answer_segment(text: str) -> str | None:
-    for pat in _SEGMENT:
-        found = pat.findall(text)
-        if found:
-            seg = found[-1].strip().split("\n", 1)[0].strip()
-            if seg:
-                return seg
-    return None
-
-
-def extract_short_answer(text: str) -> str:
-    """The answer part of a QA output: ``Finish[...]``, "Final Answer:", "the answer is", "Answer:",
-    else the last non-empty line."""
-    seg = _answer_segment(text or "")
-    if seg is not None:
-        seg = re.sub(r"\s*I hope it is correct\.?$", "", seg).strip().rstrip(".").strip()
-        return seg.strip("*_").strip()  # markdown emphasis: "**yes**"
-    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
 
 
 def _references(reference: Any) -> list[str]:
@@ -159,8 +122,6 @@ def extract_choice(text: str, labels: Sequence[str] = LETTERS, choices: Sequence
     def alone(s: str) -> str | None:
         s = _undecorate(s).strip().strip("*_.()[]{}:$ ")
         return s.upper() if s.upper() in labels else None  # "(b)" alone is B
-
-    from .math import last_boxed  # the one reading of \boxed{}
 
     boxed = last_boxed(text)
     if boxed is not None and alone(boxed):
@@ -247,7 +208,7 @@ def extract_yes_no(text: str) -> bool | None:
     """Yes (True), no (False) or None: the answer segment's first word, else the output's first
     word, else the last "yes"/"no" in the output."""
     text = text or ""
-    seg = _answer_segment(text)
+    seg = answer_segment(text)
     for part in ([seg] if seg else []) + [text]:
         words = part.split()
         if words:

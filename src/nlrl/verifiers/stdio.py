@@ -50,8 +50,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, Sequence
 
 from .._exceptions import VerifierError
+from .answers import extract_code
 from .base import Verdict, Verifier
-from .code import extract_code
 from .sandbox import RunResult, SandboxLimits, run_many
 
 __all__ = ["StdioCase", "StdioReference", "StdioVerifier", "outputs_match", "stdio_reference"]

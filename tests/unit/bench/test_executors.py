@@ -72,7 +72,7 @@ def test_solve_batch_records_a_crashing_sample_and_stops_at_a_backend_error():
     runner = BenchRunner(ScriptedBackend(answer), progress=False, plots=False)
     rows, stop = solve_batch(runner, list(ds))
     assert stop is None and [i for i, _ in rows] == [0, 1, 2, 3]
-    assert rows[1][1]["error"] == "RuntimeError: boom" and rows[1][1]["id"] == ds[1].id
+    assert rows[1][1].error == "RuntimeError: boom" and rows[1][1].id == ds[1].id
     # a scripted backend that runs out of outputs fails like a dead server: the batch stops there
     runner = BenchRunner(ScriptedBackend([" Final Answer: 1\n"]), progress=False, plots=False)
     rows, stop = solve_batch(runner, list(ds))

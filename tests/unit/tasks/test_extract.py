@@ -27,8 +27,8 @@ def test_last_boxed_unbalanced_and_spaced():
 def test_extract_code_prefers_fenced_block_with_def():
     text = "Plan.\n```python\ndef f(x):\n    return x\n```\nmore\n```\nprint(1)\n```"
     assert extract_code(text) == "def f(x):\n    return x\n"
-    assert extract_code("def g():\n    return 2") == "def g():\n    return 2\n"
-    assert extract_code("just words") is None
+    assert extract_answer("def g():\n    return 2", "coding") == "def g():\n    return 2\n"
+    assert extract_answer("   \n", "coding") is None
 
 
 def test_extract_short():

@@ -25,7 +25,8 @@ def code():
 def test_extract_code():
     assert extract_code("no fence") == "no fence"
     out = "Here:\n```python\nx = 1\n```\nand\n```python\ndef f():\n    return 2\n```\n"
-    assert extract_code(out) == "x = 1\n"
+    assert extract_code(out) == "def f():\n    return 2\n"  # the first block that defines a function
+    assert extract_code("```python\nx = 1\n```\n```python\ny = 2\n```") == "x = 1\n"  # else the first
     assert extract_code(out, "f") == "def f():\n    return 2\n"
     assert extract_code("```\ndef g(): pass\n") == "def g(): pass\n"  # unclosed fence
 

@@ -3,6 +3,7 @@ import random
 import pytest
 
 from nlrl._exceptions import VerifierError
+from nlrl.bench import BUILTIN, resolve_data_dir
 from nlrl.verifiers import get_verifier
 from nlrl.verifiers.collie import check_constraint, load_collie, sent_tokenize, word_tokenize
 
@@ -18,10 +19,12 @@ LAST_WORDS = {"__class__": "Constraint", "input_level": {"__class__": "InputLeve
               "reduction": {"__class__": "Reduction", "reduction": "all", "value": None}}
 BOTH = {"__class__": "All", "callables": [WORD_COUNT, LAST_WORDS]}
 
+COLLIE = resolve_data_dir() / BUILTIN["collie"].path
+
 
 @pytest.fixture(scope="module")
 def rows():
-    return list(load_collie())
+    return list(load_collie(COLLIE))
 
 
 def test_each_rows_example_satisfies_its_own_constraint_on_a_sample(rows):
@@ -101,7 +104,7 @@ def test_character_level_counts_every_character_as_written_like_collie():
     assert v.check(SENTENCE + "....", ref).correct
     assert v.check(SENTENCE + "\n\n..", ref).correct
     # the row check on COLLIE's own data is unchanged: the stored example has 109 characters
-    row = next(r for r in load_collie() if r["key"] == "ccnews_c04" and r["index"] == 2)
+    row = next(r for r in load_collie(COLLIE) if r["key"] == "ccnews_c04" and r["index"] == 2)
     assert len(row["example"]) == 109 and v.check(row["example"], row).correct
     assert not v.check(row["example"] + "\n", row).correct
 
