@@ -73,9 +73,9 @@ def check_prompt_options(difficulty: str | None = None, steps: int | None = None
     if steps is not None and steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}")
     if reward is not None:
-        from ..rewards import REWARDS
+        from ..rewards import parse_spec
 
-        REWARDS.get(reward)
+        parse_spec(reward)
 
 
 def backend_options(settings: Settings, base_url: list[str] | None = None) -> dict[str, Any]:

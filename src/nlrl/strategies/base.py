@@ -88,11 +88,9 @@ class Run:
     ) -> None:
         self.task = task
         self.backend = backend
-        if isinstance(reward, str):  # a registered name: build it once, on this run's backend
-            from ..rewards import get_reward
+        from ..rewards import as_reward  # a spec ("judge", "prm:PATH") is built once, on this backend
 
-            reward = get_reward(reward, backend=backend)
-        self.reward = reward
+        self.reward = as_reward(reward, backend)
         self.budget = budget or Budget()
         self.on_token = on_token
         self.trace: list[TraceEvent] = []
