@@ -17,6 +17,7 @@ from .base import (
     SamplingParams,
     TokenCallback,
     TokenEvent,
+    TokenObserver,
     Usage,
     WrappedBackend,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ScriptedBackend",
     "TokenCallback",
     "TokenEvent",
+    "TokenObserver",
     "Usage",
     "WrappedBackend",
     "load_backend",

@@ -156,6 +156,23 @@ class TokenEvent:
 TokenCallback = Callable[[TokenEvent], "bool | None"]
 
 
+class TokenObserver(ABC):
+    """A token callback that also learns when a new backend call starts.
+
+    Completion indices (``TokenEvent.index``) restart at 0 with every ``generate`` call; an
+    observer that keeps per-sample state across the calls of one strategy run (the gist stream,
+    DeepConf's confidence gate) subclasses this, and :meth:`nlrl.strategies.Run.generate` calls
+    :meth:`next_call` before each call. A plain function is a fine ``TokenCallback`` too.
+    """
+
+    @abstractmethod
+    def __call__(self, event: TokenEvent) -> "bool | None":
+        """See ``TokenCallback``: return True to end this completion now."""
+
+    def next_call(self) -> None:
+        """A new backend call starts (default: nothing to reset)."""
+
+
 class Backend(ABC):
     """A text-generation engine. One required method: :meth:`generate`."""
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..backends import Backend, Generation, SamplingParams, TokenEvent, Usage
+from ..backends import Backend, Generation, SamplingParams, TokenEvent, TokenObserver, Usage
 from ..gists import GistStream
 from ..strategies import Budget, Run, StrategyResult, TraceEvent, get_strategy
 from ..tasks.task import Task
@@ -80,7 +80,7 @@ class ServedRun(Run):
         self.by_kind[kind] = self.by_kind.get(kind, Usage()) + usage
 
 
-class _TokenTap:
+class _TokenTap(TokenObserver):
     """The run's token callback: cancellation, the raw token stream, then gists."""
 
     def __init__(self, gists: GistStream, job: "Job",
