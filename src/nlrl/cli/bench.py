@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 import typer
 
 from .._exceptions import ConfigError
+from ..backends import backend_class
 from ._app import app
 from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
                       WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, build_backend, check_prompt_options, cli_settings,
@@ -123,7 +124,7 @@ def bench(
     try:
         engine: Any = _Nothing() if ex is not None else build_backend(settings, base_url)
         # A scripted backend is free, and two script files share its model name: never cache it.
-        if ex is None and not no_cache and settings.backend != "scripted":
+        if ex is None and not no_cache and backend_class(settings.backend).cache_completions:
             engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
         with engine, (ex or _Nothing()), stdout_to_stderr(ex is not None):
             runner = BenchRunner(

@@ -13,7 +13,7 @@ from ..backends import Backend, SamplingParams, load_backend
 from ..config import Settings, load_settings, start_logging
 
 BackendOpt = Annotated[Optional[str], typer.Option(
-    "--backend", "-b", metavar="NAME", help="Engine: embedded (default), openai, hf, scripted.")]
+    "--backend", "-b", metavar="NAME", help="Engine: embedded (default), openai, hf, scripted, or any registered backend.")]
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="MODEL", help="GGUF path (embedded), model name (openai), id or path (hf), script file (scripted).")]
 BaseUrlOpt = Annotated[Optional[List[str]], typer.Option(
@@ -81,21 +81,9 @@ def check_prompt_options(difficulty: str | None = None, steps: int | None = None
 def backend_options(settings: Settings, base_url: list[str] | None = None) -> dict[str, Any]:
     """The keyword options :func:`load_backend` gets for the backend ``settings`` name (nothing is
     loaded: workers that build the backend themselves, e.g. on Ray, take these)."""
-    options: dict[str, Any] = {}
-    if settings.backend == "openai":
-        urls = base_url or ([settings.base_url] if settings.base_url else None)
-        if urls:
-            options["base_url"] = urls if len(urls) > 1 else urls[0]
-    if settings.backend in ("embedded", "llama"):
-        options["n_ctx"] = settings.n_ctx
-        if settings.threads:
-            options["n_threads"] = settings.threads
-    if settings.backend == "hf":
-        options.update(device=settings.device, dtype=settings.dtype, decode=settings.decode,
-                       compile=settings.compile)
-    if settings.chat and settings.backend in ("embedded", "llama", "hf", "scripted", "openai"):
-        options["chat"] = True
-    return options
+    from ..backends import backend_class
+
+    return backend_class(settings.backend).options_from_settings(settings, base_url)
 
 
 def build_backend(settings: Settings, base_url: list[str] | None = None) -> Backend:
