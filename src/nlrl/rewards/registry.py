@@ -69,6 +69,7 @@ REWARDS.register("verifier", _verifier)
 REWARDS.register("judge", _judge)
 REWARDS.register("logprob", _logprob)
 REWARDS.register("agreement", _agreement)
+REWARDS.register("prm", "nlrl.rewards.prm:build_prm")
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
