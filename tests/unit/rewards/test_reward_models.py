@@ -13,7 +13,7 @@ from nlrl.rewards import (
 
 def test_registry_names_and_unknown():
     assert REWARDS.names() == ["agreement", "judge", "logprob", "prm", "verifier"]
-    with pytest.raises(UnknownNameError, match="known: agreement, judge, logprob, verifier"):
+    with pytest.raises(UnknownNameError, match="known: agreement, judge, logprob, prm, verifier"):
         get_reward("oracle")
     assert isinstance(get_reward("agreement", backend=None), AgreementReward)
 
