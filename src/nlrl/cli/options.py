@@ -63,6 +63,30 @@ def check_backend_name(settings: Settings) -> None:
         raise UnknownNameError("backend", settings.backend, BACKENDS.names())
 
 
+RewardOpt = Annotated[Optional[str], typer.Option(
+    "--reward", metavar="SPEC",
+    help="Reward model for best-of-n, beam, refine: logprob, agreement, judge, verifier[:CHECKER], or "
+         "prm:PATH-OR-URL (a trained PRM: a local checkpoint, or a vLLM server's /pooling URL).")]
+RewardAggregationOpt = Annotated[Optional[str], typer.Option(
+    "--reward-aggregation", metavar="HOW",
+    help="How a PRM's step scores make an output's score: last (default), min, prod or mean.")]
+
+
+def reward_spec(reward: str | None, aggregation: str | None = None) -> Any:
+    """``--reward`` and ``--reward-aggregation`` as a :class:`~nlrl.rewards.RewardSpec` (None
+    without ``--reward``), checked before any model loads; it is built on the run's backend."""
+    from ..rewards import RewardSpec
+    from ..rewards.prm import AGGREGATIONS
+
+    if reward is None:
+        if aggregation is not None:
+            raise ConfigError("--reward-aggregation needs --reward (e.g. --reward prm:PATH)")
+        return None
+    if aggregation is not None and aggregation not in AGGREGATIONS:
+        raise ConfigError(f"--reward-aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    return RewardSpec.of(reward, {"aggregation": aggregation})
+
+
 def check_prompt_options(difficulty: str | None = None, steps: int | None = None,
                          reward: str | None = None) -> None:
     """The options that shape prompts and scoring, checked before a model is loaded."""

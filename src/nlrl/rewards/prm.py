@@ -142,7 +142,8 @@ class PRMBase(ProcessReward):
 
 # ---- transformers ---------------------------------------------------------------------------
 
-_LOADED: dict[tuple[str, str, str, bool], tuple[Any, Any]] = {}
+_LOADED: dict[tuple[str, str, str, bool], Any] = {}
+_TOKENIZERS: dict[tuple[str, bool], tuple[str, Any]] = {}
 _LOAD_LOCK = threading.Lock()
 
 
@@ -151,6 +152,21 @@ def _architecture(path: str, trust_remote_code: bool) -> str:
 
     cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     return " ".join(getattr(cfg, "architectures", None) or [])
+
+
+def _tokenizer(path: str, trust_remote_code: bool) -> tuple[str, Any]:
+    """(architectures, tokenizer) of a checkpoint, loaded once per process."""
+    from transformers import AutoTokenizer
+
+    key = (path, trust_remote_code)
+    with _LOAD_LOCK:
+        if key not in _TOKENIZERS:
+            try:
+                _TOKENIZERS[key] = (_architecture(path, trust_remote_code),
+                                    AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code))
+            except (OSError, ValueError) as exc:
+                raise ModelLoadError(f"cannot load PRM {path}: {exc}", provider="hf") from exc
+        return _TOKENIZERS[key]
 
 
 def detect_family(architectures: str, has_chat_template: bool) -> Family:
@@ -185,11 +201,7 @@ class HFProcessReward(PRMBase):
         self.path, self.batch_size = path, batch_size
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
-        try:
-            arch = _architecture(path, trust_remote_code)
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load PRM {path}: {exc}", provider="hf") from exc
+        arch, self.tokenizer = _tokenizer(path, trust_remote_code)
         self.family = (detect_family(arch, bool(getattr(self.tokenizer, "chat_template", None)))
                        if family == "auto" else family_named(family))
         self.model = self._load(transformers, arch, trust_remote_code)
@@ -222,8 +234,8 @@ class HFProcessReward(PRMBase):
                                                  trust_remote_code=trust_remote_code)
                 except (OSError, ValueError) as exc:
                     raise ModelLoadError(f"cannot load PRM {self.path}: {exc}", provider="hf") from exc
-                _LOADED[key] = (model.to(self.device).eval(), None)
-            return _LOADED[key][0]
+                _LOADED[key] = model.to(self.device).eval()
+            return _LOADED[key]
 
     # -- formatting -----------------------------------------------------------------------------
 
