@@ -3,7 +3,6 @@ recipe computed here with transformers directly; aggregation by hand; batching c
 
 from __future__ import annotations
 
-
 import pytest
 
 torch = pytest.importorskip("torch")
