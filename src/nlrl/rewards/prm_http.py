@@ -24,6 +24,7 @@ A failed request, an error status or an answer of the wrong shape raises
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,9 @@ import httpx
 
 from .._exceptions import ConfigError, VerifierError
 from .prm import FAMILIES, PRMBase, family_named
+
+_CLIENTS: dict[tuple[float, str | None], httpx.Client] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 class HTTPProcessReward(PRMBase):
@@ -53,10 +57,14 @@ class HTTPProcessReward(PRMBase):
         self.name = f"prm:{self.family.name}" if self.pooling else "prm:score"
         self.model = model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
-
-    def close(self) -> None:
-        self._client.close()
+        if transport is not None:
+            self._client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
+        else:  # one connection pool per server settings, shared by the reward built for every run
+            with _CLIENTS_LOCK:
+                key = (timeout_s, api_key)
+                if key not in _CLIENTS:
+                    _CLIENTS[key] = httpx.Client(timeout=timeout_s, headers=headers)
+                self._client = _CLIENTS[key]
 
     def _post(self, url: str, body: dict[str, Any]) -> Any:
         try:
