@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from .backends import TokenEvent
+from .backends import TokenEvent, TokenObserver
 from .tasks.extract import AnswerWatcher
 
 GistCallback = Callable[["Gist"], None]
@@ -42,7 +42,7 @@ class _SampleState:
         self.watcher = AnswerWatcher(domain)
 
 
-class GistStream:
+class GistStream(TokenObserver):
     """A ``TokenCallback`` that emits gists and implements adaptive stopping."""
 
     def __init__(

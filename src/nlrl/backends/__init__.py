@@ -2,6 +2,13 @@
 
 ``load_backend("embedded")`` runs Gemma 3 270M in-process; ``"scripted"`` replays outputs (the
 test double); ``"openai"`` talks to OpenAI-compatible servers; ``"hf"`` runs transformers.
+
+A new backend is one module: a :class:`Backend` subclass that declares what it needs and can do
+(``settings_options``: the settings its constructor takes; ``concurrent_requests``: how many
+samples a benchmark keeps in flight; ``load``: how a model name becomes an instance), registered
+by class, lazily: ``BACKENDS.register("mine", "mypkg.mine:MyBackend")`` (a plain factory
+``(model, **options) -> Backend`` is accepted too, and gets the base class's defaults). The CLI, the benchmark
+runner and Ray workers then build and drive it without naming it.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from .base import (
     SamplingParams,
     TokenCallback,
     TokenEvent,
+    TokenObserver,
     Usage,
     WrappedBackend,
 )
@@ -25,15 +33,24 @@ from .scripted import ScriptedBackend
 BACKENDS: Registry[Any] = Registry("backend")
 BACKENDS.register("embedded", "nlrl.backends.llama:LlamaCppBackend")
 BACKENDS.register("llama", "nlrl.backends.llama:LlamaCppBackend")
-BACKENDS.register("scripted", "nlrl.backends.scripted:_scripted_from_model")
+BACKENDS.register("scripted", "nlrl.backends.scripted:ScriptedBackend")
 BACKENDS.register("openai", "nlrl.backends.openai:OpenAIBackend")
 BACKENDS.register("hf", "nlrl.backends.hf:HFBackend")
 
 
 def load_backend(name: str = "embedded", model: str | None = None, **options: Any) -> Backend:
     """Build the backend registered as ``name``; ``model`` is its model path or id."""
-    factory = BACKENDS.get(name)
-    return factory(model, **options)
+    entry = BACKENDS.get(name)
+    if isinstance(entry, type) and issubclass(entry, Backend):
+        return entry.load(model, **options)
+    return entry(model, **options)
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The class registered as ``name`` (imports its module, loads no model); for a plain factory
+    function registered instead of a class, :class:`Backend`, whose defaults then describe it."""
+    entry = BACKENDS.get(name)
+    return entry if isinstance(entry, type) and issubclass(entry, Backend) else Backend
 
 
 __all__ = [
@@ -46,7 +63,9 @@ __all__ = [
     "ScriptedBackend",
     "TokenCallback",
     "TokenEvent",
+    "TokenObserver",
     "Usage",
     "WrappedBackend",
+    "backend_class",
     "load_backend",
 ]

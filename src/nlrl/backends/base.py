@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 from .._exceptions import ConfigError, PromptError
 
@@ -156,6 +156,23 @@ class TokenEvent:
 TokenCallback = Callable[[TokenEvent], "bool | None"]
 
 
+class TokenObserver(ABC):
+    """A token callback that also learns when a new backend call starts.
+
+    Completion indices (``TokenEvent.index``) restart at 0 with every ``generate`` call; an
+    observer that keeps per-sample state across the calls of one strategy run (the gist stream,
+    DeepConf's confidence gate) subclasses this, and :meth:`nlrl.strategies.Run.generate` calls
+    :meth:`next_call` before each call. A plain function is a fine ``TokenCallback`` too.
+    """
+
+    @abstractmethod
+    def __call__(self, event: TokenEvent) -> "bool | None":
+        """See ``TokenCallback``: return True to end this completion now."""
+
+    def next_call(self) -> None:
+        """A new backend call starts (default: nothing to reset)."""
+
+
 class Backend(ABC):
     """A text-generation engine. One required method: :meth:`generate`."""
 
@@ -163,6 +180,31 @@ class Backend(ABC):
     name: str = "backend"
     #: completion-style base model (few-shot prompts) vs instruct model (chat template)
     chat: bool = False
+    #: samples worth having in flight at once (a benchmark's default concurrency): 1 for an
+    #: in-process engine, more for one whose calls are network requests
+    concurrent_requests: int = 1
+    #: greedy completions may be cached across runs (False: the outputs are free, or the model
+    #: name does not identify them)
+    cache_completions: bool = True
+    #: constructor keyword ← ``nlrl.config.Settings`` field, for :meth:`options_from_settings`
+    settings_options: Mapping[str, str] = {"chat": "chat"}
+
+    @classmethod
+    def load(cls, model: str | None = None, **options: Any) -> "Backend":
+        """Build the backend for ``model`` (a path, an id, a script file); what
+        :func:`~nlrl.backends.load_backend` calls on the registered class."""
+        return cls(model, **options)  # type: ignore[call-arg]
+
+    @classmethod
+    def options_from_settings(cls, settings: Any, base_url: Sequence[str] | None = None) -> dict[str, Any]:
+        """The keyword options :meth:`load` gets from ``settings`` (flags, environment, config
+        file): the fields :attr:`settings_options` names that are set (None, False and 0 are
+        not); ``base_url`` (repeated ``--base-url``) wins for a backend that takes ``base_url``."""
+        options = {kw: getattr(settings, f) for kw, f in cls.settings_options.items()
+                   if getattr(settings, f, None) not in (None, False)}  # 0 == False: unset too
+        if base_url and "base_url" in cls.settings_options:
+            options["base_url"] = list(base_url) if len(base_url) > 1 else base_url[0]
+        return options
 
     @abstractmethod
     def generate(

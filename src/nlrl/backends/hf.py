@@ -155,6 +155,7 @@ class HFBackend(Backend):
     """
 
     name = "hf"
+    settings_options = {"chat": "chat", "device": "device", "dtype": "dtype", "decode": "decode", "compile": "compile"}
 
     def __init__(
         self,

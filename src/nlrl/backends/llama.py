@@ -105,6 +105,7 @@ class LlamaCppBackend(Backend):
     cache held before, for a given model, machine and ``n_threads``."""
 
     name = "embedded"
+    settings_options = {"chat": "chat", "n_ctx": "n_ctx", "n_threads": "threads"}
 
     def __init__(
         self,

@@ -104,6 +104,8 @@ class OpenAIBackend(Backend):
     """
 
     name = "openai"
+    concurrent_requests = 8  # network calls: a benchmark overlaps samples
+    settings_options = {"chat": "chat", "base_url": "base_url"}
 
     def __init__(
         self,

@@ -60,6 +60,7 @@ class ScriptedBackend(Backend):
     """
 
     name = "scripted"
+    cache_completions = False  # free to replay, and two script files share the model name
 
     def __init__(
         self,
@@ -79,6 +80,11 @@ class ScriptedBackend(Backend):
         self.chat = chat
         self._positions: dict[str | None, int] = {}
         self.requests: list[ScriptedRequest] = []
+
+    @classmethod
+    def load(cls, model: str | None = None, **options: object) -> "ScriptedBackend":
+        """``--backend scripted --model FILE`` replays FILE (see :meth:`from_file`)."""
+        return _scripted_from_model(model, **options)
 
     @classmethod
     def from_file(cls, path: str | Path, **kw: object) -> "ScriptedBackend":
@@ -203,7 +209,7 @@ class ScriptedBackend(Backend):
 
 
 def _scripted_from_model(model: str | None = None, **kw: object) -> ScriptedBackend:
-    """Registry factory: ``--backend scripted --model FILE`` replays FILE (see ``from_file``)."""
+    """``--backend scripted --model FILE`` replays FILE (see ``from_file``)."""
     if model is None:
         raise ConfigError("the scripted backend needs --model FILE: a JSON list of outputs, "
                           "or a text file of outputs separated by lines of '---'")

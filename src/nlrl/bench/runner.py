@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .._exceptions import BackendError, ConfigError, NLRLError, RunStoreError, VerifierError
+from ..backends import backend_class
 from ..backends.base import Backend, Generation, SamplingParams, TokenCallback, WrappedBackend
 from ..pipeline import Solve, SolveSettings
 from ..strategies import Strategy, get_strategy
@@ -57,9 +58,6 @@ log = logging.getLogger(__name__)
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
 STORE = "run.sqlite"
-#: backends whose calls are network requests worth overlapping (others run one sample at a time)
-HTTP_BACKENDS = frozenset({"openai"})
-HTTP_CONCURRENCY = 8
 
 
 class _Meter(WrappedBackend):
@@ -169,8 +167,7 @@ class BenchRunner:
         if concurrency is not None and concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         self._concurrency = concurrency
-        self.concurrency = concurrency or (
-            HTTP_CONCURRENCY if backend is not None and backend.name in HTTP_BACKENDS else 1)
+        self.concurrency = concurrency or (backend.concurrent_requests if backend is not None else 1)
         self.progress = progress
         self.plots = plots
         self.backend_label = backend_label or (backend.name if backend is not None else None)
@@ -275,7 +272,7 @@ class BenchRunner:
         with _DirLock(out), RunStore(out / STORE) as store:
             config = self.config(ds.name)
             if self.backend is None and self._concurrency is None:  # what each worker's runner picks
-                self.concurrency = HTTP_CONCURRENCY if self._identity()[0] in HTTP_BACKENDS else 1
+                self.concurrency = backend_class(self._identity()[0]).concurrent_requests
             resumed = store.bind(config, force=force)
             ckey = self.config_key(config)
             model, seed = self._identity()[1], str(self.seed)

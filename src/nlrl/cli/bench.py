@@ -9,10 +9,11 @@ from typing import Any, List, Optional
 import typer
 
 from .._exceptions import ConfigError
+from ..backends import backend_class
 from ._app import app
 from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
-                      WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, build_backend, check_prompt_options, cli_settings,
-                      open_executor, stdout_to_stderr)
+                      RewardAggregationOpt, RewardOpt, WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, build_backend,
+                      check_prompt_options, cli_settings, open_executor, reward_spec, stdout_to_stderr)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -67,6 +68,8 @@ def bench(
     concurrency: Optional[int] = typer.Option(None, "--concurrency", "-j", min=1, help="Samples in flight (default 8 for HTTP backends, else 1)."),
     difficulty: Optional[str] = typer.Option(None, "--difficulty", help="easy, medium or hard: shapes the prompt."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Ask for at most this many reasoning steps."),
+    reward: RewardOpt = None,
+    reward_aggregation: RewardAggregationOpt = None,
     no_adaptive: bool = typer.Option(False, "--no-adaptive", help="Do not stop once the answer line is complete."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the completion cache for greedy generations."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Completion cache file (default RUN_DIR/completions.sqlite)."),
@@ -99,7 +102,8 @@ def bench(
     from ..strategies import Budget
 
     # Everything that can be checked is checked before the model loads.
-    check_prompt_options(difficulty, steps)
+    check_prompt_options(difficulty, steps, reward)
+    scorer = reward_spec(reward, reward_aggregation)  # built by each sample's run, on its backend
     settings = cli_settings(backend, model, base_url, run_dir, strategy_options=options, strategy=strategy,
                             n=n, max_tokens=max_tokens, temperature=temperature, data_dir=data_dir)
     Budget(n=settings.n, max_tokens=settings.max_tokens, max_total_tokens=max_total_tokens)
@@ -123,14 +127,14 @@ def bench(
     try:
         engine: Any = _Nothing() if ex is not None else build_backend(settings, base_url)
         # A scripted backend is free, and two script files share its model name: never cache it.
-        if ex is None and not no_cache and settings.backend != "scripted":
+        if ex is None and not no_cache and backend_class(settings.backend).cache_completions:
             engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
         with engine, (ex or _Nothing()), stdout_to_stderr(ex is not None):
             runner = BenchRunner(
                 None if ex is not None else engine, executor=ex, strategy=settings.strategy,
                 strategy_options=options, n=settings.n, max_tokens=settings.max_tokens,
                 max_total_tokens=max_total_tokens, temperature=settings.temperature, seed=seed,
-                adaptive=not no_adaptive, difficulty=difficulty, steps=steps, concurrency=concurrency,
+                adaptive=not no_adaptive, difficulty=difficulty, steps=steps, reward=scorer, concurrency=concurrency,
                 plots=not no_plots, backend_label=settings.backend,
                 progress=BenchProgress(enabled=False) if quiet else None)
             summary = runner.run(ds, out, limit=limit, shard=shard_ix, force=force, level=level)

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import typer
 
 from .._exceptions import ConfigError, UnknownNameError
+from ..backends import backend_class
 from ._app import app
 from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend, check_backend_name
 
@@ -97,8 +98,8 @@ def gpi(
     settings = load_settings(backend=backend, model=model, run_dir=run_dir, threads=threads,
                              base_url=base_url[0] if base_url and len(base_url) == 1 else None)
     check_backend_name(settings)
-    if threads is not None and settings.backend not in ("embedded", "llama"):
-        raise ConfigError("--threads applies to the embedded backend only")
+    if threads is not None and "threads" not in backend_class(settings.backend).settings_options.values():
+        raise ConfigError(f"--threads does not apply to the {settings.backend} backend")
     from ..bench.runner import make_out_dir
 
     out = make_out_dir(out)  # before any model call: a bad --out must not cost a run

@@ -13,7 +13,7 @@ from ..backends import Backend, SamplingParams, load_backend
 from ..config import Settings, load_settings, start_logging
 
 BackendOpt = Annotated[Optional[str], typer.Option(
-    "--backend", "-b", metavar="NAME", help="Engine: embedded (default), openai, hf, scripted.")]
+    "--backend", "-b", metavar="NAME", help="Engine: embedded (default), openai, hf, scripted, or any registered backend.")]
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="MODEL", help="GGUF path (embedded), model name (openai), id or path (hf), script file (scripted).")]
 BaseUrlOpt = Annotated[Optional[List[str]], typer.Option(
@@ -63,6 +63,30 @@ def check_backend_name(settings: Settings) -> None:
         raise UnknownNameError("backend", settings.backend, BACKENDS.names())
 
 
+RewardOpt = Annotated[Optional[str], typer.Option(
+    "--reward", metavar="SPEC",
+    help="Reward model for best-of-n, beam, refine: logprob, agreement, judge, verifier[:CHECKER], or "
+         "prm:PATH-OR-URL (a trained PRM: a local checkpoint, or a vLLM server's /pooling URL).")]
+RewardAggregationOpt = Annotated[Optional[str], typer.Option(
+    "--reward-aggregation", metavar="HOW",
+    help="How a PRM's step scores make an output's score: last (default), min, prod or mean.")]
+
+
+def reward_spec(reward: str | None, aggregation: str | None = None) -> Any:
+    """``--reward`` and ``--reward-aggregation`` as a :class:`~nlrl.rewards.RewardSpec` (None
+    without ``--reward``), checked before any model loads; it is built on the run's backend."""
+    from ..rewards import RewardSpec
+    from ..rewards.prm import AGGREGATIONS
+
+    if reward is None:
+        if aggregation is not None:
+            raise ConfigError("--reward-aggregation needs --reward (e.g. --reward prm:PATH)")
+        return None
+    if aggregation is not None and aggregation not in AGGREGATIONS:
+        raise ConfigError(f"--reward-aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    return RewardSpec.of(reward, {"aggregation": aggregation})
+
+
 def check_prompt_options(difficulty: str | None = None, steps: int | None = None,
                          reward: str | None = None) -> None:
     """The options that shape prompts and scoring, checked before a model is loaded."""
@@ -73,29 +97,17 @@ def check_prompt_options(difficulty: str | None = None, steps: int | None = None
     if steps is not None and steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps}")
     if reward is not None:
-        from ..rewards import REWARDS
+        from ..rewards import parse_spec
 
-        REWARDS.get(reward)
+        parse_spec(reward)
 
 
 def backend_options(settings: Settings, base_url: list[str] | None = None) -> dict[str, Any]:
     """The keyword options :func:`load_backend` gets for the backend ``settings`` name (nothing is
     loaded: workers that build the backend themselves, e.g. on Ray, take these)."""
-    options: dict[str, Any] = {}
-    if settings.backend == "openai":
-        urls = base_url or ([settings.base_url] if settings.base_url else None)
-        if urls:
-            options["base_url"] = urls if len(urls) > 1 else urls[0]
-    if settings.backend in ("embedded", "llama"):
-        options["n_ctx"] = settings.n_ctx
-        if settings.threads:
-            options["n_threads"] = settings.threads
-    if settings.backend == "hf":
-        options.update(device=settings.device, dtype=settings.dtype, decode=settings.decode,
-                       compile=settings.compile)
-    if settings.chat and settings.backend in ("embedded", "llama", "hf", "scripted", "openai"):
-        options["chat"] = True
-    return options
+    from ..backends import backend_class
+
+    return backend_class(settings.backend).options_from_settings(settings, base_url)
 
 
 def build_backend(settings: Settings, base_url: list[str] | None = None) -> Backend:

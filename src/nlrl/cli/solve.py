@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from ._app import app
-from .options import BackendOpt, BaseUrlOpt, ModelOpt, RunDirOpt, build_backend, check_prompt_options, cli_settings
+from .options import (BackendOpt, BaseUrlOpt, ModelOpt, RewardAggregationOpt, RewardOpt, RunDirOpt, build_backend,
+                      check_prompt_options, cli_settings, reward_spec)
 
 
 @app.command()
@@ -17,7 +18,8 @@ def solve(
     prompt: str = typer.Argument(..., metavar="PROMPT", help="The question to answer ('-' reads it from stdin)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ..., auto)."),
     n: Optional[int] = typer.Option(None, "--n", help="Samples / width / rounds the strategy may use."),
-    reward: Optional[str] = typer.Option(None, "--reward", help="Reward model for best-of-n, beam, refine: logprob, agreement, judge."),
+    reward: RewardOpt = None,
+    reward_aggregation: RewardAggregationOpt = None,
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit per completion."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for sampling."),
@@ -46,15 +48,12 @@ def solve(
         if domain not in DOMAINS:
             raise typer.BadParameter(f"must be one of {', '.join(DOMAINS)}", param_hint="--domain")
     check_prompt_options(difficulty, steps, reward)
+    spec = reward_spec(reward, reward_aggregation)
     settings = cli_settings(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy, n=n,
                             max_tokens=max_tokens, temperature=temperature, seed=seed)
     engine = build_backend(settings, base_url)
     with engine:
-        scorer = None
-        if reward is not None:
-            from ..rewards import get_reward
-
-            scorer = get_reward(reward, backend=engine)
+        scorer = None if spec is None else spec.build(engine)
         pipe = Pipeline(engine, strategy=settings.strategy, reward=scorer, n=settings.n, max_tokens=settings.max_tokens,
                         temperature=settings.temperature, seed=settings.seed, difficulty=difficulty,
                         steps=steps, adaptive=not no_adaptive, classify_with_model=classify_with_model)

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from ..backends import backend_class
 from ._app import app, fail
 from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
                       WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, build_backend, cli_settings, open_executor,
@@ -57,7 +58,7 @@ def sweep(
                            workers=workers, num_cpus=worker_cpus, num_gpus=worker_gpus, batch_size=batch_size)
     else:
         engine = build_backend(settings, base_url)
-        if not no_cache and settings.backend != "scripted":
+        if not no_cache and backend_class(settings.backend).cache_completions:
             engine = CachingBackend(engine, cache or Path(settings.run_dir) / "completions.sqlite")
 
     def report(k: int, r: Any) -> None:

@@ -1,11 +1,13 @@
 """Reward models: ``score(prompt, output) -> float in [0, 1]``, optionally per step.
 
-Registered by name in :data:`REWARDS` (each factory takes ``backend=``):
+Registered by name in :data:`REWARDS`; a spec is ``NAME`` or ``NAME:ARG`` (see
+:mod:`nlrl.rewards.registry` for the factory signature and how a new reward registers):
 
-- ``verifier``: the verdict of a verifier against a known reference (:class:`VerifierReward`);
+- ``verifier[:CHECKER]``: the verdict of a verifier against a known reference (:class:`VerifierReward`);
 - ``judge``: a backend rates the answer 1-10 (:class:`LLMJudgeReward`);
 - ``logprob``: the model's token log-probabilities, per step too (:class:`LogprobProcessReward`);
-- ``agreement``: the share of sibling samples with the same answer (:class:`AgreementReward`).
+- ``agreement``: the share of sibling samples with the same answer (:class:`AgreementReward`);
+- ``prm:PATH-OR-URL``: a trained process reward model, local or served (:mod:`nlrl.rewards.prm`).
 
 A failing reward raises :class:`~nlrl.VerifierError`; :func:`checked_score` also catches
 rewards that return NaN or values outside [0, 1].
@@ -13,36 +15,27 @@ rewards that return NaN or values outside [0, 1].
 
 from __future__ import annotations
 
-from typing import Any
-
-from .._registry import Registry
 from .agreement import AgreementReward
-from .base import RewardModel, checked_score, checked_step_scores
+from .base import ProcessReward, RewardModel, checked_score, checked_step_scores, observed
 from .judge import LLMJudgeReward, parse_rating
 from .logprob import LogprobProcessReward
+from .registry import REWARDS, RewardSpec, as_reward, get_reward, parse_spec
 from .verifier import VerifierReward
-
-REWARDS: Registry[Any] = Registry("reward")
-REWARDS.register("verifier", VerifierReward)
-REWARDS.register("judge", LLMJudgeReward)
-REWARDS.register("logprob", LogprobProcessReward)
-REWARDS.register("agreement", AgreementReward)
-
-
-def get_reward(name: str, **options: Any) -> RewardModel:
-    """Build the reward model registered as ``name`` (unknown names list the known ones)."""
-    return REWARDS.create(name, **options)
-
 
 __all__ = [
     "REWARDS",
     "AgreementReward",
     "LLMJudgeReward",
     "LogprobProcessReward",
+    "ProcessReward",
     "RewardModel",
+    "RewardSpec",
     "VerifierReward",
+    "as_reward",
     "checked_score",
     "checked_step_scores",
     "get_reward",
+    "observed",
     "parse_rating",
+    "parse_spec",
 ]

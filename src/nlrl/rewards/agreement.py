@@ -9,30 +9,31 @@ answers are compared with :func:`~nlrl.verifiers.answers_equivalent` (``1/2`` ag
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from .._exceptions import VerifierError
 from ..verifiers.math import answers_equivalent, extract_math_answer
-from .base import RewardModel
+from .base import Observed, RewardModel, observed
 
 
 class AgreementReward(RewardModel):
     """Share of the prompt's samples (this one included when it is among them) agreeing with it."""
 
     name = "agreement"
+    needs_siblings = True
 
     def __init__(self, samples: Sequence[str] | None = None, *, prompt: str | None = None,
                  extract: Callable[[str], str | None] = extract_math_answer,
-                 equivalent: Callable[[str, str], bool] = answers_equivalent, backend: Any = None) -> None:
+                 equivalent: Callable[[str, str], bool] = answers_equivalent) -> None:
         self.extract = extract
         self.equivalent = equivalent
         self._samples: dict[str | None, list[str | None]] = {}
         if samples is not None:
             self.observe(prompt, samples)
 
-    def observe(self, prompt: str | None, outputs: Sequence[str]) -> None:
+    def observe(self, prompt: str | None, samples: Sequence[Observed]) -> None:
         """Set the sibling samples of ``prompt`` (None: of any prompt without its own)."""
-        self._samples[prompt] = [self.extract(o) for o in outputs]
+        self._samples[prompt] = [self.extract(text) for text, _ in observed(samples)]
 
     def score(self, prompt: str, output: str) -> float:
         answers = self._samples.get(prompt, self._samples.get(None))

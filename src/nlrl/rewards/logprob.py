@@ -4,9 +4,10 @@ A step's score is ``exp(mean token log-probability)``: the geometric-mean probab
 gave the step's tokens, in (0, 1]. An output's score is the same over all its tokens.
 
 The log-probabilities come from the backend that wrote the text. ``Backend.generate`` reports
-them for the tokens it samples (``SamplingParams(logprobs=True)``), so the cheap path is to hand
-them over with :meth:`LogprobProcessReward.observe` (or :meth:`observe_generation`) as the text is
-generated; :meth:`generate` does both in one call. Text the reward was not given can be scored
+them for the tokens it samples (``SamplingParams(logprobs=True)``, which strategies ask for because
+the reward declares ``needs_logprobs``), so the cheap path is to hand them over with
+:meth:`LogprobProcessReward.observe` (or :meth:`observe_generation`) as the text is generated;
+:meth:`generate` does both in one call. Text the reward was not given can be scored
 only when the backend can score given text (an optional ``score_text(prompt, text)`` returning
 token log-probabilities); otherwise :class:`~nlrl.VerifierError` says so.
 
@@ -23,7 +24,7 @@ from typing import Sequence
 
 from .._exceptions import ConfigError, VerifierError
 from ..backends import Backend, Generation, SamplingParams
-from .base import RewardModel
+from .base import Observed, ProcessReward, observed
 
 
 def prob_of(logprobs: Sequence[float]) -> float:
@@ -36,10 +37,11 @@ def prob_of(logprobs: Sequence[float]) -> float:
     return min(1.0, max(0.0, math.exp(min(mean, 0.0))))
 
 
-class LogprobProcessReward(RewardModel):
+class LogprobProcessReward(ProcessReward):
     """Scores outputs and steps by the backend's token log-probabilities (module docstring)."""
 
     name = "logprob"
+    needs_logprobs = True
 
     def __init__(self, backend: Backend | None = None, *, cache_size: int = 4096) -> None:
         self.backend = backend
@@ -48,7 +50,12 @@ class LogprobProcessReward(RewardModel):
 
     # ---- feeding log-probabilities ------------------------------------------------------------
 
-    def observe(self, text: str, logprobs: Sequence[float] | None) -> None:
+    def observe(self, prompt: str | None, samples: Sequence[Observed]) -> None:
+        """Remember the token log-probabilities of each sample (those without are skipped)."""
+        for text, lps in observed(samples):
+            self.remember(text, lps)
+
+    def remember(self, text: str, logprobs: Sequence[float] | None) -> None:
         """Remember the token log-probabilities the backend gave ``text``."""
         if not logprobs:
             return
@@ -59,8 +66,7 @@ class LogprobProcessReward(RewardModel):
             self._cache.popitem(last=False)
 
     def observe_generation(self, generation: Generation) -> None:
-        for c in generation.completions:
-            self.observe(c.text, c.logprobs)
+        self.observe(None, generation.completions)
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[Generation]:
         """``backend.generate`` with log-probabilities on, observing every completion."""
@@ -80,7 +86,7 @@ class LogprobProcessReward(RewardModel):
         scorer = getattr(self.backend, "score_text", None)
         if callable(scorer):
             lps = tuple(scorer(prompt, text))
-            self.observe(text, lps)
+            self.remember(text, lps)
             return lps
         raise VerifierError("LogprobProcessReward has no log-probabilities for this text: pass the "
                             "completion's logprobs to observe() (generate with logprobs=True), or use "

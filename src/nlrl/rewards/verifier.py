@@ -23,7 +23,7 @@ class VerifierReward(RewardModel):
     name = "verifier"
 
     def __init__(self, checker: str | Verifier = "math", reference: Any = None, *,
-                 references: Mapping[str, Any] | None = None, backend: Any = None, **options: Any) -> None:
+                 references: Mapping[str, Any] | None = None, **options: Any) -> None:
         self.verifier = checker if isinstance(checker, Verifier) else get_verifier(checker, **options)
         self.reference = reference
         self.references = dict(references or {})

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..backends import Backend, Generation, SamplingParams, TokenEvent, Usage
+from ..backends import Backend, Generation, SamplingParams, TokenEvent, TokenObserver, Usage
 from ..gists import GistStream
 from ..strategies import Budget, Run, StrategyResult, TraceEvent, get_strategy
 from ..tasks.task import Task
@@ -64,7 +64,7 @@ class ServedRun(Run):
             raise RunCancelled()
 
 
-class _TokenTap:
+class _TokenTap(TokenObserver):
     """The run's token callback: cancellation, the raw token stream, then gists."""
 
     def __init__(self, gists: GistStream, job: "Job",

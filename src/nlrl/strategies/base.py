@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .._exceptions import ConfigError
-from ..backends import Backend, Generation, SamplingParams, TokenCallback, Usage
+from ..backends import Backend, Generation, SamplingParams, TokenCallback, TokenObserver, Usage
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..tasks.task import Task
@@ -101,11 +101,9 @@ class Run:
     ) -> None:
         self.task = task
         self.backend = backend
-        if isinstance(reward, str):  # a registered name: build it once, on this run's backend
-            from ..rewards import get_reward
+        from ..rewards import as_reward  # a spec ("judge", "prm:PATH") is built once, on this backend
 
-            reward = get_reward(reward, backend=backend)
-        self.reward = reward
+        self.reward = as_reward(reward, backend)
         self.budget = budget or Budget()
         self.on_token = on_token
         self.on_event = on_event
@@ -158,8 +156,8 @@ class Run:
                  kind: str = "sample") -> list[Generation]:
         """Call the backend, record usage under ``kind``; stream tokens to the run's observer if asked."""
         hook = self.on_token if stream else None
-        if hook is not None and hasattr(hook, "next_call"):
-            hook.next_call()  # type: ignore[attr-defined]
+        if isinstance(hook, TokenObserver):
+            hook.next_call()
         gens = self.backend.generate(list(prompts), params, on_token=hook)
         self._record(kind, gens)
         return gens
@@ -214,9 +212,22 @@ class Run:
 
 
 class Strategy(ABC):
-    """A reasoning strategy. One required method: :meth:`run`."""
+    """A reasoning strategy. One required method: :meth:`run`.
+
+    A strategy that can continue from samples already drawn (the probe of ``auto``) sets
+    :attr:`reuses_samples` and overrides :meth:`run_with`.
+    """
 
     name: str = "strategy"
+    #: :meth:`run_with` continues from given samples (drawn at this strategy's temperature)
+    reuses_samples: bool = False
+
+    def run_with(self, run: Run, prior: Sequence[Any]) -> StrategyResult:
+        """Solve continuing from ``prior`` samples (``nlrl.strategies.sampling.Sample``); only
+        strategies that declare :attr:`reuses_samples` take any."""
+        if prior:
+            raise ConfigError(f"strategy {self.name} does not continue from earlier samples")
+        return self.run(run)
 
     @abstractmethod
     def run(self, run: Run) -> StrategyResult:

@@ -28,7 +28,7 @@ from .._exceptions import ConfigError
 from ..tasks.prompts import load_template, render_string
 from ..verifiers.answers import has_final_answer
 from .base import Run, Strategy, StrategyResult
-from .rewards import resolve_reward
+from .reward_choice import resolve_reward
 from .sampling import DEFAULT_TEMPERATURE, affordable, temperature_of
 from .scoring import feed, score_steps, wants_logprobs
 
@@ -96,8 +96,8 @@ class BeamSearch(Strategy):
     """Beam search over reasoning steps.
 
     ``width`` overrides the budget's n (beams kept); ``expansions`` next steps are sampled per
-    beam per round; ``step_tokens`` caps one step. ``reward`` is a process reward (with
-    ``score_steps``); default: the run's reward if it scores steps, else LogprobProcessReward.
+    beam per round; ``step_tokens`` caps one step. ``reward`` is a process reward (a
+    :class:`~nlrl.rewards.ProcessReward`); default: the run's reward if it scores steps, else LogprobProcessReward.
     """
 
     name = "beam"
@@ -122,18 +122,18 @@ class BeamSearch(Strategy):
 
     def _process_reward(self, run: Run) -> Any:
         """The reward given (or the run's) if it scores steps, else the model's log-probabilities."""
+        from ..rewards import LogprobProcessReward, ProcessReward
+
         reward = resolve_reward(self.reward, run, required=False)
-        if reward is not None and callable(getattr(reward, "score_steps", None)):
+        if isinstance(reward, ProcessReward):
             return reward
         if reward is not None:
             log.info("beam: reward %s has no score_steps; scoring steps by log-probability",
                      type(reward).__name__)
         if not run.backend.supports_logprobs:
             raise ConfigError(
-                f"beam search needs a process reward (a reward model with score_steps) or a backend "
+                f"beam search needs a process reward (a ProcessReward, e.g. prm:PATH) or a backend "
                 f"that reports log-probabilities; {run.backend.model_name} does neither")
-        from ..rewards import LogprobProcessReward
-
         return LogprobProcessReward(run.backend)
 
     def run(self, run: Run) -> StrategyResult:

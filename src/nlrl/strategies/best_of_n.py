@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from .._exceptions import ConfigError
 from .base import Run, Strategy, StrategyResult
-from .rewards import resolve_reward
+from .reward_choice import resolve_reward
 from .sampling import DEFAULT_TEMPERATURE, Sample, draw, temperature_of
 from .scoring import feed, score_outputs, wants_logprobs
 from .self_consistency import vote_result, vote_samples
@@ -31,7 +31,7 @@ class BestOfN(Strategy):
     """N samples ranked by a reward model.
 
     ``reward`` is a reward model or a registered reward name; without one the run's reward is
-    used, or a default chosen from the backend (see :func:`~nlrl.strategies.rewards.resolve_reward`).
+    used, or a default chosen from the backend (see :func:`~nlrl.strategies.reward_choice.resolve_reward`).
     ``strict=True`` turns a failing reward into an error instead of a logged fallback.
     """
 
@@ -61,12 +61,10 @@ class BestOfN(Strategy):
 
     def run_with(self, run: Run, prior: Sequence[Sample]) -> StrategyResult:
         reward = resolve_reward(self.reward, run)
-        if self.threshold is not None and not self.weighted:
-            from ..rewards import AgreementReward
-
-            if isinstance(reward, AgreementReward):  # one sample always agrees with itself
-                raise ConfigError("best-of-n threshold needs a reward that scores a sample on its own; "
-                                  "the agreement reward depends on samples not drawn yet")
+        if self.threshold is not None and not self.weighted and reward.needs_siblings:
+            # e.g. agreement: one sample always agrees with itself
+            raise ConfigError(f"best-of-n threshold needs a reward that scores a sample on its own; "
+                              f"the {reward.name} reward depends on samples not drawn yet")
         n = max(self.n or run.budget.n, len(prior))
         temp = temperature_of(run, DEFAULT_TEMPERATURE if self.temperature is None else self.temperature)
         logprobs = wants_logprobs(reward)

@@ -204,7 +204,7 @@ class Auto(Strategy):
         run.event("choice", choice.label, strategy=choice.strategy, n=choice.n, bin=diff.bin,
                   dev_accuracy=choice.accuracy, dev_tokens=choice.tokens)
         strategy = get_strategy(choice.strategy, **dict(choice.options))
-        reuse = (diff.samples and getattr(strategy, "reuses_samples", False)
+        reuse = (diff.samples and strategy.reuses_samples
                  and _temperature(strategy, run) == policy.temperature)
         cap = run.tokens_left() if max_total_tokens is None else max_total_tokens
         budget = run.budget

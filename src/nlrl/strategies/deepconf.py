@@ -43,7 +43,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from .._exceptions import ConfigError
-from ..backends import TokenCallback, TokenEvent
+from ..backends import TokenCallback, TokenEvent, TokenObserver
 from .base import Run, Strategy, StrategyResult
 from .sampling import DEFAULT_TEMPERATURE, Sample, affordable, draw, temperature_of
 from .self_consistency import vote_result, vote_samples
@@ -104,7 +104,7 @@ def threshold(confidences: Sequence[float], eta: float) -> float:
 
 # ---- the early-stop gate (a streaming callback) --------------------------------------------
 
-class ConfidenceGate:
+class ConfidenceGate(TokenObserver):
     """A ``TokenCallback`` that ends a sample once its sliding-window group confidence drops
     below ``threshold``; it forwards every event to ``inner`` (the run's own observer: gists,
     stop-at-the-answer) first, and a stop ``inner`` asks for is not an early stop.
@@ -129,9 +129,8 @@ class ConfidenceGate:
         self._windows.clear()
         self._seen.clear()
         self.stopped = {}
-        hook = getattr(self.inner, "next_call", None)
-        if hook is not None:
-            hook()
+        if isinstance(self.inner, TokenObserver):
+            self.inner.next_call()
 
     def __call__(self, event: TokenEvent) -> bool:
         if self.inner is not None and self.inner(event):

@@ -1,8 +1,9 @@
 """Calling a reward model from a strategy: fed what it needs, metered, every score checked.
 
-* Rewards that read the samples' own data get it first (:func:`feed`): the log-probabilities of
-  each completion for :class:`~nlrl.rewards.LogprobProcessReward`, the sibling samples for
-  :class:`~nlrl.rewards.AgreementReward`.
+* Rewards see the samples before they score them (:func:`feed` calls
+  :meth:`~nlrl.rewards.RewardModel.observe`): the log-probability reward reads each completion's
+  log-probabilities, the agreement reward the siblings; samples are drawn with log-probabilities
+  when the reward declares ``needs_logprobs`` (:func:`wants_logprobs`).
 * A reward that asks a model (an LLM judge) is metered: its calls are added to the run's usage,
   as kind ``reward``.
 * A score that raises, or is NaN / outside [0, 1], is checked by
@@ -32,20 +33,13 @@ def reward_name(reward: Any) -> str:
 
 def wants_logprobs(reward: Any) -> bool:
     """Whether samples must be drawn with log-probabilities for ``reward`` to score them."""
-    from ..rewards import LogprobProcessReward
-
-    return isinstance(reward, LogprobProcessReward)
+    return reward is not None and reward.needs_logprobs
 
 
 def feed(run: Run, reward: Any, items: Sequence[tuple[str, Sequence[float] | None]]) -> None:
-    """Hand ``(text, logprobs)`` of the samples drawn so far to a reward that reads them."""
-    from ..rewards import AgreementReward, LogprobProcessReward
-
-    if isinstance(reward, LogprobProcessReward):
-        for text, lps in items:
-            reward.observe(text, lps)
-    elif isinstance(reward, AgreementReward):
-        reward.observe(run.task.question, [text for text, _ in items])
+    """Hand ``(text, logprobs)`` of the samples drawn so far to ``reward.observe``."""
+    if reward is not None:
+        reward.observe(run.task.question, list(items))
 
 
 class _Metered:

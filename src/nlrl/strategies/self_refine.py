@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from .base import Run, Strategy, StrategyResult
 from .prompting import render
-from .rewards import resolve_reward
+from .reward_choice import resolve_reward
 from .sampling import Sample, affordable, draw
 from .scoring import feed, score_outputs, wants_logprobs
 

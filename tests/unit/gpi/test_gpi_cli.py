@@ -98,7 +98,7 @@ def test_dataset_env(tmp_path, monkeypatch):
     (["--env", "tictactoe", "--opponent", "minimax"], "known: first, random"),
     (["--env", "tictactoe", "--mask", "some"], "unknown GPI mask"),
     (["--env", "dataset:gsm8k", "--games", "3"], "--train and --heldout"),
-    (["--env", "maze", "--threads", "2"], "embedded backend only"),
+    (["--env", "maze", "--threads", "2"], "--threads does not apply to the gpi-test backend"),
 ])
 def test_bad_input_is_one_line_exit_1(tmp_path, args, message, scripted_backend):
     r = run([*args, "--out", str(tmp_path), "--backend", "gpi-test"])

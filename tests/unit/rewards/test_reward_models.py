@@ -6,14 +6,14 @@ from nlrl import ScriptedBackend
 from nlrl._exceptions import ConfigError, UnknownNameError, VerifierError
 from nlrl.backends import SamplingParams
 from nlrl.rewards import (
-    REWARDS, AgreementReward, LLMJudgeReward, LogprobProcessReward, RewardModel, VerifierReward,
+    REWARDS, AgreementReward, LLMJudgeReward, LogprobProcessReward, ProcessReward, RewardModel, VerifierReward,
     checked_score, checked_step_scores, get_reward, parse_rating,
 )
 
 
 def test_registry_names_and_unknown():
-    assert REWARDS.names() == ["agreement", "judge", "logprob", "verifier"]
-    with pytest.raises(UnknownNameError, match="known: agreement, judge, logprob, verifier"):
+    assert REWARDS.names() == ["agreement", "judge", "logprob", "prm", "verifier"]
+    with pytest.raises(UnknownNameError, match="known: agreement, judge, logprob, prm, verifier"):
         get_reward("oracle")
     assert isinstance(get_reward("agreement", backend=None), AgreementReward)
 
@@ -84,8 +84,8 @@ def test_logprob_reward_from_generated_completions():
     steps = prm.score_steps("q", ["Step one 2", "Step two 3"])
     assert len(steps) == 2 and all(0 < s <= 1 for s in steps)
     # steps observed one by one are scored exactly
-    prm.observe("A 1", [-0.5, -0.1])
-    prm.observe("B", [-2.0])
+    prm.remember("A 1", [-0.5, -0.1])
+    prm.remember("B", [-2.0])
     assert prm.score_steps("q", ["A 1", "B"]) == pytest.approx([math.exp(-0.3), math.exp(-2.0)])
     assert prm.score("q", "A 1\nB") == pytest.approx(math.exp(-2.6 / 3))
     with pytest.raises(VerifierError, match="no log-probabilities for this text"):
@@ -115,7 +115,7 @@ class _NaN(RewardModel):
         return float("nan")
 
 
-class _Raises(RewardModel):
+class _Raises(ProcessReward):
     def score(self, prompt, output):
         raise ZeroDivisionError("oops")
 
@@ -153,8 +153,8 @@ def test_checked_scores_validate_range_type_and_length():
 
 def test_logprob_steps_from_several_completions_and_split_lines():
     prm = LogprobProcessReward(ScriptedBackend([]))  # cannot score given text: only observations
-    prm.observe("Step 1: a b Step 2: c d", [-0.1, -0.1, -0.1, -0.1, -3.0, -3.0, -3.0, -3.0])
-    prm.observe("Final Answer: 4", [-0.5, -0.5])
+    prm.remember("Step 1: a b Step 2: c d", [-0.1, -0.1, -0.1, -0.1, -3.0, -3.0, -3.0, -3.0])
+    prm.remember("Final Answer: 4", [-0.5, -0.5])
     scores = prm.score_steps("q", ["Step 1: a b", "Step 2: c d", "Final Answer: 4"])
     assert scores[0] > scores[1]  # each part gets its own share of its line's tokens
     assert scores[2] == pytest.approx(math.exp(-0.5))

@@ -6,6 +6,7 @@ import re
 
 
 
+from nlrl.rewards import RewardModel
 from nlrl.tasks.task import Task
 
 
@@ -13,7 +14,7 @@ def math_task(q: str = "What is 1/2 of 1?") -> Task:
     return Task.build(q, domain="math")
 
 
-class TextReward:
+class TextReward(RewardModel):
     """Scores an output by the number written after "score=" in it (0 when absent)."""
 
     name = "text"

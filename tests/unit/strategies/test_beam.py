@@ -6,6 +6,7 @@ import pytest
 
 from nlrl import ConfigError, ScriptedBackend
 from nlrl.strategies import Budget
+from nlrl.rewards import ProcessReward
 from nlrl.strategies.beam import BeamSearch, aggregate, split_steps
 
 from strategy_helpers import math_task
@@ -23,7 +24,7 @@ def test_aggregate():
     assert aggregate([0.5, 0.2, 0.9], "mean") == pytest.approx(1.6 / 3)
 
 
-class StepReward:
+class StepReward(ProcessReward):
     """A process reward: a step is good unless it contains 'bad'."""
 
     name = "steps"

@@ -6,6 +6,7 @@ import pytest
 
 from nlrl import ConfigError, ScriptedBackend, VerifierError
 from nlrl.strategies import Budget, get_strategy
+from nlrl.rewards import RewardModel
 from nlrl.strategies.best_of_n import BestOfN
 
 from strategy_helpers import TextReward, math_task
@@ -72,7 +73,7 @@ def test_strict_reward_failure_is_an_error():
         run(BestOfN(strict=True), [sample("1", "boom")], TextReward(), 1)
 
 
-class OutOfRange:
+class OutOfRange(RewardModel):
     name = "oor"
 
     def score(self, prompt, output):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .._exceptions import ConfigError
 from .base import Run
 
 log = logging.getLogger(__name__)
@@ -25,17 +24,13 @@ def default_reward(run: Run) -> Any:
 
 
 def resolve_reward(spec: Any, run: Run, *, required: bool = True) -> Any:
-    """``spec`` (a reward model or a registered name), else the run's reward, else the default
-    (or None when not ``required``)."""
+    """``spec`` (a reward model, a registered spec such as ``"judge"`` or ``"prm:PATH"``, or a
+    :class:`~nlrl.rewards.RewardSpec`), else the run's reward, else the default (or None when
+    not ``required``)."""
     if spec is None:
         spec = run.reward
     if spec is None:
         return default_reward(run) if required else None
-    if isinstance(spec, str):
-        from ..rewards import REWARDS
+    from ..rewards import as_reward
 
-        return REWARDS.create(spec, backend=run.backend)
-    if not callable(getattr(spec, "score", None)):
-        raise ConfigError(f"reward must be a reward model with a score(prompt, output) method, "
-                          f"got {type(spec).__name__}")
-    return spec
+    return as_reward(spec, run.backend)
