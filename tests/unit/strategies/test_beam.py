@@ -8,7 +8,7 @@ from nlrl import ConfigError, ScriptedBackend
 from nlrl.strategies import Budget
 from nlrl.strategies.beam import BeamSearch, aggregate, split_steps
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 
 def test_split_steps():
