@@ -18,7 +18,7 @@ Writes benchmarks/results/backend_http.json:
   server is back, resumes with nothing lost and nothing done twice.
 * ``router``: the same overhead and throughput figures through the LiteLLM proxy
   (``litellm[proxy]``, in its own cached virtual environment, see
-  tests/integration/http/http_servers.py) routing one model name to two llama-cpp-python
+  tests/helpers/http_servers.py) routing one model name to two llama-cpp-python
   servers: the plain ``openai`` client and :class:`OpenAIBackend` both talk to the proxy, and
   the throughput run counts what each upstream server received.
 """
@@ -53,9 +53,8 @@ from nlrl._exceptions import BackendError  # noqa: E402
 from nlrl.backends.llama import default_model_path  # noqa: E402
 from nlrl.backends.openai import OpenAIBackend  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "tests" / "integration"))  # servers.py, which http_servers uses
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "http"))
-import http_servers  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers package
+from helpers import http_servers  # noqa: E402
 
 ALIAS = "gemma-3-270m"
 OUT = ROOT / "benchmarks" / "results" / "backend_http.json"

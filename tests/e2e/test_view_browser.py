@@ -22,8 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "view"))
-import view_runs  # noqa: E402
+from helpers import view_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
 """Real OpenAI-compatible servers for the integration tests: llama-cpp-python's own server
 (``python -m llama_cpp.server``) on free loopback ports, serving the embedded GGUF (started by
-``servers.py``). Started once per test session, stopped (and waited for) at its end.
+``tests/helpers/servers.py``). Started once per test session, stopped (and waited for) at its end.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from servers import LlamaServer, start_llama_server
+from helpers.servers import LlamaServer, start_llama_server
 
 
 @pytest.fixture(scope="session")

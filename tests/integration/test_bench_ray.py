@@ -304,7 +304,7 @@ def test_a_sweep_on_ray_equals_the_same_sweep_run_locally(cluster, tmp_path):
 
 @pytest.mark.slow
 def test_ray_workers_as_http_clients_of_a_shared_llama_cpp_server_equal_local(cluster, llama_server, tmp_path):
-    from servers import MODEL_ALIAS
+    from helpers.servers import MODEL_ALIAS
 
     from nlrl.bench.executors import BackendRecipe
 

@@ -10,7 +10,7 @@ from nlrl.backends.openai import OpenAIBackend
 
 pytestmark = pytest.mark.integration
 
-from servers import MODEL_ALIAS
+from helpers.servers import MODEL_ALIAS
 FEW_SHOT = "Q: What is 1 + 1?\nA: 2\nQ: What is 2 + 3?\nA:"
 P = SamplingParams
 

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import httpx
 import pytest
-from servers import free_port, spawn, terminate, wait_ready
+from helpers.servers import free_port, spawn, terminate, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,8 +22,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._exceptions import BackendError
-from ._stops import StopBuffer
-from .base import Completion, SamplingParams, TokenCallback, TokenEvent
+from ._completion import CompletionBuilder
+from .base import Completion, SamplingParams, TokenCallback
 
 _RANDOM_SEED = 0xFFFFFFFF
 
@@ -53,17 +53,18 @@ def reusable_prefix(cached: Sequence[int], head: Sequence[int], chunk: int = PRO
     return common - common % chunk
 
 
+def token_logprob(logits: Any, n_vocab: int, tok: int) -> float:
+    """log softmax(logits)[tok], from llama.cpp's logits pointer (a row of ``n_vocab`` floats)."""
+    row = np.ctypeslib.as_array(logits, shape=(n_vocab,))
+    top = float(row.max())
+    return float(row[tok] - top - np.log(np.exp(row - top).sum()))
+
+
 @dataclass
 class _Seq:
-    index: int
     sampler: Any
-    stops: StopBuffer
+    out: CompletionBuilder
     decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
-    ids: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    finish: str = "length"
-    done: bool = False
-    last: int = -1  # token to feed at the next step
 
 
 class BatchedSampler:
@@ -212,10 +213,7 @@ class BatchedSampler:
         return chain
 
     def _logprob(self, batch_index: int, tok: int) -> float:
-        logits = np.ctypeslib.as_array(self._lc.llama_get_logits_ith(self._ctx, batch_index),
-                                       shape=(self._n_vocab,))
-        top = float(logits.max())
-        return float(logits[tok] - top - np.log(np.exp(logits - top).sum()))
+        return token_logprob(self._lc.llama_get_logits_ith(self._ctx, batch_index), self._n_vocab, tok)
 
     def sample(
         self,
@@ -235,8 +233,10 @@ class BatchedSampler:
         evaluated = self._prefill(tokens)
         for s in range(1, count):
             lc.llama_memory_seq_cp(self._mem, 0, s, -1, -1)
-        seqs = [_Seq(first_index + s, self._sampler(params, params.seed_for(first_index + s)),
-                     StopBuffer(params.stop)) for s in range(count)]
+        seqs = [_Seq(self._sampler(params, params.seed_for(first_index + s)),
+                     CompletionBuilder(first_index + s, params, prompt_index=prompt_index,
+                                       on_token=on_token, max_tokens=max_tokens))
+                for s in range(count)]
         # batch position of each live sequence's logits: after the prefill, all share the last
         logit_pos = {s: -1 for s in range(count)}
         pos = len(tokens)
@@ -244,28 +244,15 @@ class BatchedSampler:
             while True:
                 feed = []
                 for s, seq in enumerate(seqs):
-                    if seq.done:
+                    if seq.out.done:
                         continue
                     tok = lc.llama_sampler_sample(seq.sampler, self._ctx, logit_pos[s])
                     if is_eog(tok):
-                        seq.finish, seq.done = "stop", True
+                        seq.out.end_of_sequence()
                         continue
-                    seq.ids.append(tok)
                     lp = self._logprob(logit_pos[s], tok) if params.logprobs else None
-                    if lp is not None:
-                        seq.logprobs.append(lp)
-                    released, stopped = seq.stops.feed(seq.decoder.decode(piece(tok)))
-                    if released and on_token is not None and on_token(
-                            TokenEvent(prompt_index, seq.index, released, tok, lp)):
-                        seq.finish, seq.done = "answer", True
-                        continue
-                    if stopped:
-                        seq.finish, seq.done = "stop", True
-                        continue
-                    if len(seq.ids) >= max_tokens:
-                        seq.done = True
-                        continue
-                    feed.append((tok, pos, s, True))
+                    if seq.out.accept(tok, seq.decoder.decode(piece(tok)), lp):
+                        feed.append((tok, pos, s, True))
                 if not feed:
                     break
                 self._decode(feed)
@@ -278,14 +265,5 @@ class BatchedSampler:
         finally:
             for seq in seqs:
                 lc.llama_sampler_free(seq.sampler)
-        out = []
-        for seq in seqs:
-            if seq.finish != "answer" and not seq.stops.stopped:
-                tail, _ = seq.stops.feed(seq.decoder.decode(b"", final=True))
-                tail += seq.stops.flush()
-                if tail and on_token is not None:
-                    on_token(TokenEvent(prompt_index, seq.index, tail, None, None))
-            out.append(Completion(seq.index, seq.stops.text, tuple(seq.ids),
-                                  tuple(seq.logprobs) if params.logprobs else None,
-                                  seq.finish))  # type: ignore[arg-type]
+        out = [seq.out.finish(seq.decoder.decode(b"", final=True)) for seq in seqs]
         return out, evaluated

@@ -26,15 +26,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .._exceptions import BackendError, ConfigError, ModelLoadError
+from ._completion import CompletionBuilder
 from ._hf_static import StaticDecoder, Unsupported
-from ._stops import StopBuffer
 from .base import (
     Backend,
     Completion,
     Generation,
     SamplingParams,
     TokenCallback,
-    TokenEvent,
     Usage,
     encode_prompts,
 )
@@ -456,17 +455,14 @@ class _Picker:
 
 
 class _Samples:
-    """The n samples' state while decoding: tokens, log-probabilities, stop strings, streaming."""
+    """The n samples while decoding (``CompletionBuilder``s), with their detokenizers."""
 
     def __init__(self, backend: HFBackend, pi: int, prompt_ids: Sequence[int], params: SamplingParams,
                  on_token: TokenCallback | None) -> None:
-        self.n, self.pi, self._eos, self._on_token = params.n, pi, backend._eos, on_token
-        self._logprobs = params.logprobs
-        self.ids: list[list[int]] = [[] for _ in range(self.n)]
-        self.lps: list[list[float]] = [[] for _ in range(self.n)]
-        self.bufs = [StopBuffer(params.stop) for _ in range(self.n)]
+        self.n = params.n
+        self._eos = backend._eos
+        self.out = [CompletionBuilder(i, params, prompt_index=pi, on_token=on_token) for i in range(self.n)]
         self.detok = [_Detokenizer(backend.tokenizer, prompt_ids) for _ in range(self.n)]
-        self.finish = ["length"] * self.n
         # Text is needed while decoding only to stream it or to find stop strings; otherwise
         # each sample is detokenized once at the end (16 rows x 2 decodes a step add up).
         self.live = on_token is not None or bool(params.stop)
@@ -474,39 +470,10 @@ class _Samples:
     def accept(self, i: int, tok: int, lp: float | None) -> bool:
         """Take sample ``i``'s next token; False once the sample is finished."""
         if tok in self._eos:
-            self.finish[i] = "stop"
+            self.out[i].end_of_sequence()
             return False
-        self.ids[i].append(tok)
-        if lp is not None:
-            self.lps[i].append(lp)
-        if not self.live:
-            return True
-        released, stopped = self.bufs[i].feed(self.detok[i].push(tok))
-        if released and self._on_token is not None and self._on_token(
-                TokenEvent(self.pi, i, released, tok, lp)):
-            self.finish[i] = "answer"
-            return False
-        if stopped:
-            self.finish[i] = "stop"
-            return False
-        return True
+        return self.out[i].accept(tok, self.detok[i].push(tok) if self.live else None, lp)
 
     def completions(self) -> list[Completion]:
-        comps = []
-        for i in range(self.n):
-            buf = self.bufs[i]
-            if not self.live:
-                buf.feed(self.detok[i].whole(self.ids[i]))
-                buf.flush()
-            elif self.finish[i] != "answer" and not buf.stopped:
-                tail, stopped = buf.feed(self.detok[i].finish())
-                if stopped:
-                    self.finish[i] = "stop"
-                else:
-                    tail += buf.flush()
-                if tail and self._on_token is not None:
-                    self._on_token(TokenEvent(self.pi, i, tail, None, None))
-            comps.append(Completion(i, buf.text, tuple(self.ids[i]),
-                                    tuple(self.lps[i]) if self._logprobs else None,
-                                    self.finish[i]))  # type: ignore[arg-type]
-        return comps
+        return [out.finish(detok.finish() if self.live else detok.whole(out.ids))
+                for out, detok in zip(self.out, self.detok)]

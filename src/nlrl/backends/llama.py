@@ -28,18 +28,15 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from .._exceptions import ModelLoadError, PromptError
-from ._llama_batch import PROMPT_CHUNK, BatchedSampler, reusable_prefix
-from ._stops import StopBuffer
+from ._completion import CompletionBuilder
+from ._llama_batch import PROMPT_CHUNK, BatchedSampler, reusable_prefix, token_logprob
 from .base import (
     Backend,
     Completion,
     Generation,
     SamplingParams,
     TokenCallback,
-    TokenEvent,
     Usage,
     encode_prompts,
 )
@@ -306,12 +303,6 @@ class LlamaCppBackend(Backend):
             llm.eval(head[start : start + PROMPT_CHUNK])
         self._primed = list(head)
 
-    def _token_logprob(self, tok: int) -> float:
-        ctx = self._llm._ctx
-        logits = np.ctypeslib.as_array(ctx.get_logits_ith(-1), shape=(self._llm.n_vocab(),))
-        top = float(logits.max())
-        return float(logits[tok] - top - np.log(np.exp(logits - top).sum()))
-
     def _sample(
         self,
         pi: int,
@@ -324,12 +315,10 @@ class LlamaCppBackend(Backend):
         seed = params.seed_for(index)
         llm.set_seed(_RANDOM_SEED if seed is None else seed)
         room = self.context_length - len(prompt_tokens)
-        max_tokens = min(params.max_tokens, room)
+        out = CompletionBuilder(index, params, prompt_index=pi, on_token=on_token,
+                                max_tokens=min(params.max_tokens, room))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        buf = StopBuffer(params.stop)
-        ids: list[int] = []
-        lps: list[float] = []
-        finish = "length"
+        n_vocab = llm.n_vocab()
         before = self._evaluated
         prompt_evaluated = None
         if self.reproducible:
@@ -349,30 +338,14 @@ class LlamaCppBackend(Backend):
                 if prompt_evaluated is None:
                     prompt_evaluated = self._evaluated - before
                 if self._is_eog(tok):
-                    finish = "stop"
+                    out.end_of_sequence()
                     break
-                ids.append(tok)
-                lp = self._token_logprob(tok) if params.logprobs else None
-                if lp is not None:
-                    lps.append(lp)
-                released, stopped = buf.feed(decoder.decode(self._piece(tok)))
-                if released and on_token is not None and on_token(TokenEvent(pi, index, released, tok, lp)):
-                    finish = "answer"
-                    break
-                if stopped:
-                    finish = "stop"
-                    break
-                if len(ids) >= max_tokens:
+                lp = token_logprob(llm._ctx.get_logits_ith(-1), n_vocab, tok) if params.logprobs else None
+                if not out.accept(tok, decoder.decode(self._piece(tok)), lp):
                     break
         finally:
             gen.close()
-        if finish != "answer" and not buf.stopped:
-            tail, _ = buf.feed(decoder.decode(b"", final=True))
-            tail += buf.flush()
-            if tail and on_token is not None:
-                on_token(TokenEvent(pi, index, tail, None, None))
-        logprobs = tuple(lps) if params.logprobs else None
-        return Completion(index, buf.text, tuple(ids), logprobs, finish), prompt_evaluated or 0  # type: ignore[arg-type]
+        return out.finish(decoder.decode(b"", final=True)), prompt_evaluated or 0
 
 
 def _raise_template_error(message: str) -> None:

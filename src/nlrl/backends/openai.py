@@ -7,11 +7,15 @@ stream mid-completion when another request arrives (we finish the completion, th
 request at a time); llama.cpp's rejects ``n>1`` with a 400 (we fall back to one request per
 sample); vLLM and SGLang interleave the choices' chunks (assembled per index); some send
 non-JSON bodies, extra choices or cut streams that must become clear errors naming the server
-(see ``_openai_wire``). The HTTP conformance matrix (tests/integration/http) runs every
+(``_openai_errors``). The HTTP conformance matrix (tests/integration/http) runs every
 strategy through this backend against real servers. Retrying is ours too: the SDK retries one URL, we move a
 failed request to another server of the fleet and honour ``Retry-After``. And a raw client
 builds no pydantic objects per chunk, which keeps the per-request overhead small (see
 ``benchmarks/backend_http.py``).
+
+This module is the client loop (concurrency, retries across the fleet, filling and resuming
+completions); the request body and the reading of responses and streams are ``_openai_wire``,
+the error translation ``_openai_errors``, the fleet ``pool``.
 
 The API is synchronous (:meth:`Backend.generate`) over an async core: one event loop in a
 daemon thread owns the client, all requests of a call run concurrently, bounded by
@@ -32,22 +36,13 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Literal, Sequence, TypeVar
 
 import httpx
 
 from .._exceptions import BackendConnectionError, BackendError, BackendResponseError, ConfigError
-from ._openai_wire import (
-    _cut,
-    _error_message,
-    _http_error,
-    _index,
-    _json,
-    _reason,
-    _snippet,
-)
-from ._stops import StopBuffer
+from ._openai_errors import _cut, _http_error, _json, _reason, _snippet
+from ._openai_wire import PATHS, Choice, Endpoint, read_full, read_stream, request_body
 from .base import (
     Backend,
     Completion,
@@ -63,30 +58,8 @@ from .pool import Server, ServerPool, split_base_urls
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Endpoint = Literal["completions", "chat"]
-_PATHS = {"completions": "/completions", "chat": "/chat/completions"}
-_FINISH = {"stop": "stop", "eos": "stop", "length": "length"}
 _MAX_RETRY_AFTER_S = 60.0
 _PROMPT_TOKENS_MEMO = 4096
-
-
-@dataclass
-class _Choice:
-    """One completion as it is assembled from a response or a stream."""
-
-    stops: Sequence[str]
-    buf: StopBuffer = field(init=False)
-    logprobs: list[float] = field(default_factory=list)
-    token_ids: list[int] = field(default_factory=list)
-    chunks: int = 0
-    finish: str | None = None  # set once the completion is over, by the server or by us
-    by_client: bool = False  # we ended it (stop string found here, or on_token said so)
-    raw: list[str] = field(default_factory=list)  # every piece of text received, stops or not
-    seed: int | None = None  # the seed the request that began it sent
-    shown: str = ""  # text already handed to on_token by an earlier attempt (see _resume)
-
-    def __post_init__(self) -> None:
-        self.buf = StopBuffer(self.stops)
 
 
 class OpenAIBackend(Backend):
@@ -126,7 +99,7 @@ class OpenAIBackend(Backend):
     ) -> None:
         if chat is not None:  # ``--chat``: an instruct model, so the chat endpoint
             endpoint = "chat" if chat else "completions"
-        if endpoint not in _PATHS:
+        if endpoint not in PATHS:
             raise ConfigError(f"invalid endpoint {endpoint!r}: must be 'completions' or 'chat'")
         if n_mode not in ("auto", "native", "emulate"):
             raise ConfigError(f"invalid n_mode {n_mode!r}: must be 'auto', 'native' or 'emulate'")
@@ -278,7 +251,7 @@ class OpenAIBackend(Backend):
         n = params.n
         emulate = n > 1 and (self._n_mode == "emulate"
                              or (self._n_mode == "auto" and self._pool.any_non_native_n()))
-        done: dict[int, _Choice] = {}
+        done: dict[int, Choice] = {}
         usage = Usage()
         if not emulate:
             got, usage = await self._request(pi, prompt, model, params, n, 0, on_token)
@@ -319,9 +292,9 @@ class OpenAIBackend(Backend):
         return Generation(prompt, tuple(comps), usage)
 
     async def _resume(
-        self, pi: int, prompt: str, model: str, params: SamplingParams, i: int, c: _Choice,
+        self, pi: int, prompt: str, model: str, params: SamplingParams, i: int, c: Choice,
         on_token: TokenCallback | None,
-    ) -> tuple[_Choice, Usage]:
+    ) -> tuple[Choice, Usage]:
         """Finish completion ``i``, which the server ended without a ``finish_reason``.
 
         llama-cpp-python's server does this to a stream when another request arrives (its
@@ -330,8 +303,7 @@ class OpenAIBackend(Backend):
         left); on the chat endpoint the request is sent again with the same seed and the part
         already streamed is checked and not streamed twice.
         """
-        generated = max(c.chunks, len(c.logprobs))
-        left = params.max_tokens - generated
+        left = params.max_tokens - c.generated
         if left <= 0:
             c.finish = "length"
             tail = c.buf.flush()
@@ -368,38 +340,13 @@ class OpenAIBackend(Backend):
 
     def _body(self, prompt: str, model: str, params: SamplingParams, n: int, seed: int | None,
               stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "max_tokens": params.max_tokens,
-                                "temperature": params.temperature, "top_p": params.top_p}
-        if self._endpoint == "chat":
-            body["messages"] = [{"role": "user", "content": prompt}]
-            if params.logprobs:
-                body["logprobs"] = True
-        else:
-            body["prompt"] = prompt
-            if params.logprobs:
-                body["logprobs"] = 1
-        if n > 1:
-            body["n"] = n
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if seed is not None:
-            body["seed"] = seed
-        # Non-OpenAI knobs go out only when set: OpenAI itself rejects unknown fields.
-        if params.top_k:
-            body["top_k"] = params.top_k
-        if params.repetition_penalty != 1.0:
-            body["repetition_penalty"] = params.repetition_penalty
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        body.update(self._extra_body)
-        return body
+        return request_body(self._endpoint, prompt, model, params, n, seed, stream, self._extra_body)
 
     async def _request(
         self, pi: int, prompt: str, model: str, params: SamplingParams, n: int, first: int,
-        on_token: TokenCallback | None, *, resume: _Choice | None = None,
+        on_token: TokenCallback | None, *, resume: Choice | None = None,
         seed: int | None | Literal[False] = False,
-    ) -> tuple[dict[int, _Choice], Usage]:
+    ) -> tuple[dict[int, Choice], Usage]:
         """One logical request (retried as needed); returns its choices keyed by sample index.
 
         ``resume``: a completion the server ended early, continued by this request.
@@ -413,7 +360,7 @@ class OpenAIBackend(Backend):
                 seed = random.randrange(2**31)
         streamed = [0]  # events already handed to on_token: a retry would repeat them
 
-        async def attempt(server: Server) -> tuple[dict[int, _Choice], Usage]:
+        async def attempt(server: Server) -> tuple[dict[int, Choice], Usage]:
             ask = n if server.native_n is not False else 1
             body = self._body(prompt, model, params, ask, seed, on_token is not None)
             try:
@@ -491,10 +438,10 @@ class OpenAIBackend(Backend):
 
     async def _post(
         self, server: Server, body: dict[str, Any], pi: int, first: int, params: SamplingParams,
-        on_token: TokenCallback | None, streamed: list[int], resume: _Choice | None = None,
-    ) -> tuple[dict[int, _Choice], Usage]:
+        on_token: TokenCallback | None, streamed: list[int], resume: Choice | None = None,
+    ) -> tuple[dict[int, Choice], Usage]:
         client = await self._client_()
-        url = server.url + _PATHS[self._endpoint]
+        url = server.url + PATHS[self._endpoint]
         try:
             if not body.get("stream"):
                 resp = await client.post(url, json=body)
@@ -526,153 +473,31 @@ class OpenAIBackend(Backend):
 
     async def _parse_full(
         self, server: Server, data: Any, body: dict[str, Any], pi: int, first: int,
-        params: SamplingParams, on_token: TokenCallback | None, resume: _Choice | None = None,
-    ) -> tuple[dict[int, _Choice], Usage]:
-        url = server.url
-        if isinstance(data, dict) and data.get("error") and not data.get("choices"):
-            raise BackendResponseError(
-                f"openai server {url}: error in a 200 response: {_error_message(data)}",
-                provider=self.name, status=200)
-        raw = data.get("choices") if isinstance(data, dict) else None
-        if not isinstance(raw, list) or not raw:
-            raise BackendResponseError(
-                f"openai server {url}: response has no choices: {_snippet(data)}",
-                provider=self.name, status=200)
-        want = body.get("n", 1)
-        if len(raw) > want:
-            raise BackendResponseError(
-                f"openai server {url}: asked for n={want}, answered with {len(raw)} choices: "
-                f"{_snippet(data)}", provider=self.name, status=200)
-        out: dict[int, _Choice] = {}
-        for pos, ch in enumerate(raw):
-            if not isinstance(ch, dict):
-                raise BackendResponseError(f"openai server {url}: malformed choice: {_snippet(ch)}",
-                                           provider=self.name, status=200)
-            j = _index(url, ch, want, pos)
-            if first + j in out:
-                raise BackendResponseError(
-                    f"openai server {url}: two choices with index {j}: {_snippet(data)}",
-                    provider=self.name, status=200)
-            c = resume if resume is not None else _Choice(params.stop)
-            text = self._delta_text(ch, full=True)
-            c.raw.append(text)
-            c.logprobs.extend(self._delta_logprobs(ch))
-            c.token_ids.extend(t for t in ch.get("token_ids") or () if isinstance(t, int))
-            released, stopped = c.buf.feed(text)
-            if not stopped:
-                released += c.buf.flush()
-            c.finish = "stop" if stopped else _FINISH.get(ch.get("finish_reason") or "", "stop")
-            if on_token is not None and released and on_token(
-                    TokenEvent(pi, first + j, released, None, sum(c.logprobs) if c.logprobs else None)):
-                c.finish = "answer"
-            out[first + j] = c
+        params: SamplingParams, on_token: TokenCallback | None, resume: Choice | None = None,
+    ) -> tuple[dict[int, Choice], Usage]:
+        out = read_full(server.url, self._endpoint, data, body.get("n", 1), pi, first, params,
+                        on_token, resume)
         return out, await self._usage(server, body, data.get("usage"), 0)
 
     async def _parse_stream(
         self, server: Server, resp: httpx.Response, body: dict[str, Any], pi: int, first: int,
         params: SamplingParams, on_token: TokenCallback | None, streamed: list[int],
-        resume: _Choice | None = None,
-    ) -> tuple[dict[int, _Choice], Usage]:
-        url, want = server.url, body.get("n", 1)
+        resume: Choice | None = None,
+    ) -> tuple[dict[int, Choice], Usage]:
         # a continued completion already holds the tokens of the requests before this one
-        base = max(resume.chunks, len(resume.logprobs)) if resume is not None else 0
-        out: dict[int, _Choice] = {}
-        usage_raw: Any = None
-        finished = False
-        async for line in resp.aiter_lines():
-            if not line.startswith("data:"):
-                continue  # blank separators, comments (": ping"), event:/id: fields
-            payload = line[5:].strip()
-            if payload == "[DONE]":
-                finished = True
-                break
-            try:
-                chunk = json.loads(payload)
-            except json.JSONDecodeError:
-                raise BackendResponseError(
-                    f"openai server {url}: stream event is not JSON: {payload[:200]!r}",
-                    provider=self.name, status=resp.status_code) from None
-            if not isinstance(chunk, dict):
-                raise BackendResponseError(
-                    f"openai server {url}: stream event is not a JSON object: {payload[:200]!r}",
-                    provider=self.name, status=resp.status_code)
-            if chunk.get("error"):
-                raise BackendResponseError(
-                    f"openai server {url}: error in the stream: {_error_message(chunk)}",
-                    provider=self.name, status=resp.status_code)
-            if chunk.get("usage"):
-                usage_raw = chunk["usage"]
-            for ch in chunk.get("choices") or ():
-                if not isinstance(ch, dict):
-                    raise BackendResponseError(
-                        f"openai server {url}: malformed choice in the stream: {payload[:200]!r}",
-                        provider=self.name, status=resp.status_code)
-                j = _index(url, ch, want, 0)
-                c = out.get(first + j)
-                if c is None:
-                    c = out[first + j] = resume if resume is not None else _Choice(params.stop)
-                if c.finish is not None:
-                    continue
-                text = self._delta_text(ch, full=False)
-                lps = self._delta_logprobs(ch)
-                c.raw.append(text)
-                c.logprobs.extend(lps)
-                c.token_ids.extend(t for t in ch.get("token_ids") or () if isinstance(t, int))
-                if text:
-                    c.chunks += 1
-                    released, stopped = c.buf.feed(text)
-                    if released and on_token is not None:
-                        streamed[0] += 1
-                        if on_token(TokenEvent(pi, first + j, released, None, sum(lps) if lps else None)):
-                            c.finish, c.by_client = "answer", True
-                            continue
-                    if stopped:
-                        c.finish, c.by_client = "stop", True
-                        continue
-                reason = ch.get("finish_reason")
-                if reason:
-                    c.finish = _FINISH.get(reason, "stop")
-                    tail = c.buf.flush()
-                    if tail and on_token is not None:
-                        streamed[0] += 1
-                        on_token(TokenEvent(pi, first + j, tail, None, None))
-            if out and all(c.finish for c in out.values()) and any(c.by_client for c in out.values()):
-                break  # we ended every completion ourselves: close the stream, stop the server
-        open_ = [i for i, c in out.items() if c.finish is None]
-        if not out or (open_ and not finished):
-            why = "ended before any completion" if not out else f"ended with completion {open_[0]} unfinished"
-            if not finished:
-                why += " (no [DONE])"
-            raise _cut(url, why, streamed[0])
-        if open_ and not server.preempts:
+        base = resume.generated if resume is not None else 0
+        read = await read_stream(server.url, self._endpoint, resp, body.get("n", 1), pi, first,
+                                 params, on_token, streamed, resume)
+        if read.unfinished and not server.preempts:
             # [DONE] mid-completion: the server ended it to serve another request. Those
             # completions are finished by _resume; the server now gets one request at a time.
             server.preempts = True
             log.warning("openai server %s ended a streamed completion early (no finish_reason) to "
                         "serve another request; sending it one request at a time from now on "
                         "(for llama-cpp-python's server: --interrupt_requests False avoids this)",
-                        url)
-        counted = sum(max(c.chunks, len(c.logprobs)) for c in out.values()) - base
-        return out, await self._usage(server, body, usage_raw, counted)
-
-    def _delta_text(self, ch: dict[str, Any], *, full: bool) -> str:
-        if self._endpoint == "chat":
-            part = ch.get("message" if full else "delta") or {}
-            text = part.get("content") if isinstance(part, dict) else None
-        else:
-            text = ch.get("text")
-        return text if isinstance(text, str) else ""
-
-    def _delta_logprobs(self, ch: dict[str, Any]) -> list[float]:
-        lp = ch.get("logprobs")
-        if not isinstance(lp, dict):
-            return []
-        if self._endpoint == "chat":
-            items = lp.get("content") or ()
-            vals = [t.get("logprob") for t in items if isinstance(t, dict)]
-        else:
-            vals = lp.get("token_logprobs") or []
-        return [float(v) for v in vals if isinstance(v, (int, float))]
+                        server.url)
+        counted = sum(c.generated for c in read.choices.values()) - base
+        return read.choices, await self._usage(server, body, read.usage, counted)
 
     async def _usage(self, server: Server, body: dict[str, Any], raw: Any, counted: int) -> Usage:
         """The server's usage; for a stream without one, what we can honestly count."""

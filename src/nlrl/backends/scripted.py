@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence, Union
 
 from .._exceptions import BackendError, ConfigError
-from ._stops import StopBuffer
+from ._completion import CompletionBuilder
 from .base import (
     Backend,
     Completion,
     Generation,
     SamplingParams,
     TokenCallback,
-    TokenEvent,
     Usage,
     check_prompts,
 )
@@ -179,33 +178,16 @@ class ScriptedBackend(Backend):
         self, pi: int, prompt: str, index: int, params: SamplingParams, on_token: TokenCallback | None
     ) -> Completion:
         script = self._next_script(prompt, index)
-        buf = StopBuffer(params.stop)
-        ids: list[int] = []
-        lps: list[float] = []
-        finish = "length"
+        out = CompletionBuilder(index, params, prompt_index=pi, on_token=on_token,
+                                logprobs=params.logprobs and self._logprob is not None)
         for tok in tokenize(script):
-            if len(ids) >= params.max_tokens:
+            if len(out.ids) >= params.max_tokens:
                 break
-            ids.append(hash(tok) & 0x7FFFFFFF)
-            lp = self._logprob(tok) if self._logprob else None
-            if lp is not None:
-                lps.append(lp)
-            released, stopped = buf.feed(tok)
-            if stopped:
-                finish = "stop"
-            if released and on_token is not None and on_token(TokenEvent(pi, index, released, ids[-1], lp)):
-                finish = "answer"
-                break
-            if stopped:
+            if not out.accept(hash(tok) & 0x7FFFFFFF, tok, self._logprob(tok) if self._logprob else None):
                 break
         else:
-            finish = "stop"  # the script ended: the scripted model's end of sequence
-        if finish != "answer" and not buf.stopped:
-            tail = buf.flush()
-            if tail and on_token is not None:
-                on_token(TokenEvent(pi, index, tail, None, None))
-        logprobs = tuple(lps) if (params.logprobs and self._logprob) else None
-        return Completion(index, buf.text, tuple(ids), logprobs, finish)  # type: ignore[arg-type]
+            out.end_of_sequence()  # the script ended: the scripted model's end of sequence
+        return out.finish()
 
 
 def _scripted_from_model(model: str | None = None, **kw: object) -> ScriptedBackend:

@@ -72,9 +72,6 @@ class CachingBackend(WrappedBackend):
         self._lock = threading.Lock()
         self._stats = {"hits": 0, "misses": 0, "bypassed": 0, "cached_tokens": 0}
 
-    # -- delegated capabilities ------------------------------------------------------------
-
-
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -1,4 +1,4 @@
-"""The one record type every dataset loader produces.
+"""The one record type every dataset loader produces, and :class:`Dataset`, their ordered list.
 
 A :class:`Record` is a benchmark item ready to run: ``prompt`` is the question as the model should
 see it (a CommonsenseQA stem with its lettered choices, a HumanEval signature and docstring, ...),
@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
-from .._exceptions import ConfigError
+from .._exceptions import ConfigError, DatasetError
 from ..verifiers.answers import DOMAINS
 
 #: Checkers (verifier names) and the prompt domain each implies when a source does not say.
@@ -89,3 +89,61 @@ class Record:
             "metadata": dict(self.metadata),
             "context": dict(self.context),
         }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source row that could not become a record."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}" if self.line else f"{self.path}: {self.reason}"
+
+
+class Dataset(Sequence[Record]):
+    """An ordered, immutable list of records with its name, source and skipped rows."""
+
+    def __init__(self, name: str, records: Iterable[Record], *, source: str | None = None,
+                 skipped: Iterable[Skipped] = ()) -> None:
+        self.name = name
+        self.records: tuple[Record, ...] = tuple(records)
+        self.source = source
+        self.skipped: tuple[Skipped, ...] = tuple(skipped)
+        seen: set[str] = set()
+        for r in self.records:
+            if r.id in seen:
+                raise DatasetError(f"duplicate record id {r.id!r} in dataset {name!r}", path=source)
+            seen.add(r.id)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.records[i]
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r}, {len(self)} records)"
+
+    def select(self, *, limit: int | None = None, shard: tuple[int, int] | None = None) -> "Dataset":
+        """The first ``limit`` records, then every k-th of them starting at i for ``shard=(i, k)``."""
+        recs = list(self.records)
+        if limit is not None:
+            if limit < 1:
+                raise ConfigError(f"limit must be >= 1, got {limit}")
+            recs = recs[:limit]
+        if shard is not None:
+            i, k = shard
+            if not (isinstance(k, int) and k >= 1 and isinstance(i, int) and 0 <= i < k):
+                raise ConfigError(f"shard must be i/k with 0 <= i < k, got {i}/{k}")
+            recs = recs[i::k]
+        return Dataset(self.name, recs, source=self.source, skipped=self.skipped)
+
+    def digest(self) -> str:
+        """A hash of every record (what the model sees and how it is graded)."""
+        h = hashlib.sha256()
+        for r in self.records:
+            h.update(r.id.encode("utf-8") + b"\0" + r.digest().encode("ascii") + b"\n")
+        return h.hexdigest()[:16]

@@ -28,13 +28,6 @@ class VerifierReward(RewardModel):
         self.reference = reference
         self.references = dict(references or {})
 
-    @classmethod
-    def for_task(cls, task: Any, **options: Any) -> "VerifierReward":
-        """The reward of a task whose ``checker`` and ``reference`` are known."""
-        if task.checker is None or task.reference is None:
-            raise VerifierError("this task has no known reference to verify against")
-        return cls(task.checker, task.reference, **options)
-
     def score(self, prompt: str, output: str) -> float:
         ref = self.references.get(prompt, self.reference)
         if ref is None:

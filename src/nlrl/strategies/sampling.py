@@ -11,7 +11,6 @@ prefix of 2N samples.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -33,13 +32,6 @@ class Sample:
     tokens: int
     finish_reason: str = "stop"
     logprobs: tuple[float, ...] | None = None
-
-    @property
-    def mean_logprob(self) -> float | None:
-        """Average token log-probability (None without log-probabilities)."""
-        if not self.logprobs:
-            return None
-        return math.fsum(self.logprobs) / len(self.logprobs)
 
 
 def temperature_of(run: Run, default: float = DEFAULT_TEMPERATURE) -> float:

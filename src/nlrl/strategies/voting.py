@@ -63,14 +63,6 @@ class Vote:
         return self.groups[0].answer if self.groups else None
 
     @property
-    def margin(self) -> float:
-        """Winner's score minus the runner-up's (the winner's whole score when unopposed)."""
-        if not self.groups:
-            return 0.0
-        second = self.groups[1].score if len(self.groups) > 1 else 0.0
-        return self.groups[0].score - second
-
-    @property
     def agreement(self) -> float:
         """Fraction of all answers (abstentions included) in the winning group."""
         total = sum(g.count for g in self.groups) + self.abstained

@@ -6,7 +6,7 @@
 * ``litellm``: the LiteLLM proxy routing one model name to the two llama-cpp-python servers of
   the parent conftest (``llama_server``, ``second_llama_server``), behind a master key.
 
-LiteLLM is installed on first use into its own cached environment (see ``http_servers.py``);
+LiteLLM is installed on first use into its own cached environment (see ``tests/helpers/http_servers.py``);
 where that is impossible (no package registry) its tests skip, saying why, unless
 ``NLRL_REQUIRE_LITELLM`` is set (as ``.ci/run`` does), which makes it an error.
 
@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from http_servers import (KEY_ENV, LITELLM_KEY, LITELLM_SPEC, MODEL_ALIAS, Unavailable,
+from helpers.http_servers import (KEY_ENV, LITELLM_KEY, LITELLM_SPEC, MODEL_ALIAS, Unavailable,
                           start_conformance_server, start_litellm, start_llama)
 
 @dataclass
@@ -45,10 +45,10 @@ class Target:
 def conformance_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     d = tmp_path_factory.mktemp("conformance")
     proc = start_conformance_server(d)
-    from conformance_server import MODEL
+    from helpers.conformance_server import MODEL
 
     yield Target("conformance", proc.url, {"completions": MODEL, "chat": MODEL},
-                 info={"server": "tests/integration/http/conformance_server.py (FastAPI)"},
+                 info={"server": "tests/helpers/conformance_server.py (FastAPI)"},
                  requests_log=next(d.glob("*.requests.jsonl"), None) or d / "none")
     proc.stop()
 

@@ -8,7 +8,7 @@ import json
 
 import httpx
 import pytest
-from http_servers import KEY_ENV
+from helpers.http_servers import KEY_ENV
 
 from nlrl import SamplingParams
 from nlrl.backends.openai import OpenAIBackend

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import httpx
 import pytest
-from http_servers import KEY_ENV
+from helpers.http_servers import KEY_ENV
 
 from nlrl.backends import Generation, SamplingParams, TokenCallback
 from nlrl.backends.base import WrappedBackend

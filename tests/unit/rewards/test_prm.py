@@ -13,7 +13,7 @@ from nlrl.rewards import ProcessReward, get_reward  # noqa: E402
 from nlrl.rewards.prm import (FAMILIES, HFProcessReward, aggregate_steps, detect_family,  # noqa: E402
                               split_solution)
 
-from prm_models import build  # noqa: E402
+from helpers.prm_models import build  # noqa: E402
 
 Q = "What is 2 + 2?"
 STEPS = ["Step 1: 2 + 2 = 4.", "Step 2: so the answer is 4.", "The answer is \\boxed{4}."]

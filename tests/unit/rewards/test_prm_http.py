@@ -20,7 +20,7 @@ from nlrl.rewards.prm import HFProcessReward  # noqa: E402
 from nlrl.strategies import Budget  # noqa: E402
 from nlrl.strategies.beam import BeamSearch  # noqa: E402
 
-from prm_models import build  # noqa: E402
+from helpers.prm_models import build  # noqa: E402
 
 Q = "What is 2 + 2?"
 STEPS = ["Step 1: 2 + 2 = 4.", "Step 2: so the answer is 4."]

@@ -9,7 +9,7 @@ from nlrl.strategies import Budget
 from nlrl.rewards import ProcessReward
 from nlrl.strategies.beam import BeamSearch, aggregate, split_steps
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 
 def test_split_steps():

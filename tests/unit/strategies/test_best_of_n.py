@@ -9,7 +9,7 @@ from nlrl.strategies import Budget, get_strategy
 from nlrl.rewards import RewardModel
 from nlrl.strategies.best_of_n import BestOfN
 
-from strategy_helpers import TextReward, math_task
+from helpers.strategies import TextReward, math_task
 
 
 def sample(answer: str, score: float | str | None = None) -> str:

@@ -8,7 +8,7 @@ from nlrl import ConfigError, Pipeline, ScriptedBackend, UnknownNameError
 from nlrl.strategies import STRATEGIES, Budget, get_strategy
 from nlrl.strategies.compute_optimal import Auto, Choice, ComputeOptimalTable, allocate, solve_batch
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 
 def ans(*answers: str) -> list[str]:

@@ -8,7 +8,7 @@ from nlrl import ConfigError, ScriptedBackend
 from nlrl.backends import TokenObserver
 from nlrl.strategies import Budget, Run, Strategy, get_strategy
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 
 class Counting(TokenObserver):

@@ -20,7 +20,7 @@ from nlrl.strategies.deepconf import (
     trace_confidence,
 )
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 SURE = "2 + 2 = 4.\nFinal Answer: 4\n"                       # every token log-prob -0.1
 UNSURE = "um um um um um um um um um um Final Answer: 5\n"   # ten "um" at -3.0

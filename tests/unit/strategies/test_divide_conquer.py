@@ -6,7 +6,7 @@ from nlrl import ConfigError, ScriptedBackend
 from nlrl.strategies import Budget, get_strategy
 from nlrl.strategies.divide_conquer import DivideAndConquer, parse_subquestions
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 DECOMP, SUB, COMPOSE = "Break each problem", "Answer each sub-question", "Use the answered sub-questions"
 Q = "Ann has 3 bags of 4 apples and eats 2. How many are left?"

@@ -11,7 +11,7 @@ from nlrl.strategies import Budget, get_strategy
 from nlrl.strategies.program_aided import ProgramAided, answer_of, program_of
 from nlrl.verifiers import sandbox as sb
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 
 def _isolated() -> bool:

@@ -6,7 +6,7 @@ from nlrl import ConfigError, ScriptedBackend
 from nlrl.strategies import Budget, get_strategy
 from nlrl.strategies.self_consistency import AdaptiveSelfConsistency, SelfConsistency, beta_prob_greater
 
-from strategy_helpers import TextReward, math_task
+from helpers.strategies import TextReward, math_task
 
 
 def outs(*answers: str) -> list[str]:

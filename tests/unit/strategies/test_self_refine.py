@@ -6,7 +6,7 @@ from nlrl import ConfigError, ScriptedBackend
 from nlrl.strategies import Budget
 from nlrl.strategies.self_refine import SelfRefine, parse_verdict
 
-from strategy_helpers import TextReward, math_task
+from helpers.strategies import TextReward, math_task
 
 DRAFT, CRITIQUE, REVISE = "Solve each problem", "Review each answer", "Rewrite each answer"
 

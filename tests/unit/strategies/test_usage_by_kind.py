@@ -9,7 +9,7 @@ from nlrl.strategies.compute_optimal import Auto, ComputeOptimalTable
 from nlrl.strategies.deepconf import DeepConf
 from nlrl.strategies.self_refine import SelfRefine
 
-from strategy_helpers import math_task
+from helpers.strategies import math_task
 
 DRAFT, CRITIQUE, REVISE = "Solve each problem", "Review each answer", "Rewrite each answer"
 DECOMP, SUB, COMPOSE = "Break each problem", "Answer each sub-question", "Use the answered sub-questions"

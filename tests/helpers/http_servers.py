@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from servers import MODEL_ALIAS, LlamaServer, Proc, free_port, spawn, start_llama_server, wait_ready  # noqa: F401
+from .servers import MODEL_ALIAS, LlamaServer, Proc, free_port, spawn, start_llama_server, wait_ready  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 LITELLM_SPEC = "litellm[proxy]==1.80.0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gpi_script import ScriptedModel, answer, candidates, first_empty
+from helpers.gpi import ScriptedModel, answer, candidates, first_empty
 from typer.testing import CliRunner
 
 from nlrl.backends import BACKENDS

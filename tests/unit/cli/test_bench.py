@@ -1,5 +1,6 @@
 import json
 
+from helpers.cli import gsm8k_answers, script
 from typer.testing import CliRunner
 
 from nlrl.cli import app
@@ -7,20 +8,9 @@ from nlrl.cli import app
 cli = CliRunner()
 
 
-def script(path, *outputs):
-    path.write_text(json.dumps(list(outputs)))
-    return str(path)
-
-
 def bench(tmp_path, out, *args):
     return cli.invoke(app, ["bench", "--out", str(out), "--run-dir", str(tmp_path / "run"), "-q", "--no-plots",
                             *args])
-
-
-def gsm8k_answers(k):
-    from nlrl.bench import load_dataset
-
-    return [f" Working.\nFinal Answer: {r.reference}\n" for r in load_dataset("gsm8k").select(limit=k)]
 
 
 def test_bench_runs_a_vendored_dataset(tmp_path):

@@ -1,18 +1,11 @@
 import json
 
+from helpers.cli import one_line_error
 from typer.testing import CliRunner
 
 from nlrl.cli import app
 
 runner = CliRunner()
-
-
-def one_line_error(r, *needles):
-    assert r.exit_code == 1, r.output
-    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
-    assert "Traceback" not in r.output
-    for n in needles:
-        assert n in r.stderr, r.stderr
 
 
 def test_prints_the_domain():

@@ -13,7 +13,7 @@ in a shuffled order and put ``finish_reason`` on the last chunk that carries tex
 ``/tokenize`` route (vLLM's). Every request body is appended to ``--log`` (one JSON per line)
 so tests can check what was really asked.
 
-    python tests/integration/http/conformance_server.py --port 8000 --log requests.jsonl
+    python tests/helpers/conformance_server.py --port 8000 --log requests.jsonl
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from gpi_script import ScriptedModel, answer, candidates, first_empty
+from helpers.gpi import ScriptedModel, answer, candidates, first_empty
 
 from nlrl.gpi.envs import Board, MazeEnv, MazeState, TicTacToeEnv
 from nlrl.gpi.improvement import ImprovementOperator

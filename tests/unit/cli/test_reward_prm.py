@@ -14,7 +14,7 @@ from typer.testing import CliRunner  # noqa: E402
 from nlrl.cli import app  # noqa: E402
 from nlrl.rewards.prm import HFProcessReward, aggregate_steps  # noqa: E402
 
-from prm_models import build  # noqa: E402
+from helpers.prm_models import build  # noqa: E402
 
 cli = CliRunner()
 OUTS = ["2 + 2 = 5.\n\nFinal Answer: 5\n", "2 + 2 = 4.\n\nSo it is 4.\n\nFinal Answer: 4\n",

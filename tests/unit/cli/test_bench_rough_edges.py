@@ -5,11 +5,11 @@ Read-only is simulated two ways: a path where a directory should be is a file, o
 command writes is a directory (both fail for root too), and, when not root, real permission bits.
 """
 
-import json
 import os
 import stat
 
 import pytest
+from helpers.cli import gsm8k_answers, one_line_error, script
 from typer.testing import CliRunner
 
 from nlrl.cli import app
@@ -35,41 +35,9 @@ def _permission_bits_hold():
 not_root = pytest.mark.skipif(not _permission_bits_hold(), reason="permission bits are not enforced (root)")
 
 
-def script(path, *outputs):
-    path.write_text(json.dumps(list(outputs)))
-    return str(path)
-
-
-def gsm8k_answers(k):
-    from nlrl.bench import load_dataset
-
-    return [f" Working.\nFinal Answer: {r.reference}\n" for r in load_dataset("gsm8k").select(limit=k)]
-
-
 def run_bench(tmp_path, out, *args, plots=False):
     return cli.invoke(app, ["bench", "--out", str(out), "--run-dir", str(tmp_path / "cache"), "-q",
                             *([] if plots else ["--no-plots"]), *args])
-
-
-def one_line_error(r, needle):
-    assert r.exit_code == 1, r.output
-    assert "Traceback" not in r.output and r.stderr.startswith("error: "), r.stderr
-    assert r.stderr.count("\n") == 1 and needle in r.stderr, r.stderr
-
-
-@pytest.fixture
-def loads(monkeypatch):
-    import nlrl.cli.options as options
-
-    calls = []
-    real = options.load_backend
-
-    def record(name, model=None, **kw):
-        calls.append(name)
-        return real(name, model, **kw)
-
-    monkeypatch.setattr(options, "load_backend", record)
-    return calls
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -1,6 +1,6 @@
 """Run directories for the viewer's tests, written by the real code paths (``nlrl bench`` and
 ``nlrl gpi`` through the CLI, and :class:`BenchRunner` where a strategy needs a backend with
-log-probabilities) with scripted backends. A unique module name, not a conftest.
+log-probabilities) with scripted backends.
 
 Model outputs carry XSS payloads: a page that runs any of them sets ``window.__xss``.
 """

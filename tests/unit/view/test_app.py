@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import view_runs
+from helpers import view_runs
 from nlrl import RunStoreError
 from nlrl.bench.store import RunStore, SampleKey
 from nlrl.cli import app

@@ -1,5 +1,4 @@
-"""A scripted "model" for GPI tests (imported by the test modules; a unique name, not a conftest,
-so it cannot collide with other helper modules): it answers each prompt kind by reading the prompt.
+"""A scripted "model" for GPI tests: it answers each prompt kind by reading the prompt.
 
 The prompt kind is told by the first line of the template (policy / value / mc / td / improve);
 the answer is computed from the query part (the text after the few-shot examples).

@@ -7,7 +7,7 @@ import random
 import re
 
 import pytest
-from gpi_script import ScriptedModel, answer, candidates, first_empty
+from helpers.gpi import ScriptedModel, answer, candidates, first_empty
 
 from nlrl._exceptions import ConfigError
 from nlrl.gpi.envs import MazeEnv, MazeState, TicTacToeEnv

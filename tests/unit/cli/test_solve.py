@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from helpers.cli import script
 from typer.testing import CliRunner
 
 from nlrl.cli import app
@@ -8,14 +9,8 @@ from nlrl.cli import app
 runner = CliRunner()
 
 
-def script(tmp_path, *outputs):
-    p = tmp_path / "script.json"
-    p.write_text(json.dumps(list(outputs)))
-    return str(p)
-
-
 def test_solve_json(tmp_path):
-    s = script(tmp_path, " 2 + 2 = 4.\nFinal Answer: 4\n")
+    s = script(tmp_path / "script.json", " 2 + 2 = 4.\nFinal Answer: 4\n")
     r = runner.invoke(app, ["solve", "What is 2 + 2?", "--json", "--backend", "scripted", "--model", s,
                             "--run-dir", str(tmp_path / "run")])
     assert r.exit_code == 0, r.output
@@ -27,7 +22,7 @@ def test_solve_json(tmp_path):
 
 
 def test_solve_streams_then_prints_answer(tmp_path):
-    s = script(tmp_path, "Paris is in France.\nFinal Answer: France\n")
+    s = script(tmp_path / "script.json", "Paris is in France.\nFinal Answer: France\n")
     r = runner.invoke(app, ["solve", "Which country is Paris in?", "-b", "scripted", "-m", s,
                             "--run-dir", str(tmp_path)])
     assert r.exit_code == 0
@@ -36,7 +31,7 @@ def test_solve_streams_then_prints_answer(tmp_path):
 
 
 def test_bad_input_is_one_line_and_exit_1(tmp_path):
-    s = script(tmp_path, "x")
+    s = script(tmp_path / "script.json", "x")
     cases = [
         ["solve", "   ", "-b", "scripted", "-m", s],
         ["solve", "q", "-b", "nope"],
@@ -70,7 +65,7 @@ def test_usage_errors_are_one_line_too(tmp_path):
 
 
 def test_solve_with_a_strategy_and_reward(tmp_path):
-    s = script(tmp_path, "Final Answer: 4\n", "Final Answer: 5\n", "Final Answer: 4\n")
+    s = script(tmp_path / "script.json", "Final Answer: 4\n", "Final Answer: 5\n", "Final Answer: 4\n")
     r = runner.invoke(app, ["solve", "What is 2 + 2?", "--json", "-b", "scripted", "-m", s, "--strategy",
                             "best-of-n", "--n", "3", "--reward", "agreement", "--temperature", "0.7",
                             "--run-dir", str(tmp_path)])
@@ -80,22 +75,6 @@ def test_solve_with_a_strategy_and_reward(tmp_path):
     assert [e["kind"] for e in d["trace"]].count("sample") == 3
     r = runner.invoke(app, ["solve", "q", "-b", "scripted", "-m", s, "--reward", "nope", "--run-dir", str(tmp_path)])
     assert r.exit_code == 1 and "unknown reward" in r.stderr
-
-
-@pytest.fixture
-def loads(monkeypatch):
-    """Every backend the CLI constructs, recorded (and built for real)."""
-    import nlrl.cli.options as options
-
-    calls = []
-    real = options.load_backend
-
-    def record(name, model=None, **kw):
-        calls.append((name, model, kw))
-        return real(name, model, **kw)
-
-    monkeypatch.setattr(options, "load_backend", record)
-    return calls
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -128,7 +107,7 @@ def test_bad_settings_from_the_environment_fail_before_loading(tmp_path, loads, 
 
 
 def test_good_options_do_build_the_backend_once(tmp_path, loads):
-    s = script(tmp_path, "Final Answer: 4\n")
+    s = script(tmp_path / "script.json", "Final Answer: 4\n")
     r = runner.invoke(app, ["solve", "What is 2 + 2?", "--json", "-b", "scripted", "-m", s, "--n", "1",
                             "--run-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
