@@ -1,7 +1,9 @@
 """Route a prompt to a domain: ``math``, ``coding`` or ``commonsense``.
 
 The model-free classifier is one linear layer over hashed binary features: word unigrams and
-bigrams (numbers folded to one token, LaTeX commands and code operators kept as tokens) plus a
+bigrams (each number folded to what it names: a quantity, a year, an ordinal, a date or part of a
+name; capitalised words inside a sentence folded to one name token; LaTeX commands and code
+operators kept as tokens) plus a
 few structural signals (code lines, ``$...$``, arithmetic, how many figures, figures given with
 a quantity asked for, a programming language named). Its weights, logistic regression plus
 naive Bayes evidence, are a data file, ``data/classifier.json``, trained by
@@ -40,14 +42,16 @@ Method = Literal["model-free", "model"]
 # Features are read from this many leading characters: the start of a prompt names its kind,
 # and a bound keeps the cost per prompt flat (HumanEval prompts run past 1,000 characters).
 MAX_CHARS = 1200
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 
 _TOKEN = re.compile(
     r"\\[a-z]+"                  # LaTeX command: \frac, \sqrt
     r"|[a-z_][a-z0-9_]*"         # word or identifier
-    r"|\d+(?:[.,]\d+)*"          # number (folded to one token below)
+    r"|\d+(?:st|nd|rd|th)\b"      # ordinal: 26th
+    r"|\d+(?:[.,]\d+)*"          # number (folded to its kind below)
     r"|>>>|==|!=|<=|>=|->|\*\*|//|\+=|-="
-    r"|[^\sa-z\d]"               # any other symbol on its own
+    r"|[^\sa-z\d]",              # any other symbol on its own
+    re.IGNORECASE,  # read from the original text, so a name can be told from a word
 )
 _CODE_LINE = re.compile(r"(?m)^\s*(?:def |class |import |from \w[\w.]* import |return\b|print\(|for .+:$|if .+:$)")
 _ARITH = re.compile(r"\d\s*[-+*/^×÷x]\s*\(?\d|\b[a-z]\s*\^\s*\d|\b\d+[a-z]\b\s*[-+=]")
@@ -84,11 +88,57 @@ def _bucket(n: int, edges: tuple[float, ...]) -> int:
     return len(edges)
 
 
+def _number_kind(tok: str) -> str:
+    """Fold a number to its kind. A year (1000-2099 written as four digits) names a time, not a
+    quantity: trivia is full of them ("born in 1981"), word problems rarely are."""
+    if len(tok) == 4 and tok.isdigit() and 1000 <= int(tok) <= 2099:
+        return "<year>"
+    if tok[-1].isalpha():
+        return "<ord>"
+    return "<n>"
+
+
+_NAMED_NUMBER = re.compile(r"\b[A-Z][\w-]*\.? (\d+)\b")
+
+
+_MONTHS = frozenset("january february march april may june july august september october november december".split())
+_SENTENCE_END = frozenset('.?!:;"\'(`')
+_KEEP_CASE = frozenset({"True", "False", "None"})
+_TITLE = re.compile(r"[A-Z][a-z]+")
+
+
+def _proper(raw: list[str], i: int) -> str | None:
+    """``<cap>`` for a capitalised word inside a sentence: a name ("Return to Oz", "the
+    Philippines") says nothing about the domain its words would ("return", "list")."""
+    t = raw[i]
+    if i == 0 or t in _KEEP_CASE or not _TITLE.fullmatch(t) or raw[i - 1] in _SENTENCE_END \
+            or t.lower() in _MONTHS:  # a month is read with its day as a date (_fold_numbers)
+        return None
+    return "<cap>"
+
+
+def _fold_numbers(toks: list[str], text: str) -> list[str]:
+    """Numbers become the kind of thing they name. Only a quantity stays ``<n>``: a year, an
+    ordinal, a date ("March 9", "15 January") or a number that is part of a name ("Route 97",
+    "No. 22", "Pitch Perfect 2") is how trivia uses figures, and word problems rarely do."""
+    named = {m.group(1) for m in _NAMED_NUMBER.finditer(text[:MAX_CHARS]) if m.start() > 0}
+    out = [_number_kind(t) if t[0].isdigit() else t for t in toks]
+    for i, t in enumerate(out):
+        if t != "<n>":
+            continue
+        if (i > 0 and out[i - 1] in _MONTHS) or (i + 1 < len(out) and out[i + 1] in _MONTHS):
+            out[i] = "<date>"
+        elif toks[i] in named:
+            out[i] = "<name>"
+    return out
+
+
 def features(text: str) -> list[str]:
     """The feature strings of ``text`` (deduplicated, order of first appearance)."""
     text = text[:MAX_CHARS]
     low = text.lower()
-    toks = ["<n>" if t[0].isdigit() else t for t in _TOKEN.findall(low)]
+    raw = _TOKEN.findall(text)
+    toks = _fold_numbers([_proper(raw, i) or t.lower() for i, t in enumerate(raw)], text)
     n_num = sum(1 for t in toks if t == "<n>")
     feats = []
     prev = "^"
