@@ -14,5 +14,6 @@ from . import grade  # noqa: E402,F401
 from . import sweep  # noqa: E402,F401
 from . import view  # noqa: E402,F401
 from . import serve  # noqa: E402,F401
+from . import train_reward  # noqa: E402,F401
 
 __all__ = ["app", "main"]

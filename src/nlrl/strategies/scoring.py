@@ -33,7 +33,7 @@ def wants_logprobs(reward: Any) -> bool:
     """Whether samples must be drawn with log-probabilities for ``reward`` to score them."""
     from ..rewards import LogprobProcessReward
 
-    return isinstance(reward, LogprobProcessReward)
+    return isinstance(reward, LogprobProcessReward) or bool(getattr(reward, "needs_logprobs", False))
 
 
 def feed(run: Run, reward: Any, items: Sequence[tuple[str, Sequence[float] | None]]) -> None:
@@ -45,6 +45,8 @@ def feed(run: Run, reward: Any, items: Sequence[tuple[str, Sequence[float] | Non
             reward.observe(text, lps)
     elif isinstance(reward, AgreementReward):
         reward.observe(run.task.question, [text for text, _ in items])
+    elif callable(getattr(reward, "observe", None)):  # e.g. the learned verifier: texts and logprobs
+        reward.observe(run.task.question, list(items))
 
 
 class _Metered:
