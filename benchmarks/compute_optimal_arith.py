@@ -10,11 +10,12 @@ keyed by request and seed: a rerun replays instead of generating):
    carry their log-probabilities) on the *train* split; ``nlrl.rewards.learned.train`` grades
    every sample and fits the logistic regression on the model's embeddings + cheap features
    (what ``nlrl train-reward RUN_DIR --out reward.npz`` does).
-2. **Fixed strategies** on dev and test: greedy CoT, self-consistency, best-of-N with the
-   log-prob reward and with the learned one (plain and weighted), program-aided (greedy and
-   sampled); N-sample strategies run on prefixes of one set of 16 seeded samples.
-3. **Verifier AUC** on the test split's 16 samples a question: "this sample is correct" scored by
-   the learned verifier, by exp(mean log-probability), and by agreement.
+2. **Fixed strategies** on dev and test: greedy CoT, greedy program-aided, self-consistency
+   (N = 1..16), best-of-N with the log-prob reward (N = 4, 8, 16) and with the learned one (plain
+   N = 2, 4, 8; weighted N = 8: the learned verifier embeds every sample it scores, so it stops at
+   8); N-sample strategies run on prefixes of one set of 16 seeded samples (T = 0.7).
+3. **Verifier AUC** on the test split's first 8 samples a question: "this sample is correct"
+   scored by the learned verifier, by the mean log-probability, and by agreement.
 4. **The table** (``compute_optimal.learn``): per budget B in {1, 2, 4, 8, 16} sample-equivalents
    (B x the mean tokens of one sampled CoT answer on dev), the probe and the choice per agreement
    bin with the most dev questions right within the budget; written to the packaged table under

@@ -473,6 +473,19 @@ class LearnedReward(RewardModel):
                     self._embedded.popitem(last=False)
         return float(self.verifier.predict(X)[0])
 
+    def score_steps(self, prompt: str, steps: list[str]) -> list[float]:
+        """Beam search's view: each prefix of the steps scored as an answer so far (the value of a
+        partial solution; the verifier was trained on whole ones). A prefix's log-probabilities
+        are its steps' observed ones, concatenated."""
+        out = []
+        for i in range(len(steps)):
+            text = "\n".join(s.strip() for s in steps[: i + 1])
+            known = [self._logprobs.get(s.strip()) for s in steps[: i + 1]]
+            if text not in self._logprobs and all(known):
+                self._logprobs[text] = tuple(x for lps in known for x in lps)  # type: ignore[union-attr]
+            out.append(self.score(prompt, text))
+        return out
+
 
 _EMBEDDED: dict[int, tuple[Any, OrderedDict[str, np.ndarray]]] = {}
 _CHECKED: dict[tuple[int, int], tuple[Any, str | None]] = {}

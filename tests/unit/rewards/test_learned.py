@@ -145,6 +145,16 @@ def test_learned_reward_picks_the_right_sample_in_best_of_n(run_dir, tmp_path):
         assert 0.0 <= res.score <= 1.0
 
 
+def test_beam_scores_steps_with_the_learned_reward(run_dir, tmp_path):
+    path = train([run_dir], backend()).save(tmp_path / "r.npz")
+    task = Task.build("What is 3 + 5?", domain="math")
+    res = get_strategy("beam", reward=f"learned:{path}", expansions=2)(
+        task, backend(), budget=Budget(n=2, temperature=0.7, seed=0, max_tokens=32))
+    # mechanics only: every kept path is scored by the learned reward, a probability
+    kept = [k for e in res.trace if e.kind == "beam" for k in e.data["kept"]]
+    assert kept and all(0.0 < k["score"] < 1.0 for k in kept)
+
+
 def test_features_need_logprobs_when_the_spec_reads_them():
     from nlrl import VerifierError
     from nlrl.rewards.learned import cheap_features

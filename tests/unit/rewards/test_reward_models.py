@@ -12,8 +12,8 @@ from nlrl.rewards import (
 
 
 def test_registry_names_and_unknown():
-    assert REWARDS.names() == ["agreement", "judge", "logprob", "verifier"]
-    with pytest.raises(UnknownNameError, match="known: agreement, judge, logprob, verifier"):
+    assert REWARDS.names() == ["agreement", "judge", "learned:<file.npz>", "logprob", "verifier"]
+    with pytest.raises(UnknownNameError, match="known: agreement, judge, learned:<file.npz>, logprob, verifier"):
         get_reward("oracle")
     assert isinstance(get_reward("agreement", backend=None), AgreementReward)
 
