@@ -79,7 +79,7 @@ def level_of(pid: str) -> int:
     return int(pid.split("-")[1][1:])
 
 
-def candidates(reward_path: Path) -> list[tuple[str, co.Choice]]:
+def candidates(reward_path: Path, cheap_path: Path) -> list[tuple[str, co.Choice]]:
     learned = f"learned:{reward_path}"
     t = {"temperature": TEMPERATURE}
     out = [("cot greedy", co.Choice("cot", 1)), ("pal greedy", co.Choice("program-aided", 1))]
@@ -88,6 +88,8 @@ def candidates(reward_path: Path) -> list[tuple[str, co.Choice]]:
     # the learned verifier embeds every sample it scores (a forward pass each): up to 8 samples
     out += [(f"bon-learned@{n}", co.Choice("best-of-n", n, {**t, "reward": learned})) for n in (2, 4, 8)]
     out += [("wbon-learned@8", co.Choice("weighted-best-of-n", 8, {**t, "reward": learned}))]
+    # the ablation: the same verifier without the embeddings (cheap features only)
+    out += [("bon-learned-cheap@8", co.Choice("best-of-n", 8, {**t, "reward": f"learned:{cheap_path}"}))]
     return out
 
 
@@ -148,7 +150,7 @@ def memoize_sandbox() -> None:
     pa.run_many = run_many
 
 
-def train_verifier(train_ps: Sequence[S.Problem], backend: Any, per_level: int) -> tuple[Path, dict]:
+def train_verifier(train_ps: Sequence[S.Problem], backend: Any, per_level: int) -> tuple[Path, Path, dict]:
     run_dir = WORK / "train-bon8"
     records = [r for level in LEVELS for r in level_records("train", level, per_level)]
     runner = BenchRunner(backend, strategy="best-of-n", n=8, max_tokens=MAX_TOKENS, temperature=TEMPERATURE,
@@ -158,22 +160,25 @@ def train_verifier(train_ps: Sequence[S.Problem], backend: Any, per_level: int) 
     t1 = time.perf_counter()
     verifier = train([run_dir], backend)
     path = verifier.save(WORK / "reward.npz")
+    cheap = train([run_dir], backend, embed=False)
+    cheap_path = cheap.save(WORK / "reward_cheap.npz")
     info = {"train_run": os.path.relpath(run_dir, ROOT), "strategy": "best-of-n (logprob reward), n=8",
             "questions": len(records), **{k: v for k, v in verifier.meta.items() if k != "runs"},
             "features": verifier.spec.size, "embedding_dim": verifier.spec.embedding_dim,
             "cheap_features": list(verifier.spec.cheap), "run_s": round(t1 - t0, 1),
-            "fit_s": round(time.perf_counter() - t1, 1)}
+            "fit_s": round(time.perf_counter() - t1, 1), "cheap_only_C": cheap.meta["C"]}
     print(f"verifier: {info}", flush=True)
-    return path, info
+    return path, cheap_path, info
 
 
-def verifier_auc(test: Sequence[S.Problem], backend: Any, reward_path: Path) -> dict:
+def verifier_auc(test: Sequence[S.Problem], backend: Any, reward_path: Path, cheap_path: Path) -> dict:
     """AUC of "this sample is correct" over the test split's first 8 samples a question."""
     from nlrl.rewards.learned import agreement_shares
     from nlrl.verifiers.math import answers_equivalent
 
     verifier = LearnedVerifier.load(reward_path)
-    learned, logprob, agree, labels, by_level = [], [], [], [], {}
+    cheap_v = LearnedVerifier.load(cheap_path)
+    learned, cheap, logprob, agree, labels, by_level = [], [], [], [], [], {}
     for p in test:
         task = Task.build(p.question, domain=p.domain)
         params = SamplingParams(n=AUC_SAMPLES, temperature=TEMPERATURE, max_tokens=MAX_TOKENS, stop=task.stop,
@@ -181,19 +186,23 @@ def verifier_auc(test: Sequence[S.Problem], backend: Any, reward_path: Path) -> 
         gen = backend.generate([task.prompt_text], params, on_token=GistStream(p.domain, adaptive=True))[0]
         reward = LearnedReward(verifier, backend=backend)
         reward.observe(task.question, [(c.text, c.logprobs) for c in gen.completions])
+        cheap_r = LearnedReward(cheap_v, backend=backend, check_model=False)
+        cheap_r.observe(task.question, [(c.text, c.logprobs) for c in gen.completions])
         answers = [task.extract(c.text) for c in gen.completions]
         shares = agreement_shares(answers, answers_equivalent)
         for c, a, sh in zip(gen.completions, answers, shares):
             y = int(S.is_correct(p, a))
             labels.append(y)
             learned.append(reward.score(task.question, c.text))
+            cheap.append(cheap_r.score(task.question, c.text))
             lps = c.logprobs or (0.0,)
             logprob.append(sum(lps) / len(lps))
             agree.append(sh)
             by_level.setdefault(level_of(p.pid), []).append((y, learned[-1], logprob[-1]))
     out = {"samples": len(labels), "correct_samples": sum(labels), "questions": len(test),
            "auc_learned": _r(roc_auc(learned, labels)), "auc_logprob": _r(roc_auc(logprob, labels)),
-           "auc_agreement": _r(roc_auc(agree, labels)),
+           "auc_agreement": _r(roc_auc(agree, labels)), "auc_learned_cheap_only": _r(roc_auc(cheap, labels)),
+           "auc_cheap_minus_logprob_ci95": _auc_diff_ci(cheap, logprob, labels, len(test)),
            "auc_difference_ci95": _auc_diff_ci(learned, logprob, labels, len(test)),
            "by_level": {str(k): {"samples": len(v), "correct": sum(y for y, _, _ in v),
                                  "auc_learned": _r(roc_auc([s for _, s, _ in v], [y for y, _, _ in v])),
@@ -262,10 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     backend = Backend(CACHE, make_inner, domain="math", embed_cache=WORK / "embeddings.jsonl")
 
     # 1. the learned verifier, from a benchmark run on the train split
-    reward_path, vinfo = train_verifier(train_ps, backend, n_train)
+    reward_path, cheap_path, vinfo = train_verifier(train_ps, backend, n_train)
 
     # 2. fixed strategies on dev and test
-    cands = candidates(reward_path)
+    cands = candidates(reward_path, cheap_path)
     fixed: dict[str, dict] = {}
     for label, ch in cands:
         t0 = time.perf_counter()
@@ -279,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         _portable(fixed[label]["choice"])
 
     # 3. verifier AUC on test samples
-    auc = verifier_auc(test, backend, reward_path)
+    auc = verifier_auc(test, backend, reward_path, cheap_path)
 
     # 4. the table, learned on dev
     unit = fixed["sc@1"]["dev_summary"]["tokens"]
@@ -301,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 "per model and not packaged)",
         "policies": policies}
     # 5. test: auto with the table as learned (learned verifier included), then package it
-    table_here = co.ComputeOptimalTable(_with_reward(data, reward_path), "<this run>")
+    table_here = co.ComputeOptimalTable(_with_reward(data, reward_path, cheap_path), "<this run>")
     auto_rows, auto_out = {}, []
     for b in S.NS:
         rows = {}
@@ -357,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     sel = {}
     for lab, base in (("bon-logprob@8", "sc@8"), ("bon-learned@8", "sc@8"), ("wbon-learned@8", "sc@8"),
                       ("bon-learned@8", "bon-logprob@8"), ("wbon-learned@8", "bon-logprob@8"),
+                      ("bon-learned-cheap@8", "sc@8"), ("bon-learned-cheap@8", "bon-logprob@8"),
                       ("bon-logprob@16", "sc@16")):
         a = [int(fixed[lab]["test"][p.pid]["correct"]) for p in test]
         f = [int(fixed[base]["test"][p.pid]["correct"]) for p in test]
@@ -426,16 +436,17 @@ def _counts(xs: Any) -> dict[str, int]:
 def _portable(choice: dict) -> None:
     r = (choice.get("options") or {}).get("reward")
     if isinstance(r, str) and r.startswith("learned:"):
-        choice["options"]["reward"] = "learned:<verifier>"
+        choice["options"]["reward"] = "learned:<verifier-cheap>" if r.endswith("_cheap.npz") else "learned:<verifier>"
 
 
-def _with_reward(data: dict, path: Path) -> dict:
+def _with_reward(data: dict, path: Path, cheap_path: Path) -> dict:
     text = json.dumps(data).replace("learned:<verifier>", f"learned:{path}")
-    return json.loads(text)
+    return json.loads(text.replace("learned:<verifier-cheap>", f"learned:{cheap_path}"))
 
 
 def _packaged(data: dict) -> dict:
-    return json.loads(json.dumps(data).replace('"learned:<verifier>"', '"logprob"'))
+    text = json.dumps(data).replace('"learned:<verifier>"', '"logprob"')
+    return json.loads(text.replace('"learned:<verifier-cheap>"', '"logprob"'))
 
 
 def plot(out: dict, path: Path) -> None:
@@ -456,8 +467,11 @@ def plot(out: dict, path: Path) -> None:
     lo = [a["test"]["accuracy"] - a["test"]["ci95"][0] for a in out["auto"]]
     hi = [a["test"]["ci95"][1] - a["test"]["accuracy"] for a in out["auto"]]
     ax.errorbar(xs, ys, yerr=[lo, hi], fmt="-o", color="black", lw=2, capsize=3, label="auto (table learned on dev)")
+    spots: dict[tuple[float, float], list[str]] = {}
     for a, x, y in zip(out["auto"], xs, ys):
-        ax.annotate(f"B={a['budget']}", (x, y), fontsize=7, xytext=(4, -10), textcoords="offset points")
+        spots.setdefault((x, y), []).append(str(a["budget"]))
+    for (x, y), names in spots.items():
+        ax.annotate("auto B=" + ",".join(names), (x, y), fontsize=7, xytext=(6, -12), textcoords="offset points")
     if out["batch"]:
         ax.plot([max(b["test"]["tokens"], 1) for b in out["batch"]], [b["test"]["accuracy"] for b in out["batch"]],
                 "s", color="red", label="batch allocator (global budget)")

@@ -16,6 +16,7 @@ from nlrl.tasks.task import Task  # noqa: E402
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.mark.timeout(900)  # about 20 s on an idle machine; minutes on a shared one
 def test_train_reward_on_embeddings_and_pick_with_it(embedded, tmp_path):
     # levels 1-2: the model is right about two times in three, so both labels occur
     records = level_records("train", 1, 2) + level_records("train", 2, 2)
