@@ -1,4 +1,4 @@
-"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi | serve | view``."""
+"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi | serve | view | train-reward``."""
 
 from __future__ import annotations
 
