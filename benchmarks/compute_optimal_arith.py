@@ -8,8 +8,9 @@ keyed by request and seed: a rerun replays instead of generating):
 
 1. **Learned verifier.** ``nlrl bench``'s runner runs best-of-8 (log-prob reward, so the samples
    carry their log-probabilities) on the *train* split; ``nlrl.rewards.learned.train`` grades
-   every sample and fits the logistic regression on the model's embeddings + cheap features
-   (what ``nlrl train-reward RUN_DIR --out reward.npz`` does).
+   every sample and fits the logistic regression on cheap features, with and without the model's
+   embeddings, keeping the better by cross-validated AUC (what ``nlrl train-reward RUN_DIR --out
+   reward.npz`` does); the variant forced to use the embeddings is kept as an ablation.
 2. **Fixed strategies** on dev and test: greedy CoT, greedy program-aided, self-consistency
    (N = 1..16), best-of-N with the log-prob reward (N = 4, 8, 16) and with the learned one (plain
    N = 2, 4, 8; weighted N = 8: the learned verifier embeds every sample it scores, so it stops at
@@ -79,7 +80,7 @@ def level_of(pid: str) -> int:
     return int(pid.split("-")[1][1:])
 
 
-def candidates(reward_path: Path, cheap_path: Path) -> list[tuple[str, co.Choice]]:
+def candidates(reward_path: Path, embed_path: Path) -> list[tuple[str, co.Choice]]:
     learned = f"learned:{reward_path}"
     t = {"temperature": TEMPERATURE}
     out = [("cot greedy", co.Choice("cot", 1)), ("pal greedy", co.Choice("program-aided", 1))]
@@ -88,8 +89,8 @@ def candidates(reward_path: Path, cheap_path: Path) -> list[tuple[str, co.Choice
     # the learned verifier embeds every sample it scores (a forward pass each): up to 8 samples
     out += [(f"bon-learned@{n}", co.Choice("best-of-n", n, {**t, "reward": learned})) for n in (2, 4, 8)]
     out += [("wbon-learned@8", co.Choice("weighted-best-of-n", 8, {**t, "reward": learned}))]
-    # the ablation: the same verifier without the embeddings (cheap features only)
-    out += [("bon-learned-cheap@8", co.Choice("best-of-n", 8, {**t, "reward": f"learned:{cheap_path}"}))]
+    # the ablation: the verifier forced to read the model's embeddings too
+    out += [("bon-learned-embed@8", co.Choice("best-of-n", 8, {**t, "reward": f"learned:{embed_path}"}))]
     return out
 
 
@@ -160,25 +161,27 @@ def train_verifier(train_ps: Sequence[S.Problem], backend: Any, per_level: int) 
     t1 = time.perf_counter()
     verifier = train([run_dir], backend)
     path = verifier.save(WORK / "reward.npz")
-    cheap = train([run_dir], backend, embed=False)
-    cheap_path = cheap.save(WORK / "reward_cheap.npz")
+    forced = train([run_dir], backend, embed=True)
+    embed_path = forced.save(WORK / "reward_embed.npz")
     info = {"train_run": os.path.relpath(run_dir, ROOT), "strategy": "best-of-n (logprob reward), n=8",
             "questions": len(records), **{k: v for k, v in verifier.meta.items() if k != "runs"},
             "features": verifier.spec.size, "embedding_dim": verifier.spec.embedding_dim,
             "cheap_features": list(verifier.spec.cheap), "run_s": round(t1 - t0, 1),
-            "fit_s": round(time.perf_counter() - t1, 1), "cheap_only_C": cheap.meta["C"]}
+            "fit_s": round(time.perf_counter() - t1, 1),
+            "embedding_variant": {"C": forced.meta["C"], "cv_auc": forced.meta.get("cv_auc"),
+                                  "features": forced.spec.size}}
     print(f"verifier: {info}", flush=True)
-    return path, cheap_path, info
+    return path, embed_path, info
 
 
-def verifier_auc(test: Sequence[S.Problem], backend: Any, reward_path: Path, cheap_path: Path) -> dict:
+def verifier_auc(test: Sequence[S.Problem], backend: Any, reward_path: Path, embed_path: Path) -> dict:
     """AUC of "this sample is correct" over the test split's first 8 samples a question."""
     from nlrl.rewards.learned import agreement_shares
     from nlrl.verifiers.math import answers_equivalent
 
     verifier = LearnedVerifier.load(reward_path)
-    cheap_v = LearnedVerifier.load(cheap_path)
-    learned, cheap, logprob, agree, labels, by_level = [], [], [], [], [], {}
+    embed_v = LearnedVerifier.load(embed_path)
+    learned, embedded, logprob, agree, labels, by_level = [], [], [], [], [], {}
     for p in test:
         task = Task.build(p.question, domain=p.domain)
         params = SamplingParams(n=AUC_SAMPLES, temperature=TEMPERATURE, max_tokens=MAX_TOKENS, stop=task.stop,
@@ -186,23 +189,23 @@ def verifier_auc(test: Sequence[S.Problem], backend: Any, reward_path: Path, che
         gen = backend.generate([task.prompt_text], params, on_token=GistStream(p.domain, adaptive=True))[0]
         reward = LearnedReward(verifier, backend=backend)
         reward.observe(task.question, [(c.text, c.logprobs) for c in gen.completions])
-        cheap_r = LearnedReward(cheap_v, backend=backend, check_model=False)
-        cheap_r.observe(task.question, [(c.text, c.logprobs) for c in gen.completions])
+        embed_r = LearnedReward(embed_v, backend=backend, check_model=False)
+        embed_r.observe(task.question, [(c.text, c.logprobs) for c in gen.completions])
         answers = [task.extract(c.text) for c in gen.completions]
         shares = agreement_shares(answers, answers_equivalent)
         for c, a, sh in zip(gen.completions, answers, shares):
             y = int(S.is_correct(p, a))
             labels.append(y)
             learned.append(reward.score(task.question, c.text))
-            cheap.append(cheap_r.score(task.question, c.text))
+            embedded.append(embed_r.score(task.question, c.text))
             lps = c.logprobs or (0.0,)
             logprob.append(sum(lps) / len(lps))
             agree.append(sh)
             by_level.setdefault(level_of(p.pid), []).append((y, learned[-1], logprob[-1]))
     out = {"samples": len(labels), "correct_samples": sum(labels), "questions": len(test),
            "auc_learned": _r(roc_auc(learned, labels)), "auc_logprob": _r(roc_auc(logprob, labels)),
-           "auc_agreement": _r(roc_auc(agree, labels)), "auc_learned_cheap_only": _r(roc_auc(cheap, labels)),
-           "auc_cheap_minus_logprob_ci95": _auc_diff_ci(cheap, logprob, labels, len(test)),
+           "auc_agreement": _r(roc_auc(agree, labels)), "auc_learned_with_embeddings": _r(roc_auc(embedded, labels)),
+           "auc_with_embeddings_minus_logprob_ci95": _auc_diff_ci(embedded, logprob, labels, len(test)),
            "auc_difference_ci95": _auc_diff_ci(learned, logprob, labels, len(test)),
            "by_level": {str(k): {"samples": len(v), "correct": sum(y for y, _, _ in v),
                                  "auc_learned": _r(roc_auc([s for _, s, _ in v], [y for y, _, _ in v])),
@@ -271,10 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     backend = Backend(CACHE, make_inner, domain="math", embed_cache=WORK / "embeddings.jsonl")
 
     # 1. the learned verifier, from a benchmark run on the train split
-    reward_path, cheap_path, vinfo = train_verifier(train_ps, backend, n_train)
+    reward_path, embed_path, vinfo = train_verifier(train_ps, backend, n_train)
 
     # 2. fixed strategies on dev and test
-    cands = candidates(reward_path, cheap_path)
+    cands = candidates(reward_path, embed_path)
     fixed: dict[str, dict] = {}
     for label, ch in cands:
         t0 = time.perf_counter()
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         _portable(fixed[label]["choice"])
 
     # 3. verifier AUC on test samples
-    auc = verifier_auc(test, backend, reward_path, cheap_path)
+    auc = verifier_auc(test, backend, reward_path, embed_path)
 
     # 4. the table, learned on dev
     unit = fixed["sc@1"]["dev_summary"]["tokens"]
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 "per model and not packaged)",
         "policies": policies}
     # 5. test: auto with the table as learned (learned verifier included), then package it
-    table_here = co.ComputeOptimalTable(_with_reward(data, reward_path, cheap_path), "<this run>")
+    table_here = co.ComputeOptimalTable(_with_reward(data, reward_path, embed_path), "<this run>")
     auto_rows, auto_out = {}, []
     for b in S.NS:
         rows = {}
@@ -366,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     sel = {}
     for lab, base in (("bon-logprob@8", "sc@8"), ("bon-learned@8", "sc@8"), ("wbon-learned@8", "sc@8"),
                       ("bon-learned@8", "bon-logprob@8"), ("wbon-learned@8", "bon-logprob@8"),
-                      ("bon-learned-cheap@8", "sc@8"), ("bon-learned-cheap@8", "bon-logprob@8"),
+                      ("bon-learned-embed@8", "sc@8"), ("bon-learned-embed@8", "bon-logprob@8"),
                       ("bon-logprob@16", "sc@16")):
         a = [int(fixed[lab]["test"][p.pid]["correct"]) for p in test]
         f = [int(fixed[base]["test"][p.pid]["correct"]) for p in test]
@@ -436,17 +439,17 @@ def _counts(xs: Any) -> dict[str, int]:
 def _portable(choice: dict) -> None:
     r = (choice.get("options") or {}).get("reward")
     if isinstance(r, str) and r.startswith("learned:"):
-        choice["options"]["reward"] = "learned:<verifier-cheap>" if r.endswith("_cheap.npz") else "learned:<verifier>"
+        choice["options"]["reward"] = "learned:<verifier-embed>" if r.endswith("_embed.npz") else "learned:<verifier>"
 
 
-def _with_reward(data: dict, path: Path, cheap_path: Path) -> dict:
+def _with_reward(data: dict, path: Path, embed_path: Path) -> dict:
     text = json.dumps(data).replace("learned:<verifier>", f"learned:{path}")
-    return json.loads(text.replace("learned:<verifier-cheap>", f"learned:{cheap_path}"))
+    return json.loads(text.replace("learned:<verifier-embed>", f"learned:{embed_path}"))
 
 
 def _packaged(data: dict) -> dict:
     text = json.dumps(data).replace('"learned:<verifier>"', '"logprob"')
-    return json.loads(text.replace('"learned:<verifier-cheap>"', '"logprob"'))
+    return json.loads(text.replace('"learned:<verifier-embed>"', '"logprob"'))
 
 
 def plot(out: dict, path: Path) -> None:

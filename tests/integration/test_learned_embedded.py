@@ -22,7 +22,7 @@ def test_train_reward_on_embeddings_and_pick_with_it(embedded, tmp_path):
     records = level_records("train", 1, 2) + level_records("train", 2, 2)
     BenchRunner(embedded, strategy="best-of-n", n=4, temperature=0.7, seed=0, reward="logprob", max_tokens=32,
                 progress=False, plots=False).run(Dataset("arith-train", records), tmp_path / "run")
-    verifier = train([tmp_path / "run"], embedded, C=0.1)
+    verifier = train([tmp_path / "run"], embedded, embed=True, C=0.1)
     assert verifier.spec.embedding_dim == len(embedded.embed(["x"])[0]) > 100
     assert verifier.meta["samples"] == 16
     path = verifier.save(tmp_path / "reward.npz")

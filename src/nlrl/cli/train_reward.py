@@ -22,7 +22,7 @@ from .options import BackendOpt, ModelOpt, RunDirOpt, build_backend, cli_setting
 def train_reward(
     runs: List[Path] = typer.Argument(..., metavar="RUN", help="Run directories written by `nlrl bench` (a sampling strategy, n > 1, ideally on a train split)."),
     out: Path = typer.Option(..., "--out", "-o", metavar="FILE", help="Where the verifier goes (.npz)."),
-    no_embed: bool = typer.Option(False, "--no-embed", help="Cheap features only (no model embeddings)."),
+    embed: Optional[bool] = typer.Option(None, "--embed/--no-embed", help="With the model's embeddings, or cheap features only (default: whichever cross-validates better)."),
     no_logprobs: bool = typer.Option(False, "--no-logprobs", help="Without the log-probability features."),
     c: Optional[float] = typer.Option(None, "--C", min=1e-6, help="Inverse regularisation strength (default: chosen by 5-fold cross-validated AUC)."),
     backend: BackendOpt = None,
@@ -39,7 +39,7 @@ def train_reward(
         raise fail(f"--out {out} is a directory")
     settings = cli_settings(backend, model, None, run_dir)
     with build_backend(settings) as engine:
-        verifier = train(runs, engine, embed=not no_embed, logprobs=not no_logprobs, C=c)
+        verifier = train(runs, engine, embed=embed, logprobs=not no_logprobs, C=c)
     verifier.save(out)
     typer.echo(json.dumps({"out": str(out), "features": verifier.spec.size,
                            "embedding_dim": verifier.spec.embedding_dim, **dict(verifier.meta)}))

@@ -246,7 +246,12 @@ def fit(X: np.ndarray, y: Sequence[int], spec: FeatureSpec, model: Mapping[str, 
         warnings.simplefilter("ignore", FutureWarning)
         clf.fit(Z, y_arr)
     chosen = float(np.ravel(getattr(clf, "C_", [C or 0.1]))[0])
-    info = {"samples": int(len(y_arr)), "positives": pos, "C": chosen, **(meta or {})}
+    info: dict[str, Any] = {"samples": int(len(y_arr)), "positives": pos, "C": chosen}
+    scores = getattr(clf, "scores_", None)
+    if scores:  # cross-validated AUC at the chosen C (mean over folds)
+        folds_by_c = np.asarray(next(iter(scores.values())), dtype=np.float64)
+        info["cv_auc"] = round(float(folds_by_c.mean(axis=0).max()), 4)
+    info.update(meta or {})
     return LearnedVerifier(spec, mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]),
                            dict(model), info)
 
@@ -362,27 +367,42 @@ def _logprobs_of(data: Mapping[str, Any], text: str, row: Mapping[str, Any], bac
     return math.fsum(lps) / len(lps), min(lps)
 
 
-def train(run_dirs: Sequence[str | Path], backend: Any, *, embed: bool = True, logprobs: bool = True,
+def train(run_dirs: Sequence[str | Path], backend: Any, *, embed: bool | None = None, logprobs: bool = True,
           C: float | None = None) -> LearnedVerifier:
-    """Fit a verifier on every graded sample of ``run_dirs`` (features from ``backend``)."""
+    """Fit a verifier on every graded sample of ``run_dirs`` (features from ``backend``).
+
+    ``embed=None`` (default) fits with and without the model's embeddings, when the backend can
+    embed, and keeps the one with the higher cross-validated AUC (``meta["selection"]`` has
+    both); ``True`` / ``False`` force the choice.
+    """
     data = samples_from_runs(run_dirs, backend=backend, logprobs=logprobs)
     if not data:
         raise ConfigError("no sampled completions in " + ", ".join(map(str, run_dirs))
                           + " (a run of a sampling strategy records them in its trace)")
     cheap = CHEAP if logprobs else tuple(c for c in CHEAP if c not in _LOGPROB)
-    use_embed = embed and backend is not None and backend.supports_embeddings
-    if embed and not use_embed:
+    can_embed = backend is not None and backend.supports_embeddings
+    if embed and not can_embed:
         log.warning("the backend cannot embed text: training on the cheap features only")
     views = [s.view for s in data]
-    dim = 0
-    if use_embed:
-        dim = int(embeddings(backend, [PROBE_TEXT]).shape[1])
-    spec = FeatureSpec(cheap, dim)
-    X = featurize(spec, views, backend)
     y = [int(s.correct) for s in data]
     meta = {"runs": [str(d) for d in run_dirs], "questions": len({s.row for s in data})}
-    return fit(X, y, spec, fingerprint(backend, spec) if backend is not None else {"model": "unknown"},
-               C=C, meta=meta)
+    dims = [0]
+    if can_embed and embed is not False:
+        dim = int(embeddings(backend, [PROBE_TEXT]).shape[1])
+        dims = [dim] if embed else [0, dim]
+    fitted = []
+    for dim in dims:
+        spec = FeatureSpec(cheap, dim)
+        X = featurize(spec, views, backend)
+        fitted.append(fit(X, y, spec, fingerprint(backend, spec) if backend is not None else {"model": "unknown"},
+                          C=C, meta=meta))
+    if len(fitted) == 1:
+        return fitted[0]
+    best = max(fitted, key=lambda v: v.meta.get("cv_auc", 0.0))
+    selection = {"cheap_cv_auc": fitted[0].meta.get("cv_auc"), "embedding_cv_auc": fitted[1].meta.get("cv_auc"),
+                 "kept": "embeddings + cheap" if best.spec.embedding_dim else "cheap"}
+    return LearnedVerifier(best.spec, best.mean, best.scale, best.coef, best.intercept, best.model,
+                           {**best.meta, "selection": selection})
 
 
 # ---- the reward -----------------------------------------------------------------------------------

@@ -101,18 +101,27 @@ def test_train_separates_right_from_wrong_and_round_trips(run_dir, tmp_path):
 
 
 def test_train_with_embeddings_records_the_probe(run_dir, tmp_path):
-    v = train([run_dir], backend(embedding=embedding), C=1.0)
+    v = train([run_dir], backend(embedding=embedding), embed=True, C=1.0)
     assert v.spec.embedding_dim == 8 and len(v.model["probe"]) == 8
     path = v.save(tmp_path / "r.npz")
     reward = LearnedReward(path, backend=backend(embedding=embedding))
     assert reward.verifier.spec.size == len(CHEAP) + 8
 
 
+def test_train_keeps_the_feature_set_that_cross_validates_better(run_dir):
+    v = train([run_dir], backend(embedding=embedding))
+    sel = v.meta["selection"]
+    assert set(sel) == {"cheap_cv_auc", "embedding_cv_auc", "kept"}
+    best = max(sel["cheap_cv_auc"], sel["embedding_cv_auc"])
+    assert v.meta["cv_auc"] == best
+    assert (v.spec.embedding_dim == 8) == (sel["kept"] == "embeddings + cheap")
+
+
 def test_mismatched_model_is_refused(run_dir, tmp_path):
     path = train([run_dir], backend()).save(tmp_path / "r.npz")
     with pytest.raises(ConfigError, match="trained with model 'scripted'"):
         LearnedReward(path, backend=ScriptedBackend(["x"], model_name="other-model"))
-    epath = train([run_dir], backend(embedding=embedding), C=1.0).save(tmp_path / "e.npz")
+    epath = train([run_dir], backend(embedding=embedding), embed=True, C=1.0).save(tmp_path / "e.npz")
     other = backend(embedding=lambda t: embedding(t + "!"))  # same name, different model weights
     with pytest.raises(ConfigError, match="embeds differently"):
         LearnedReward(epath, backend=other)
