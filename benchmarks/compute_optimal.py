@@ -2,6 +2,7 @@
 
     python benchmarks/compute_optimal.py            # after benchmarks/strategies.py
     python benchmarks/compute_optimal.py --dataset math-l1
+    python benchmarks/compute_optimal.py --dataset arith  # benchmarks/compute_optimal_arith.py
 
 Snell et al. (2024) pick, per difficulty bin and budget, the test-time strategy that does best
 on held-out questions. Here:
@@ -183,9 +184,15 @@ def _pareto(opts: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="csqa", choices=["math-l1", "csqa"])
+    ap.add_argument("--dataset", default="csqa", choices=["math-l1", "csqa", "arith"])
     ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args(argv)
+    args, rest = ap.parse_known_args(argv)
+    if args.dataset == "arith":  # the graded set and the learned verifier: its own module
+        import compute_optimal_arith
+
+        return compute_optimal_arith.main(list(argv if argv is not None else sys.argv[1:]))
+    if rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
     start = time.perf_counter()
     suffix = "" if args.dataset == "csqa" else f"_{args.dataset}"
     fixed = json.loads((S.RESULTS / f"strategies{suffix}.json").read_text())

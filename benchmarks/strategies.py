@@ -148,6 +148,13 @@ class CachedBackend(Backend):
     def count_tokens(self, text: str) -> int | None:
         return self.inner.count_tokens(text)
 
+    @property
+    def supports_embeddings(self) -> bool:
+        return True
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.inner.embed(texts)
+
     def close(self) -> None:
         if self._inner is not None:
             self._inner.close()

@@ -47,7 +47,7 @@ def test_auto_through_the_pipeline_names_its_choice(embedded):
     assert d["strategy"] == "auto"
     assert d["chosen"]["strategy"] in ("self-consistency", "adaptive-self-consistency", "best-of-n",
                                        "weighted-best-of-n", "self-refine", "divide-and-conquer",
-                                       "beam", "cot")
+                                       "beam", "cot", "program-aided")
     kinds = [e["kind"] for e in d["trace"]]
     assert "difficulty" in kinds or d["chosen"]["probe"] == 0
     assert d["usage"]["completion_tokens"] > 0

@@ -235,6 +235,15 @@ class Backend(ABC):
         """Tokens ``text`` encodes to, or None when the backend cannot tell."""
         return None
 
+    @property
+    def supports_embeddings(self) -> bool:
+        """Whether :meth:`embed` gives the model's own representation of a text."""
+        return False
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text: the model's hidden states, mean-pooled (not normalised)."""
+        raise ConfigError(f"backend {self.name} ({self.model_name}) cannot embed text")
+
     def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
         """Render chat messages with the model's own template; None when it has none."""
         return None
@@ -299,6 +308,13 @@ class WrappedBackend(Backend):
 
     def count_tokens(self, text: str) -> int | None:
         return self.inner.count_tokens(text)
+
+    @property
+    def supports_embeddings(self) -> bool:
+        return self.inner.supports_embeddings
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.inner.embed(texts)
 
     def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
         return self.inner.apply_chat_template(messages)

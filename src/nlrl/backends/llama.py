@@ -151,6 +151,8 @@ class LlamaCppBackend(Backend):
         self._batch_opts = (batched, batch_n_ctx, batch_n_seq, n_batch)
         self._is_eog = lambda tok: bool(llama_vocab_is_eog(self._llm._model.vocab, tok))
         self._pieces: dict[int, bytes] = {}
+        self._embedder: Any = None
+        self._n_ctx = n_ctx
         self._lock = threading.Lock()
         self._evaluated = 0
         self._primed: list[int] = []  # prompt head whose KV the context holds, evaluated canonically
@@ -187,6 +189,33 @@ class LlamaCppBackend(Backend):
     def supports_logprobs(self) -> bool:
         return True
 
+    @property
+    def supports_embeddings(self) -> bool:
+        return True
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """The model's last hidden states of each text, mean-pooled by llama.cpp.
+
+        Embedding needs a context built for it (``embedding=True``); a second one is made on
+        first use from the same model file (the weights are memory-mapped, not copied)."""
+        from llama_cpp import LLAMA_POOLING_TYPE_MEAN, Llama
+
+        with self._lock:
+            if self._embedder is None:
+                try:
+                    self._embedder = Llama(model_path=str(self._path), embedding=True, n_ctx=self._n_ctx,
+                                           n_batch=self._batch_opts[3], n_threads=self._n_threads,
+                                           n_threads_batch=self._n_threads, pooling_type=LLAMA_POOLING_TYPE_MEAN,
+                                           verbose=False)
+                except (ValueError, RuntimeError, OSError) as exc:
+                    raise ModelLoadError(f"cannot load {self._path} for embedding: {exc}",
+                                         provider=self.name) from exc
+            out = []
+            for text in texts:
+                vec = self._embedder.embed(text, normalize=False)
+                out.append([float(x) for x in vec])
+            return out
+
     def tokenize(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
 
@@ -206,6 +235,9 @@ class LlamaCppBackend(Backend):
             messages=messages, add_generation_prompt=True, bos_token=bos, eos_token="")
 
     def close(self) -> None:
+        if getattr(self, "_embedder", None) is not None:
+            self._embedder.close()
+            self._embedder = None
         if getattr(self, "_batched", None) is not None:
             self._batched.close()
             self._batched = None

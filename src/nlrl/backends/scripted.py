@@ -55,7 +55,8 @@ class ScriptedBackend(Backend):
       * a mapping ``{substring: [outputs...]}``: the first key found in the prompt serves its
         list in order (useful when a strategy sends different kinds of prompts);
       * a callable ``(prompt, sample_index) -> str``.
-    ``logprob`` optionally maps each token's text to its log-probability.
+    ``logprob`` optionally maps each token's text to its log-probability; ``embedding``
+    optionally maps a text to its vector (then :meth:`embed` works).
     """
 
     name = "scripted"
@@ -70,8 +71,10 @@ class ScriptedBackend(Backend):
         context_length: int | None = None,
         model_name: str = "scripted",
         chat: bool = False,
+        embedding: Callable[[str], Sequence[float]] | None = None,
     ) -> None:
         self._outputs = outputs
+        self._embedding = embedding
         self._cycle = cycle
         self._logprob = logprob
         self._context_length = context_length
@@ -118,6 +121,15 @@ class ScriptedBackend(Backend):
 
     def count_tokens(self, text: str) -> int:
         return len(tokenize(text))
+
+    @property
+    def supports_embeddings(self) -> bool:
+        return self._embedding is not None
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if self._embedding is None:
+            return super().embed(texts)
+        return [[float(x) for x in self._embedding(t)] for t in texts]
 
     def apply_chat_template(self, messages: list[dict[str, str]]) -> str | None:
         if not self.chat:

@@ -1,4 +1,4 @@
-"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi | serve | view``."""
+"""Command-line interface: ``nlrl solve | classify | grade | bench | sweep | report | gpi | serve | view | train-reward``."""
 
 from __future__ import annotations
 
@@ -14,5 +14,6 @@ from . import grade  # noqa: E402,F401
 from . import sweep  # noqa: E402,F401
 from . import view  # noqa: E402,F401
 from . import serve  # noqa: E402,F401
+from . import train_reward  # noqa: E402,F401
 
 __all__ = ["app", "main"]

@@ -8,6 +8,7 @@ Registered by name in :data:`REWARDS`; a spec is ``NAME`` or ``NAME:ARG`` (see
 - ``logprob``: the model's token log-probabilities, per step too (:class:`LogprobProcessReward`);
 - ``agreement``: the share of sibling samples with the same answer (:class:`AgreementReward`);
 - ``prm:PATH-OR-URL``: a trained process reward model, local or served (:mod:`nlrl.rewards.prm`).
+- ``learned:<file.npz>``: a verifier trained by ``nlrl train-reward`` (:class:`LearnedReward`).
 
 A failing reward raises :class:`~nlrl.VerifierError`; :func:`checked_score` also catches
 rewards that return NaN or values outside [0, 1].
@@ -18,6 +19,7 @@ from __future__ import annotations
 from .agreement import AgreementReward
 from .base import ProcessReward, RewardModel, checked_score, checked_step_scores, observed
 from .judge import LLMJudgeReward, parse_rating
+from .learned import LearnedReward, learned_reward
 from .logprob import LogprobProcessReward
 from .registry import REWARDS, RewardSpec, as_reward, get_reward, parse_spec
 from .verifier import VerifierReward
@@ -26,6 +28,7 @@ __all__ = [
     "REWARDS",
     "AgreementReward",
     "LLMJudgeReward",
+    "LearnedReward",
     "LogprobProcessReward",
     "ProcessReward",
     "RewardModel",

@@ -70,6 +70,7 @@ REWARDS.register("judge", _judge)
 REWARDS.register("logprob", _logprob)
 REWARDS.register("agreement", _agreement)
 REWARDS.register("prm", "nlrl.rewards.prm:build_prm")
+REWARDS.register("learned", "nlrl.rewards.learned:learned_reward")
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

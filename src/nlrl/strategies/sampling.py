@@ -87,6 +87,10 @@ def draw(
             s = Sample(len(samples), comp.text, run.task.extract(comp.text), comp.num_tokens,
                        comp.finish_reason, comp.logprobs)
             samples.append(s)
+            # log-probability statistics, when drawn with them: what a learned verifier trains on
+            lp = ({"mean_logprob": round(sum(s.logprobs) / len(s.logprobs), 5),
+                   "min_logprob": round(min(s.logprobs), 5)}
+                  if s.logprobs else {})
             run.event("sample", comp.text, index=s.index, answer=s.answer, tokens=s.tokens,
-                      finish_reason=s.finish_reason)
+                      finish_reason=s.finish_reason, **lp)
     return samples

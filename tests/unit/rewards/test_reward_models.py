@@ -12,8 +12,8 @@ from nlrl.rewards import (
 
 
 def test_registry_names_and_unknown():
-    assert REWARDS.names() == ["agreement", "judge", "logprob", "prm", "verifier"]
-    with pytest.raises(UnknownNameError, match="known: agreement, judge, logprob, prm, verifier"):
+    assert REWARDS.names() == ["agreement", "judge", "learned", "logprob", "prm", "verifier"]
+    with pytest.raises(UnknownNameError, match="known: agreement, judge, learned, logprob, prm, verifier"):
         get_reward("oracle")
     assert isinstance(get_reward("agreement", backend=None), AgreementReward)
 

@@ -128,6 +128,20 @@ def test_allocate_skips_dominated_choices():
     assert allocate(["x"], 1000, frontier)[0].strategy == "d"
 
 
+def test_allocate_uses_the_concave_hull_and_never_exceeds_the_budget():
+    # b lies under the chord a -> c (0.05 per 10 tokens vs 0.4 per 20): the hull skips it
+    frontier = {"x": [Choice("a", 1, accuracy=0.2, tokens=10), Choice("b", 2, accuracy=0.25, tokens=20),
+                      Choice("c", 3, accuracy=0.6, tokens=30)],
+                "y": [Choice("a", 1, accuracy=0.7, tokens=10), Choice("c", 3, accuracy=0.8, tokens=30)]}
+    assert [c.strategy for c in allocate(["x"], 30, frontier)] == ["c"]
+    assert [c.strategy for c in allocate(["x"], 25, frontier)] == ["a"]  # b is not on the hull
+    # 60 tokens for x, y, x: both x upgrades (0.4 per 20) beat y's (0.1 per 20); 10+30+10 -> 30+10+30 = 70 > 60
+    got = allocate(["x", "y", "x"], 60, frontier)
+    assert [c.strategy for c in got] == ["c", "a", "a"] and sum(c.tokens for c in got) == 50
+    got = allocate(["x", "y", "x"], 70, frontier)
+    assert [c.strategy for c in got] == ["c", "a", "c"] and sum(c.tokens for c in got) == 70
+
+
 def test_solve_batch_stays_within_the_global_budget():
     b = ScriptedBackend(ans("3", "3", "1", "2", "2", "2", "5", "5"))
     tasks = [math_task("q1"), math_task("q2"), math_task("q3")]
