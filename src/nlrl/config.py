@@ -27,6 +27,20 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ._exceptions import ConfigError
 
 
+def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
+    """The data in the YAML file at ``path``; a file that cannot be read or parsed is a one-line
+    :class:`ConfigError` naming ``what`` it is (``"sweep spec"``, ``"prompt file"``)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
 def default_run_dir() -> Path:
     """The user's cache directory for nlrl, as platformdirs names it (``~/.cache/nlrl`` on Linux,
     ``~/Library/Caches/nlrl`` on macOS, ``%LOCALAPPDATA%\\nlrl\\Cache`` on Windows)."""

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .backends import Backend, Usage, load_backend
 from .gists import Gist, GistCallback, GistStream
@@ -26,6 +26,10 @@ from .strategies import Budget, Run, Strategy, TraceEvent, get_strategy
 from .tasks.task import Task, ensure_text
 
 log = logging.getLogger(__name__)
+
+RunFactory = Callable[..., Run]
+"""Builds a solve's :class:`Run`: called as ``make_run(task, backend, reward=..., budget=...,
+on_token=gist_stream)``; :class:`Run` itself, or a subclass (the server's cancellable run)."""
 
 
 @dataclass(frozen=True)
@@ -91,16 +95,19 @@ class Solve:
     The state is kept as the steps go (``task`` once built, ``run`` once started, ``stream``), so a
     caller that catches a failure still has what was done (the rendered prompt, what the run
     spent, the gists so far). ``run_backend`` is what the strategy calls (a metering view of
-    ``backend``, say); the prompt is rendered and checked with ``backend`` itself.
+    ``backend``, say); the prompt is rendered and checked with ``backend`` itself. ``make_run``
+    builds the run (see :data:`RunFactory`).
     """
 
     def __init__(self, strategy: Strategy, backend: Backend, settings: SolveSettings, *,
-                 on_gist: GistCallback | None = None, run_backend: Backend | None = None) -> None:
+                 on_gist: GistCallback | None = None, run_backend: Backend | None = None,
+                 make_run: RunFactory = Run) -> None:
         self.strategy = strategy
         self.backend = backend
         self.settings = settings
         self.on_gist = on_gist
         self.run_backend = run_backend or backend
+        self.make_run = make_run
         self.task: Task | None = None
         self.run: Run | None = None
         self.stream: GistStream | None = None
@@ -131,8 +138,8 @@ class Solve:
             self.prepare(prompt, domain=domain, classifier_backend=classifier_backend, **extra)
         task = self.task
         self.stream = GistStream(task.domain, on_gist=self.on_gist, adaptive=self.settings.adaptive)
-        self.run = Run(task, self.run_backend, reward=self.settings.reward, budget=self.settings.budget,
-                       on_token=self.stream)
+        self.run = self.make_run(task, self.run_backend, reward=self.settings.reward,
+                                 budget=self.settings.budget, on_token=self.stream)
         result = self.strategy.run(self.run)
         self.stream.finish()
         log.info("solved domain=%s strategy=%s answer=%r tokens=%d", task.domain, result.strategy,

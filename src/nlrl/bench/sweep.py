@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping
 
 from .._exceptions import ConfigError
 from ..backends.base import Backend
+from ..config import read_yaml
 from .datasets import Dataset, load_dataset
 from .progress import BenchProgress
 
@@ -78,16 +79,7 @@ class SweepSpec:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "SweepSpec":
         """Read and check a YAML spec; every problem is a one-line :class:`ConfigError`."""
-        import yaml
-
-        p = Path(path)
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read sweep spec {p}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"sweep spec {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        return cls.from_dict(data, where=str(p))
+        return cls.from_dict(read_yaml(path, "sweep spec"), where=str(Path(path)))
 
     @classmethod
     def from_dict(cls, data: Any, *, where: str = "sweep spec") -> "SweepSpec":

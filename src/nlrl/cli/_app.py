@@ -127,6 +127,7 @@ def _version() -> str:
     try:
         return version("nlrl")
     except PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+        # layering: the root package is loaded before any of its modules; this reads its version only
         from .. import __version__
 
         return __version__

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from .._exceptions import ConfigError
+from ..config import read_yaml
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -57,12 +57,7 @@ class PromptSet:
 @lru_cache(maxsize=None)
 def _load(path: str) -> PromptSet:
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read prompt file {p}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"prompt file {p} is not valid YAML: {exc}") from exc
+    data = read_yaml(p, "prompt file")
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise ConfigError(f"prompt file {p} must map prompt kinds to template strings")
     return PromptSet(p.stem, data, str(p))

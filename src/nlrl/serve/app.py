@@ -347,7 +347,7 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
                     if not single:
                         yield sse(chunk(index, content=c.result.output))
                     yield sse(chunk(index, finish=c.finish_reason,
-                                    nlrl={"final_answer": c.result.answer, "usage": c.result.usage.to_dict()}))
+                                    nlrl={"final_answer": c.result.final_answer, "usage": c.result.usage.to_dict()}))
                 elif what == "end":
                     exc = item.exception() if not item.cancelled() else RunCancelled()
                     if exc is not None:

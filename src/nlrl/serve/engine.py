@@ -9,20 +9,25 @@ Cancellation is a flag checked at every generated token (and before every model 
 it is set the token callback raises :class:`RunCancelled`, which the engines treat like a stop
 string (the sample ends, the engine state is reset), and the run unwinds. The slot is released
 only when the worker thread has really finished.
+
+Each choice is solved by the one solve core (:class:`nlrl.pipeline.Solve`) with a
+:class:`ServedRun`, the run that honours cancellation and the request's sampling options.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..backends import Backend, Generation, SamplingParams, TokenEvent, TokenObserver, Usage
+from ..backends import Backend, Generation, SamplingParams, TokenEvent, TokenObserver
 from ..gists import GistStream
-from ..strategies import Budget, Run, StrategyResult, TraceEvent, get_strategy
+from ..pipeline import Solve, SolveResult, SolveSettings
+from ..strategies import Budget, Run, TraceEvent, get_strategy
 from ..tasks.task import Task
 from .errors import APIError, RunCancelled
 
@@ -110,9 +115,10 @@ class JobSpec:
 
 @dataclass
 class ChoiceResult:
+    """One choice of a request: its solve's result and, when watched, the tokens it streamed."""
+
     index: int
-    result: StrategyResult
-    usage_by_kind: dict[str, Usage]
+    result: SolveResult
     tokens: list[TokenEvent] = field(default_factory=list)
 
     @property
@@ -199,17 +205,10 @@ class Engine:
 
     def _one(self, job: Job, task: Task, index: int, j: int, emit: Emit | None) -> ChoiceResult:
         spec = job.spec
-        on_gist = (lambda g: emit("gist", index, g)) if emit is not None else None
-        gists = GistStream(task.domain, on_gist=on_gist, adaptive=spec.adaptive)
         forward: Callable[[TokenEvent], None] | None = None
         if emit is not None and spec.stream_tokens:
             forward = lambda ev: emit("token", index, ev)  # noqa: E731
-        tap = _TokenTap(gists, job, forward)
-        seed = spec.budget.seed
-        budget = Budget(n=spec.budget.n, max_tokens=spec.budget.max_tokens,
-                        max_total_tokens=spec.budget.max_total_tokens,
-                        temperature=spec.budget.temperature,
-                        seed=None if seed is None else seed + 100_003 * j)  # n independent runs
+        taps: list[_TokenTap] = []  # the one run's token tap, once Solve has built the run
         emitted: set[int] = set()
 
         def on_event(ev: TraceEvent) -> None:
@@ -217,16 +216,24 @@ class Engine:
             if emit is not None:
                 emit("trace", index, ev)
 
-        run = ServedRun(task, self.backend, cancel=job.cancel, on_event=on_event, top_p=spec.top_p,
-                        logprobs=spec.logprobs, watch=spec.watch, reward=spec.reward, budget=budget,
-                        on_token=tap if spec.watch else None)
-        result = get_strategy(spec.strategy).run(run)
-        gists.finish()
+        def make_run(task: Task, backend: Backend, *, on_token: GistStream, **kw: Any) -> ServedRun:
+            tap = _TokenTap(on_token, job, forward)
+            taps.append(tap)
+            return ServedRun(task, backend, cancel=job.cancel, on_event=on_event, top_p=spec.top_p,
+                             logprobs=spec.logprobs, watch=spec.watch, on_token=tap if spec.watch else None, **kw)
+
+        seed = spec.budget.seed
+        # n independent runs
+        budget = dataclasses.replace(spec.budget, seed=None if seed is None else seed + 100_003 * j)
+        settings = SolveSettings(budget=budget, reward=spec.reward, adaptive=spec.adaptive)
+        on_gist = (lambda g: emit("gist", index, g)) if emit is not None else None
+        result = Solve(get_strategy(spec.strategy), self.backend, settings, on_gist=on_gist,
+                       make_run=make_run)(task)
         if emit is not None:  # events a strategy recorded without the run (none of nlrl's own)
             for ev in result.trace:
                 if id(ev) not in emitted:
                     emit("trace", index, ev)
-        choice = ChoiceResult(index, result, dict(result.usage_by_kind), tap.events)
+        choice = ChoiceResult(index, result, taps[0].events)
         if emit is not None:
             emit("done", index, choice)
         return choice

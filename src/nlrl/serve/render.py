@@ -37,7 +37,7 @@ def nlrl_summary(choices: Sequence[ChoiceResult], *, request_id: str, strategy: 
                  samples: int, return_trace: bool) -> dict[str, Any]:
     by_kind: dict[str, Usage] = {}
     for c in choices:
-        for k, u in c.usage_by_kind.items():
+        for k, u in c.result.usage_by_kind.items():
             by_kind[k] = by_kind.get(k, Usage()) + u
     total = total_usage(choices)
     out: dict[str, Any] = {
@@ -47,7 +47,7 @@ def nlrl_summary(choices: Sequence[ChoiceResult], *, request_id: str, strategy: 
     }
     for c in choices:
         entry: dict[str, Any] = {"index": c.index, "strategy": c.result.strategy,
-                                 "final_answer": c.result.answer, "score": c.result.score,
+                                 "final_answer": c.result.final_answer, "score": c.result.score,
                                  "usage": c.result.usage.to_dict()}
         if return_trace:
             entry["trace"] = [ev.to_dict() for ev in c.result.trace]

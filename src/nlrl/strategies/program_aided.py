@@ -36,7 +36,14 @@ _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?")
 
 
 def program_of(text: str) -> str:
-    """The program in a completion: the text up to a closing fence, without an opening one."""
+    """The program in a completion: the text up to a closing fence, without an opening one.
+
+    Not :func:`nlrl.verifiers.answers.extract_code`: the prompt here opened the fence, so the
+    program is by construction the text before the first closing one. ``extract_code`` reads a
+    whole answer's blocks and prefers one that defines a function or reads stdin, so a completion
+    that runs on into another block (a model's ``def`` after the program) would have that block
+    chosen instead of the program the prompt asked for.
+    """
     text = _FENCE.sub("", text, count=1)
     end = text.find("```")
     return (text if end < 0 else text[:end]).rstrip() + "\n"

@@ -206,7 +206,7 @@ def test_full_queue_is_refused_with_retry_after_and_slots_come_back():
             await engine.admit()
         assert e.value.status == 429 and e.value.headers["Retry-After"] == "3"
         backend.gate.set()
-        assert (await first)[0].result.answer == "5"
+        assert (await first)[0].result.final_answer == "5"
         await queued  # the queued request got the slot
         assert engine.running == 1 and engine.waiting == 0
         second = engine.submit(Job(spec(), "b"), emit=False)
