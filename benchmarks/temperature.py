@@ -19,9 +19,13 @@ rerun replays.
 
 Reported per domain and temperature: self-consistency@5 accuracy (95% Wilson interval), the mean
 accuracy of single samples (95% bootstrap interval), and each temperature's paired difference to
-the chosen one (95% paired bootstrap over problems). The choice rule, fixed in advance: the
+the best one (95% paired bootstrap over problems). The choice rule, fixed in advance: the
 highest self-consistency@5 accuracy; ties go to the higher single-sample accuracy, then the lower
-temperature.
+temperature. A domain where no sample at any temperature was correct has nothing to choose by:
+its ``chosen`` is null and its default stays ``DEFAULT_TEMPERATURE``.
+
+``--math-problems`` / ``--commonsense-problems`` cap the problems taken (in the order above), so a
+rerun can replay exactly the problems a time-limited run finished, from the cache.
 """
 
 from __future__ import annotations
@@ -131,7 +135,10 @@ def summarize(rows: dict[float, list[dict]]) -> dict[str, Any]:
     best = max(rows, key=lambda t: (per_t[str(t)]["sc5_accuracy"], per_t[str(t)]["single_sample_accuracy"], -t))
     vs = {str(t): _paired([r["correct"] for r in rows[best]], [r["correct"] for r in rows[t]])
           for t in rows if t != best}
-    return {"by_temperature": per_t, "chosen": best, "chosen_minus_other_sc5": vs}
+    signal = any(any(r["samples_correct"]) for rs in rows.values() for r in rs)
+    # no correct sample at any temperature: nothing to choose by, the default stays as it was
+    return {"by_temperature": per_t, "best": best, "chosen": best if signal else None, "signal": signal,
+            "best_minus_other_sc5": vs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--math", type=int, default=20, help="arith dev problems per level (levels 2-4)")
     ap.add_argument("--commonsense", type=int, default=40)
     ap.add_argument("--coding", type=int, default=0)
+    ap.add_argument("--math-problems", type=int, default=None, help="at most this many math problems in all")
+    ap.add_argument("--commonsense-problems", type=int, default=None, help="at most this many in all")
     ap.add_argument("--per-round", default="2,3,1", help="math,commonsense,coding problems per round")
     ap.add_argument("--max-wall-s", type=float, default=1740.0)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NLRL_THREADS", "1")))
@@ -156,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cache = RESULTS / "temperature_cache.jsonl"
     domains = [_math_domain(args.math), _commonsense_domain(args.commonsense), _coding_domain(args.coding)]
+    for d, cap in zip(domains, (args.math_problems, args.commonsense_problems)):
+        if cap is not None:
+            d.problems = d.problems[:cap]
     backends = {d.name: sweep_base.CachedBackend(cache, make_inner, domain=d.name) for d in domains}
     # the strategies benchmark's commonsense samples (same prompt, seed and limits) replay, read-only
     old = RESULTS / "strategies_cache.jsonl"
@@ -198,9 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "self-consistency@5 over a temperature grid, per domain (embedded model)",
         "command": (f"NLRL_THREADS={args.threads} python benchmarks/temperature.py --math {args.math} "
                     f"--commonsense {args.commonsense} --coding {args.coding} --per-round {args.per_round} "
-                    f"--max-wall-s {args.max_wall_s:.0f}"),
+                    f"--max-wall-s {args.max_wall_s:.0f}"
+                    + (f" --math-problems {args.math_problems}" if args.math_problems is not None else "")
+                    + (f" --commonsense-problems {args.commonsense_problems}"
+                       if args.commonsense_problems is not None else "")),
         "model": "gemma-3-270m (base, q4_k_m, llama.cpp)", "grid": list(GRID), "n": N,
-        "choice_rule": "highest self-consistency@5 accuracy; ties: higher single-sample accuracy, then lower T",
+        "choice_rule": ("highest self-consistency@5 accuracy; ties: higher single-sample accuracy, then lower T; "
+                        "no correct sample at any T: no choice (the default stays as it was)"),
         "problems": {d.name: done[d.name] for d in domains},
         "datasets": {"math": "arith dev split, levels 2-4, interleaved (max_tokens 48, seed 0)",
                      "commonsense": f"CommonsenseQA dev, file order (benchmarks/strategies.py prompt, "
