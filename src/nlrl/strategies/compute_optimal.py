@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 from .._exceptions import ConfigError
 from ..backends import Usage
 from .base import Budget, Run, Strategy, StrategyResult
-from .sampling import DEFAULT_TEMPERATURE, Sample, default_temperature, draw
+from .sampling import DEFAULT_TEMPERATURE, Sample, draw
 from .voting import equivalence_for, majority
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def _minus(a: Usage, b: Usage) -> Usage:
 
 def _temperature(strategy: Strategy, run: Run) -> float:
     t = getattr(strategy, "temperature", None)
-    return default_temperature(run.task.domain) if t is None else float(t)
+    return DEFAULT_TEMPERATURE if t is None else float(t)
 
 
 # ---- a batch under one budget -----------------------------------------------------------------

@@ -25,7 +25,7 @@ def _isolated() -> bool:
 
 
 needs_sandbox = pytest.mark.skipif(not _isolated(), reason="no isolating sandbox mode on this machine")
-FAST = {"timeout_s": 3.0}
+FAST = {"timeout_s": 10.0}  # generous: a loaded machine must not time a trivial program out
 QUESTION = "Write a function to add one to a number.\nYour code should pass this test:\nassert inc(1) == 2"
 
 
