@@ -25,6 +25,7 @@ STRATEGIES.register("beam", "nlrl.strategies.beam:BeamSearch")
 STRATEGIES.register("auto", "nlrl.strategies.compute_optimal:Auto")
 STRATEGIES.register("program-aided", "nlrl.strategies.program_aided:ProgramAided")
 STRATEGIES.register("deepconf", "nlrl.strategies.deepconf:DeepConf")
+STRATEGIES.register("public-tests", "nlrl.strategies.public_tests:PublicTests")
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:

@@ -29,7 +29,7 @@ from ..tasks.prompts import load_template, render_string
 from ..verifiers.answers import has_final_answer
 from .base import Run, Strategy, StrategyResult
 from .reward_choice import resolve_reward
-from .sampling import DEFAULT_TEMPERATURE, affordable, temperature_of
+from .sampling import affordable, sampling_temperature
 from .scoring import feed, score_steps, wants_logprobs
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class BeamSearch(Strategy):
         width = self.width or run.budget.n
         prm = self._process_reward(run)
         logprobs = wants_logprobs(prm)
-        temp = temperature_of(run, DEFAULT_TEMPERATURE if self.temperature is None else self.temperature)
+        temp = sampling_temperature(run, self.temperature)
         base = step_prompt(run)
         beams = [Beam()]
         finished: list[Beam] = []

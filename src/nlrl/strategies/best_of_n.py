@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from .base import Run, Strategy, StrategyResult
 from .reward_choice import resolve_reward
-from .sampling import DEFAULT_TEMPERATURE, Sample, draw, temperature_of
+from .sampling import Sample, draw, sampling_temperature
 from .scoring import feed, score_outputs, wants_logprobs
 from .self_consistency import vote_result, vote_samples
 from .voting import Equivalence, equivalence_for, majority
@@ -66,7 +66,7 @@ class BestOfN(Strategy):
             raise ConfigError(f"best-of-n threshold needs a reward that scores a sample on its own; "
                               f"the {reward.name} reward depends on samples not drawn yet")
         n = max(self.n or run.budget.n, len(prior))
-        temp = temperature_of(run, DEFAULT_TEMPERATURE if self.temperature is None else self.temperature)
+        temp = sampling_temperature(run, self.temperature)
         logprobs = wants_logprobs(reward)
         samples: list[Sample] = list(prior)
         if logprobs and any(s.logprobs is None for s in samples):

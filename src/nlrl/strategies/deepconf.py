@@ -45,7 +45,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from ..backends import TokenCallback, TokenEvent, TokenObserver
 from .base import Run, Strategy, StrategyResult
-from .sampling import DEFAULT_TEMPERATURE, Sample, affordable, draw, temperature_of
+from .sampling import Sample, affordable, draw, sampling_temperature
 from .self_consistency import vote_result, vote_samples
 from .voting import Equivalence, equivalence_for, majority
 
@@ -190,7 +190,7 @@ class DeepConf(Strategy):
 
     def run(self, run: Run) -> StrategyResult:
         n = self.n or run.budget.n
-        temp = temperature_of(run, self.temperature if self.temperature is not None else DEFAULT_TEMPERATURE)
+        temp = sampling_temperature(run, self.temperature)
         if temp == 0.0 and n > 1:
             log.warning("deepconf: n=%d samples at temperature 0 would all be the same; drawing one", n)
             n = 1

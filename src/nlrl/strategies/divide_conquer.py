@@ -17,7 +17,7 @@ from .._exceptions import ConfigError
 from ..verifiers.answers import final_answer_line
 from .base import Run, Strategy, StrategyResult
 from .prompting import render
-from .sampling import DEFAULT_TEMPERATURE, Sample, affordable, temperature_of
+from .sampling import Sample, affordable, sampling_temperature
 from .self_consistency import vote_result, vote_samples
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,7 @@ class DivideAndConquer(Strategy):
 
     def run(self, run: Run) -> StrategyResult:
         n = self.n or run.budget.n
-        default = 0.0 if n == 1 else (DEFAULT_TEMPERATURE if self.temperature is None else self.temperature)
-        temp = temperature_of(run, default)
+        temp = sampling_temperature(run, 0.0 if n == 1 and self.temperature is None else self.temperature)
         chains: list[Sample] = []
         for chain in range(n):
             if chain and (temp == 0.0 or (affordable(run) is not None and affordable(run) < 3)):

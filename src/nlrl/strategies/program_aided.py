@@ -25,7 +25,7 @@ from ..verifiers.answers import final_answer_line
 from ..verifiers.sandbox import RunResult, SandboxLimits, run_many
 from .base import Run, Strategy, StrategyResult, TraceEvent
 from .prompting import render
-from .sampling import DEFAULT_TEMPERATURE, Sample, draw
+from .sampling import Sample, default_temperature, draw
 from .voting import Equivalence, equivalence_for, majority
 
 #: The default limits of one program: arithmetic needs a fraction of these.
@@ -75,7 +75,8 @@ class ProgramAided(Strategy):
     """Sample programs, run them in the sandbox, vote over what they print.
 
     ``n`` overrides the budget's n; ``temperature`` the sampling temperature (the budget's, if
-    set, wins; default greedy for one sample, 0.7 for several); ``limits`` the sandbox limits of
+    set, wins; default greedy for one sample, the domain's measured default for several:
+    :data:`~nlrl.strategies.sampling.DOMAIN_TEMPERATURES`); ``limits`` the sandbox limits of
     each program; ``equivalent`` the answer equivalence (default: per domain).
     """
 
@@ -100,7 +101,7 @@ class ProgramAided(Strategy):
             return run.budget.temperature
         if self.temperature is not None:
             return self.temperature
-        return 0.0 if n == 1 else DEFAULT_TEMPERATURE
+        return 0.0 if n == 1 else default_temperature(run.task.domain)
 
     def run(self, run: Run) -> StrategyResult:
         n = self.n or run.budget.n

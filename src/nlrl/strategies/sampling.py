@@ -12,14 +12,28 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Sequence
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
 
 from .base import Run
 
 log = logging.getLogger(__name__)
 
-#: Sampling temperature of the sampling strategies when the budget does not set one.
+#: Sampling temperature of the sampling strategies in a domain :data:`DOMAIN_TEMPERATURES` lacks.
 DEFAULT_TEMPERATURE = 0.7
+
+#: The sampling strategies' default temperature per domain, when neither the budget nor the
+#: strategy's own ``temperature`` option sets one. Measured, not guessed:
+#: ``benchmarks/temperature.py`` -> ``benchmarks/results/temperature.json`` (self-consistency@5
+#: with the embedded model at T in {0.2, 0.4, 0.6, 0.8, 1.0}: math on 30 arith dev problems,
+#: commonsense on 40 CommonsenseQA questions; both chose 0.4, within wide intervals; see
+#: docs/strategies.md). Coding was not swept (the model wrote no correct MBPP program at 0.7,
+#: benchmarks/results/public_tests.json) and keeps the previous default.
+DOMAIN_TEMPERATURES: Mapping[str, float] = MappingProxyType({
+    "math": 0.4,
+    "commonsense": 0.4,
+    "coding": DEFAULT_TEMPERATURE,
+})
 
 
 @dataclass(frozen=True)
@@ -34,9 +48,23 @@ class Sample:
     logprobs: tuple[float, ...] | None = None
 
 
-def temperature_of(run: Run, default: float = DEFAULT_TEMPERATURE) -> float:
-    """The budget's temperature, or ``default`` when the budget leaves it open."""
-    return default if run.budget.temperature is None else run.budget.temperature
+def default_temperature(domain: str | None) -> float:
+    """The measured default sampling temperature of ``domain`` (:data:`DOMAIN_TEMPERATURES`)."""
+    return DOMAIN_TEMPERATURES.get(domain or "", DEFAULT_TEMPERATURE)
+
+
+def sampling_temperature(run: Run, option: float | None = None) -> float:
+    """The temperature a sampling strategy samples at: the budget's, else the strategy's own
+    ``option``, else the measured default of the task's domain."""
+    if run.budget.temperature is not None:
+        return run.budget.temperature
+    return option if option is not None else default_temperature(run.task.domain)
+
+
+def temperature_of(run: Run, default: float | None = None) -> float:
+    """The budget's temperature, or ``default`` (the domain's measured default when None) when
+    the budget leaves it open."""
+    return sampling_temperature(run, default)
 
 
 def affordable(run: Run, max_tokens: int | None = None) -> int | None:

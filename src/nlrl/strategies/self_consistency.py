@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from .._exceptions import ConfigError
 from .base import Run, Strategy, StrategyResult
-from .sampling import DEFAULT_TEMPERATURE, Sample, draw, temperature_of
+from .sampling import Sample, draw, sampling_temperature
 from .scoring import feed, score_outputs, wants_logprobs
 from .voting import Equivalence, Vote, equivalence_for, majority
 
@@ -81,7 +81,7 @@ class SelfConsistency(Strategy):
         self.equivalent = equivalent
 
     def _temperature(self, run: Run) -> float:
-        return temperature_of(run, self.temperature if self.temperature is not None else DEFAULT_TEMPERATURE)
+        return sampling_temperature(run, self.temperature)
 
     def run(self, run: Run) -> StrategyResult:
         return self.run_with(run, ())

@@ -12,10 +12,12 @@ the best-scored answer wins), then by the earliest answer, so a vote is always d
 
 from __future__ import annotations
 
+import ast
 import logging
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from .._exceptions import ConfigError
@@ -142,13 +144,14 @@ _CHOICE_LINE = re.compile(r"^\s*\(?([A-J])[.)]\s+(.+?)\s*$", re.MULTILINE)
 
 def equivalence_for(domain: str, question: str | None = None) -> Equivalence:
     """The equivalence used to group answers of ``domain``: mathematical for math; for a
-    multiple-choice question (lines "A. text"), the choice each answer picks; yes/no by meaning."""
+    multiple-choice question (lines "A. text"), the choice each answer picks; yes/no by meaning;
+    programs by syntax tree (:func:`same_program`)."""
     if domain == "math":
         from ..verifiers.math import answers_equivalent
 
         return answers_equivalent  # memoised inside, exact for plain numbers
     if domain == "coding":
-        return lambda a, b: a.strip() == b.strip()
+        return same_program
     choices = _CHOICE_LINE.findall(question or "")
     if len(choices) >= 2:
         from ..verifiers.qa import extract_choice
@@ -161,6 +164,20 @@ def equivalence_for(domain: str, question: str | None = None) -> Equivalence:
 
         return lambda a, b: key(a) == key(b)
     return _yes_no_or_text
+
+
+@lru_cache(maxsize=4096)
+def _program_key(code: str) -> str:
+    try:
+        return ast.dump(ast.parse(code))  # parsing runs nothing; comments and layout drop out
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code.strip()
+
+
+def same_program(a: str, b: str) -> bool:
+    """Two programs are one vote when their syntax trees are equal (comments, blank lines and
+    formatting aside); text that does not parse is compared stripped."""
+    return a.strip() == b.strip() or _program_key(a) == _program_key(b)
 
 
 def _yes_no_or_text(a: str, b: str) -> bool:

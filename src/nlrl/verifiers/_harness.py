@@ -9,7 +9,8 @@ and runs as two processes:
   reads anything secret. Only then does it read the secret file descriptor: the verdict nonce and,
   for tests, the trusted test code. It runs the tests itself, calling the program's functions
   through a pipe, on plain values only, and prints ``\\n<nonce> <payload>`` on stdout when they all
-  pass; when they do not, ``\\n<nonce>! <report>`` (what failed: see ``_failure``) and exit status 1.
+  pass (the payload: the JSON of what the tests left in ``__nlrl_result__``, else null); when they
+  do not, ``\\n<nonce>! <report>`` (what failed: see ``_failure``) and exit status 1.
   The program never holds the nonce, so it cannot print either.
 - **the runner** (the fork): closes every descriptor but stdin/stdout/stderr and its two pipe
   ends, then runs the untrusted program. It answers the judge's requests ("get name", "call",
@@ -407,6 +408,10 @@ def _judge(pid, secret_fd, req_fd, resp_fd, mode):
                     except NameError:
                         pass
             exec(compile(spec["tests"], "<tests>", "exec"), ns)
+            # the trusted tests may leave a JSON value (e.g. one verdict per example) as the payload
+            result = ns.get("__nlrl_result__")
+            if result is not None:
+                payload = json.dumps(result)
             ok = True
     except BaseException as exc:
         if pid:

@@ -114,7 +114,8 @@ Source = Union[str, TestedProgram]
 
 @dataclass(frozen=True)
 class RunResult:
-    """How one run ended. ``payload`` is the JSON value the program left in ``__nlrl_result__``;
+    """How one run ended. ``payload`` is the JSON value left in ``__nlrl_result__`` by the program
+    (a plain source) or by the trusted tests (a :class:`TestedProgram` whose tests all ran);
     ``failure`` is the judge's report when a run failed (see the field)."""
 
     status: Status

@@ -5,6 +5,7 @@ import pytest
 from nlrl import ConfigError, ScriptedBackend
 from nlrl.strategies import Budget, get_strategy
 from nlrl.strategies.divide_conquer import DivideAndConquer, parse_subquestions
+from nlrl.strategies.sampling import default_temperature
 
 from helpers.strategies import math_task
 
@@ -53,7 +54,7 @@ def test_several_chains_are_voted():
     res = get_strategy("divide-and-conquer")(math_task(Q), b, budget=Budget(n=3, seed=4))
     assert res.answer == "10" and res.extra["chains"] == 3
     assert any(e.kind == "vote" for e in res.trace)
-    assert {r.params.temperature for r in b.requests} == {0.7}
+    assert {r.params.temperature for r in b.requests} == {default_temperature("math")}
 
 
 def test_budget_respected():

@@ -9,6 +9,7 @@ import pytest
 from nlrl import ConfigError, ScriptedBackend, VerifierError
 from nlrl.strategies import Budget, get_strategy
 from nlrl.strategies.program_aided import ProgramAided, answer_of, program_of
+from nlrl.strategies.sampling import default_temperature
 from nlrl.verifiers import sandbox as sb
 
 from helpers.strategies import math_task
@@ -103,7 +104,8 @@ def test_sampling_defaults_and_budget_temperature():
     backend = ScriptedBackend(["print(1)\n"], cycle=True)
     ProgramAided(**FAST)(math_task(), backend, budget=Budget(n=2, seed=5))
     ProgramAided(**FAST)(math_task(), backend, budget=Budget(n=2, seed=5, temperature=0.3))
-    assert [(r.params.n, r.params.temperature, r.params.seed) for r in backend.requests] == [(2, 0.7, 5), (2, 0.3, 5)]
+    t = default_temperature("math")
+    assert [(r.params.n, r.params.temperature, r.params.seed) for r in backend.requests] == [(2, t, 5), (2, 0.3, 5)]
 
 
 @needs_sandbox

@@ -4,6 +4,7 @@ import pytest
 
 from nlrl import ConfigError, ScriptedBackend
 from nlrl.strategies import Budget, get_strategy
+from nlrl.strategies.sampling import default_temperature
 from nlrl.strategies.self_consistency import AdaptiveSelfConsistency, SelfConsistency, beta_prob_greater
 
 from helpers.strategies import TextReward, math_task
@@ -23,7 +24,7 @@ def test_majority_over_equivalent_answers():
     assert [e.kind for e in res.trace].count("sample") == 5
     # one call drew all five samples at a sampling temperature with the run's seed
     (req,) = backend.requests
-    assert req.params.n == 5 and req.params.temperature == 0.7 and req.params.seed == 1
+    assert req.params.n == 5 and req.params.temperature == default_temperature("math") and req.params.seed == 1
 
 
 def test_usage_is_summed_across_calls():
