@@ -25,6 +25,9 @@ STRATEGIES.register("beam", "nlrl.strategies.beam:BeamSearch")
 STRATEGIES.register("auto", "nlrl.strategies.compute_optimal:Auto")
 STRATEGIES.register("program-aided", "nlrl.strategies.program_aided:ProgramAided")
 STRATEGIES.register("deepconf", "nlrl.strategies.deepconf:DeepConf")
+STRATEGIES.register("dvts", "nlrl.strategies.dvts:DVTS")
+STRATEGIES.register("mcts", "nlrl.strategies.mcts:MCTS")
+STRATEGIES.register("particle-filter", "nlrl.strategies.particle_filter:ParticleFilter")
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:
