@@ -88,6 +88,7 @@ class DVTS(Strategy):
         step_cap = min(self.step_tokens, run.budget.max_tokens)
         live: dict[int, Beam] = {t: Beam(slot=t) for t in range(trees)}
         finished: dict[int, Beam] = {}
+        ended: dict[int, Beam] = {}  # subtrees that stopped without an answer
         stopped = f"{self.max_steps} steps"
         for depth in range(self.max_steps):
             if not live:
@@ -100,14 +101,16 @@ class DVTS(Strategy):
             if not order:
                 stopped = "token budget spent"
                 break
-            seed = None if run.budget.seed is None else run.budget.seed + depth * 1000
-            groups = expand(run, prm, base, [live[t] for t in order], n=width, step_cap=step_cap,
-                            temperature=temp, seed=seed)
-            for t, cands in zip(order, groups):
+            for t in order:
+                # one call per subtree, each with its own seeds: in one call every prompt's sample
+                # i gets seed + i, and the subtrees' roots are the same prompt
+                seed = None if run.budget.seed is None else run.budget.seed + depth * 1000 + t * width
+                cands = expand(run, prm, base, [live[t]], n=width, step_cap=step_cap, temperature=temp,
+                               seed=seed)[0]
                 cands = score_paths(run, prm, cands, strict=self.strict)
                 if not cands:
                     run.event("subtree", "no new step", subtree=t, depth=depth + 1, candidates=[], kept=None)
-                    del live[t]  # nothing to continue with: the subtree ends unfinished
+                    ended[t] = live.pop(t)  # nothing to continue with: the subtree ends unfinished
                     continue
                 ranked = sorted(range(len(cands)), key=lambda j: -cands[j].value(self.aggregation))
                 best = replace(cands[ranked[0]], slot=t)
@@ -122,7 +125,7 @@ class DVTS(Strategy):
         else:
             if not live:
                 stopped = "all subtrees finished"
-        return self._finish(run, finished, live, stopped, trees)
+        return self._finish(run, finished, {**live, **ended}, stopped, trees)
 
     def _finish(self, run: Run, finished: dict[int, Beam], live: dict[int, Beam], stopped: str,
                 trees: int) -> StrategyResult:

@@ -147,8 +147,11 @@ class ParticleFilter(Strategy):
         for i in live:
             groups.setdefault(particles[i].steps, []).append(i)
         out = list(particles)
-        for g, members in enumerate(groups.values()):
-            seed = None if run.budget.seed is None else run.budget.seed + depth * 1000 + g
+        offset = 0
+        for members in groups.values():
+            # disjoint seeds across the calls of a round: sample i of a call is seeded seed + i
+            seed = None if run.budget.seed is None else run.budget.seed + depth * 1000 + offset
+            offset += len(members)
             cands = expand(run, prm, base, [particles[members[0]]], n=len(members), step_cap=step_cap,
                            temperature=temp, seed=seed, keep_repeats=True)[0]
             cands = score_paths(run, prm, cands, strict=self.strict)
