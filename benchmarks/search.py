@@ -14,7 +14,9 @@ plot docs/img/search.png):
 
 The two parts are separate processes (they can run at the same time) that append one row per
 problem to ``search.deepconf.rows.jsonl`` / ``search.search.rows.jsonl``; a rerun resumes, and a
-finished problem is never recomputed (its rows are replayed). Sampled completions are not cached
+finished problem is never recomputed (its rows are replayed). A second process per part with
+``--reverse`` works from the last problem down, so the problems done are a prefix and a suffix
+of the fixed set (fixed in advance; which ones depends only on how far each process got). Sampled completions are not cached
 one by one: the harness's completion cache keeps greedy generations only, and an online DeepConf
 sample is cut by its streaming callback, which a replay could not reproduce.
 
@@ -233,9 +235,15 @@ def summarize_search(rows: list[dict]) -> dict:
 
 
 def load_rows(path: Path) -> list[dict]:
+    """The rows of a part, one per problem (the first written wins if two processes met)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows.setdefault(r["i"], r)
+    return list(rows.values())
 
 
 def rows_path(part: str) -> Path:
@@ -306,23 +314,68 @@ def plot(out: dict) -> None:
     fig.savefig(PLOT, dpi=110)
 
 
+def _acc(m: dict) -> str:
+    lo, hi = m["ci95"]
+    return f"{m['correct']}/{m['n']} = {m['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _diff(d: dict) -> str:
+    lo, hi = d["accuracy_diff_ci95"]
+    return f"{d['accuracy_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def markdown(out: dict) -> str:
+    """The docs' tables, printed from search.json (so the docs' figures equal the file's)."""
+    lines = []
+    dc = out["deepconf"]["summary"]
+    if dc:
+        lines += [f"DeepConf vs self-consistency ({out['deepconf']['problems']} problems):", "",
+                  "| N | method | accuracy | generated tokens | tokens / self-consistency | accuracy − self-consistency |",
+                  "|---|---|---|---|---|---|"]
+        for n in NS:
+            part = dc[f"n{n}"]
+            lines.append(f"| {n} | self-consistency | {_acc(part['sc'])} | {part['sc']['tokens']} | 1 | 0 |")
+            for m in ("offline", "online"):
+                v = part[m]["vs_sc"]
+                lo, hi = v["token_ratio_ci95"]
+                lines.append(f"| {n} | deepconf {m} | {_acc(part[m])} | {part[m]['tokens']} | "
+                             f"{v['token_ratio']:.4f} [{lo:.4f}, {hi:.4f}] | {_diff(v)} |")
+        lines.append("")
+    se = out["search"]["summary"]
+    if se:
+        lines += [f"Search at equal token budgets ({out['search']['problems']} problems):", "",
+                  "| budget | strategy | accuracy | tokens / problem | most tokens in a run | fallbacks | no answer | accuracy − best-of-n |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for b in BUDGETS:
+            for label in SEARCH:
+                m = se[f"budget{b}"][label]
+                d = _diff(m["vs_best_of_n"]) if "vs_best_of_n" in m else "0"
+                lines.append(f"| {b} | {label} | {_acc(m)} | {m['tokens_per_problem']} | {m['max_tokens_seen']} | "
+                             f"{m['fallbacks']} | {m['no_answer']} | {d} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", choices=("deepconf", "search", "report"), required=True)
     ap.add_argument("--problems", type=int, default=60, help="the first K of the fixed set")
+    ap.add_argument("--markdown", action="store_true", help="with --part report: print the docs' tables")
+    ap.add_argument("--reverse", action="store_true",
+                    help="work from the last problem down (a second process on the same part meets the first)")
     args = ap.parse_args()
     if args.part == "report":
-        print(json.dumps(write_report(), indent=1)[:4000])
+        out = write_report()
+        print(markdown(out) if args.markdown else json.dumps(out, indent=1)[:4000])
         return
     from nlrl.backends import load_backend
 
     backend = load_backend("embedded", n_ctx=2048)
     path = rows_path(args.part)
-    done = {r["i"] for r in load_rows(path)}
     work = run_deepconf if args.part == "deepconf" else run_search
+    order = list(enumerate(problems(args.problems)))
     with path.open("a") as fh:
-        for i, (q, gold) in enumerate(problems(args.problems)):
-            if i in done:
+        for i, (q, gold) in (reversed(order) if args.reverse else order):
+            if i in {r["i"] for r in load_rows(path)}:  # done here, or by a process running the other way
                 continue
             t0 = time.perf_counter()
             row = work(backend, i, q, gold)

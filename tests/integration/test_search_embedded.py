@@ -16,13 +16,13 @@ TASK = Task.build("What is 12 + 5?", domain="math", difficulty="easy")
 
 
 @pytest.mark.parametrize("name, options, event", [
-    ("dvts", {"n": 4, "width": 2, "step_tokens": 16, "max_steps": 3}, "subtree"),
-    ("particle-filter", {"n": 3, "step_tokens": 16, "max_steps": 3}, "particles"),
-    ("mcts", {"iterations": 4, "step_tokens": 16, "max_steps": 3}, "backup"),
-    ("mcts", {"iterations": 2, "step_tokens": 16, "max_steps": 3, "evaluator": "value", "value_tokens": 24}, "evaluate"),
+    ("dvts", {"n": 2, "width": 2, "step_tokens": 12, "max_steps": 2}, "subtree"),
+    ("particle-filter", {"n": 2, "step_tokens": 12, "max_steps": 2}, "particles"),
+    ("mcts", {"iterations": 2, "step_tokens": 12, "max_steps": 2}, "backup"),
+    ("mcts", {"iterations": 1, "step_tokens": 12, "max_steps": 2, "evaluator": "value", "value_tokens": 24}, "evaluate"),
 ])
 def test_search_runs_in_budget(embedded, name, options, event):
-    cap = 120
+    cap = 64
     res = get_strategy(name, **options)(TASK, embedded, budget=Budget(n=4, max_tokens=16, max_total_tokens=cap, seed=7))
     assert 0 < res.usage.completion_tokens <= cap
     kinds = [e.kind for e in res.trace]
