@@ -48,6 +48,11 @@ def split_steps(text: str) -> list[str]:
     return steps
 
 
+def finishes(step: str) -> bool:
+    """Whether ``step`` is a final-answer line ("Final Answer: ...")."""
+    return bool(_FINAL_LINE.search(step))
+
+
 def aggregate(scores: Sequence[float], how: str) -> float:
     if not scores:
         return 0.0
@@ -141,7 +146,7 @@ def expand(run: Run, prm: Any, base: str, paths: Sequence[Beam], *, n: int, step
                 feed(run, prm, [(step, comp.logprobs)])
             # a line holding "Step 1: ... Step 2: ..." is several steps
             cands.append(Beam(b.steps + tuple(split_steps(step)), b.scores,
-                              bool(_FINAL_LINE.search(step)), b.depth + 1, parent=b.slot))
+                              finishes(step), b.depth + 1, parent=b.slot))
         out.append(cands)
     return out
 

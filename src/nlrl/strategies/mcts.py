@@ -47,7 +47,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from ..backends import Generation, SamplingParams
 from .base import Run, Strategy, StrategyResult
-from .beam import AGGREGATES, Beam, _FINAL_LINE, expand, process_reward, score_paths, split_steps, step_prompt
+from .beam import AGGREGATES, Beam, expand, finishes, process_reward, score_paths, split_steps, step_prompt
 from .dvts import check_int
 from .sampling import DEFAULT_TEMPERATURE, temperature_of
 
@@ -254,7 +254,7 @@ class MCTS(Strategy):
         finished = False
         for line in split_steps(comp.text):
             steps.append(line)
-            if _FINAL_LINE.search(line):
+            if finishes(line):
                 finished = True
                 break
         if prm is not None and _wants(prm):

@@ -133,8 +133,9 @@ class ParticleFilter(Strategy):
             particles = self._extend(run, prm, base, particles, live, depth, step_cap, temp)
             weights = self.weights(particles)
             run.event("particles", "", depth=depth + 1, extended=live, particles=[
-                {"text": p.steps[-1] if p.steps else "", "parent": p.parent, "score": round(p.value(self.aggregation), 4),
-                 "weight": round(w, 6), "done": p.done} for p, w in zip(particles, weights)])
+                {"text": p.steps[-1] if p.steps else "", "parent": p.parent,
+                 "score": round(p.value(self.aggregation), 4), "weight": round(w, 6), "done": p.done}
+                for p, w in zip(particles, weights)])
         else:
             if all(p.done for p in particles):
                 stopped = "all particles finished"
