@@ -152,24 +152,33 @@ def run_deepconf(backend, i: int, question: str, gold: str) -> dict:
 
 # ---- part 2: search strategies at equal token budgets ----------------------------------------
 
-def run_search(backend, i: int, question: str, gold: str) -> dict:
+def run_search(backend, i: int, question: str, gold: str, done: set[str], fh) -> None:
+    """Every strategy at every budget not yet run on problem ``i``; one row per run, appended as it
+    finishes (a step-level search on this shared machine takes minutes)."""
     task = task_of(question)
-    row: dict[str, Any] = {"i": i, "question": question, "gold": gold}
     for budget_tokens in BUDGETS:
         for label, (name, opts) in SEARCH.items():
+            key = f"{label}@{budget_tokens}"
+            if key in done:
+                continue
             budget = Budget(n=8, max_tokens=MAX_TOKENS, max_total_tokens=budget_tokens,
                             temperature=TEMPERATURE, seed=SEED + 100 * i)
             strat = get_strategy(name, **opts)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = strat(task, backend, budget=budget, reward="logprob" if name == "best-of-n" else None)
-            assert res.usage.completion_tokens <= budget_tokens, (label, res.usage.completion_tokens)
-            row[f"{label}@{budget_tokens}"] = {
-                "answer": res.answer, "correct": correct(res.answer, gold),
-                "tokens": res.usage.completion_tokens, "calls": res.usage.calls,
-                "stopped": res.extra.get("stopped"), "finished": res.extra.get("finished"),
-                "fallback": any(e.kind == "fallback" for e in res.trace),
-                "wall_s": round(time.perf_counter() - t0, 2)}
-    return row
+            assert res.usage.completion_tokens <= budget_tokens, (key, res.usage.completion_tokens)
+            row = {"i": i, "question": question, "gold": gold, "key": key,
+                   "answer": res.answer, "correct": correct(res.answer, gold),
+                   "tokens": res.usage.completion_tokens, "prompt_tokens": res.usage.prompt_tokens,
+                   "calls": res.usage.calls, "stopped": res.extra.get("stopped"),
+                   "finished": res.extra.get("finished"),
+                   "fallback": any(e.kind == "fallback" for e in res.trace),
+                   "wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            write_report(backend.model_name)
+            print(f"[search {i}] {key}: {res.answer!r} (gold {gold}) {row['tokens']} tokens, "
+                  f"{row['cpu_s']} cpu-s", flush=True)
 
 
 # ---- summaries ---------------------------------------------------------------------------------
@@ -217,17 +226,25 @@ def summarize_deepconf(rows: list[dict]) -> dict:
 
 
 def summarize_search(rows: list[dict]) -> dict:
+    """Per budget, over the problems on which every strategy ran at that budget (paired)."""
     out: dict[str, Any] = {}
     for b in BUDGETS:
-        part = {}
+        keys = [f"{label}@{b}" for label in SEARCH]
+        done = [r for r in rows if all(k in r for k in keys)]
+        part: dict[str, Any] = {"problems": len(done), "problem_ids": [r["i"] for r in done],
+                                "runs_done": {k: sum(k in r for r in rows) for k in keys}}
+        if not done:
+            out[f"budget{b}"] = part
+            continue
         for label in SEARCH:
             key = f"{label}@{b}"
-            s = method_summary(rows, key)
-            s["fallbacks"] = sum(bool(r[key]["fallback"]) for r in rows)
-            s["no_answer"] = sum(r[key]["answer"] is None for r in rows)
-            s["max_tokens_seen"] = max(r[key]["tokens"] for r in rows)
+            s = method_summary(done, key)
+            s["fallbacks"] = sum(bool(r[key]["fallback"]) for r in done)
+            s["no_answer"] = sum(r[key]["answer"] is None for r in done)
+            s["max_tokens_seen"] = max(r[key]["tokens"] for r in done)
+            s["cpu_s_per_problem"] = round(sum(r[key].get("cpu_s", 0.0) for r in done) / len(done), 1)
             if label != "best-of-n":
-                s["vs_best_of_n"] = {k: v for k, v in paired(rows, key, f"best-of-n@{b}").items()
+                s["vs_best_of_n"] = {k: v for k, v in paired(done, key, f"best-of-n@{b}").items()
                                      if k.startswith("accuracy")}
             part[label] = s
         out[f"budget{b}"] = part
@@ -235,13 +252,19 @@ def summarize_search(rows: list[dict]) -> dict:
 
 
 def load_rows(path: Path) -> list[dict]:
-    """The rows of a part, one per problem (the first written wins if two processes met)."""
+    """The rows of a part, one per problem (the first written wins if two processes met); a
+    search row gathers the problem's runs under their keys ("beam@128", ...)."""
     if not path.exists():
         return []
     rows: dict[int, dict] = {}
     for line in path.read_text().splitlines():
-        if line.strip():
-            r = json.loads(line)
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if "key" in r:  # one search run
+            row = rows.setdefault(r["i"], {"i": r["i"], "question": r["question"], "gold": r["gold"]})
+            row.setdefault(r["key"], {k: v for k, v in r.items() if k not in ("i", "question", "gold", "key")})
+        else:
             rows.setdefault(r["i"], r)
     return list(rows.values())
 
@@ -272,7 +295,9 @@ def write_report(model: str | None = None) -> dict:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "note": "a shared 2-core machine: wall times are not comparable, tokens are"},
         "wall_s": {"deepconf": round(sum(r["offline_wall_s"] + sum(r[f"online{n}"]["wall_s"] for n in NS) for r in dc), 1),
-                   "search": round(sum(v["wall_s"] for r in se for k, v in r.items() if isinstance(v, dict)), 1)},
+                   "search": round(sum(v["wall_s"] for r in se for k, v in r.items() if isinstance(v, dict)), 1),
+                   "search_cpu": round(sum(v.get("cpu_s", 0.0) for r in se for k, v in r.items()
+                                           if isinstance(v, dict)), 1)},
     }
     tmp = out_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(out, indent=1) + "\n")
@@ -292,11 +317,14 @@ def plot(out: dict) -> None:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
     summ = out["search"]["summary"]
+    budgets = [b for b in BUDGETS if summ[f"budget{b}"]["problems"]]
+    if not budgets:
+        return
     for label in SEARCH:
-        xs = [summ[f"budget{b}"][label]["tokens_per_problem"] for b in BUDGETS]
-        ys = [summ[f"budget{b}"][label]["accuracy"] for b in BUDGETS]
-        lo = [y - summ[f"budget{b}"][label]["ci95"][0] for b, y in zip(BUDGETS, ys)]
-        hi = [summ[f"budget{b}"][label]["ci95"][1] - y for b, y in zip(BUDGETS, ys)]
+        xs = [summ[f"budget{b}"][label]["tokens_per_problem"] for b in budgets]
+        ys = [summ[f"budget{b}"][label]["accuracy"] for b in budgets]
+        lo = [y - summ[f"budget{b}"][label]["ci95"][0] for b, y in zip(budgets, ys)]
+        hi = [summ[f"budget{b}"][label]["ci95"][1] - y for b, y in zip(budgets, ys)]
         ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, alpha=0.85)
     dc = out["deepconf"]["summary"]
     if dc:
@@ -306,7 +334,8 @@ def plot(out: dict) -> None:
             ax.plot(xs, ys, marker=mk, linestyle="--", label=f"{'self-consistency' if m == 'sc' else 'deepconf online'} (N=8, 16)")
     ax.set_xlabel("generated tokens per problem (budgets: " + ", ".join(map(str, BUDGETS)) + ")")
     ax.set_ylabel("accuracy (95% Wilson)")
-    ax.set_title(f"Search strategies, {out['model']} ({out['search']['problems']} sums)")
+    n = max(summ[f"budget{b}"]["problems"] for b in budgets)
+    ax.set_title(f"Search strategies, {out['model']} ({n} sums)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     PLOT.parent.mkdir(parents=True, exist_ok=True)
@@ -343,15 +372,19 @@ def markdown(out: dict) -> str:
         lines.append("")
     se = out["search"]["summary"]
     if se:
-        lines += [f"Search at equal token budgets ({out['search']['problems']} problems):", "",
-                  "| budget | strategy | accuracy | tokens / problem | most tokens in a run | fallbacks | no answer | accuracy − best-of-n |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["Search at equal token budgets:", "",
+                  "| budget | strategy | accuracy | tokens / problem | most tokens in a run | fallbacks | no answer "
+                  "| accuracy − best-of-n | cpu-s / problem |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for b in BUDGETS:
+            if not se[f"budget{b}"]["problems"]:
+                lines.append(f"| {b} | (no problem with every strategy run: {se[f'budget{b}']['runs_done']}) |")
+                continue
             for label in SEARCH:
                 m = se[f"budget{b}"][label]
                 d = _diff(m["vs_best_of_n"]) if "vs_best_of_n" in m else "0"
                 lines.append(f"| {b} | {label} | {_acc(m)} | {m['tokens_per_problem']} | {m['max_tokens_seen']} | "
-                             f"{m['fallbacks']} | {m['no_answer']} | {d} |")
+                             f"{m['fallbacks']} | {m['no_answer']} | {d} | {m['cpu_s_per_problem']} |")
     return "\n".join(lines)
 
 
@@ -371,12 +404,16 @@ def main() -> None:
 
     backend = load_backend("embedded", n_ctx=2048)
     path = rows_path(args.part)
-    work = run_deepconf if args.part == "deepconf" else run_search
     order = list(enumerate(problems(args.problems)))
     with path.open("a") as fh:
         for i, (q, gold) in (reversed(order) if args.reverse else order):
+            if args.part == "search":
+                have = next((r for r in load_rows(path) if r["i"] == i), {})
+                run_search(backend, i, q, gold, {k for k in have if "@" in k}, fh)
+                continue
             if i in {r["i"] for r in load_rows(path)}:  # done here, or by a process running the other way
                 continue
+            work = run_deepconf
             t0 = time.perf_counter()
             row = work(backend, i, q, gold)
             fh.write(json.dumps(row) + "\n")
