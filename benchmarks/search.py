@@ -291,7 +291,10 @@ def write_report(model: str | None = None) -> dict:
                                            "mcts-value: the language value, its tokens inside the budget"},
                    "threads": os.environ.get("NLRL_THREADS")},
         "deepconf": {"problems": len(dc), "summary": summarize_deepconf(dc) if dc else None},
-        "search": {"problems": len(se), "summary": summarize_search(se) if se else None},
+        "search": {"problems": len(se), "summary": summarize_search(se) if se else None,
+                   "runs": [{"i": r["i"], "gold": r["gold"], "key": k, **{f: v[f] for f in
+                             ("answer", "correct", "tokens", "fallback", "stopped", "cpu_s") if f in v}}
+                            for r in se for k, v in r.items() if isinstance(v, dict)]},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "note": "a shared 2-core machine: wall times are not comparable, tokens are"},
         "wall_s": {"deepconf": round(sum(r["offline_wall_s"] + sum(r[f"online{n}"]["wall_s"] for n in NS) for r in dc), 1),
@@ -385,6 +388,13 @@ def markdown(out: dict) -> str:
                 d = _diff(m["vs_best_of_n"]) if "vs_best_of_n" in m else "0"
                 lines.append(f"| {b} | {label} | {_acc(m)} | {m['tokens_per_problem']} | {m['max_tokens_seen']} | "
                              f"{m['fallbacks']} | {m['no_answer']} | {d} | {m['cpu_s_per_problem']} |")
+    runs = out["search"].get("runs") or []
+    if runs:
+        lines += ["", "Every search run done (problem, strategy@budget, answer vs gold, tokens generated, CPU seconds):", "",
+                  "| problem | run | answer | gold | correct | tokens | fallback | cpu-s |", "|---|---|---|---|---|---|---|---|"]
+        for r in runs:
+            lines.append(f"| {r['i']} | {r['key']} | {r['answer']} | {r['gold']} | {'yes' if r['correct'] else 'no'} | "
+                         f"{r['tokens']} | {'yes' if r['fallback'] else 'no'} | {r.get('cpu_s')} |")
     return "\n".join(lines)
 
 

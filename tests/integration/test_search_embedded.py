@@ -15,14 +15,15 @@ pytestmark = pytest.mark.integration
 TASK = Task.build("What is 12 + 5?", domain="math", difficulty="easy")
 
 
-@pytest.mark.parametrize("name, options, event", [
-    ("dvts", {"n": 2, "width": 2, "step_tokens": 12, "max_steps": 2}, "subtree"),
-    ("particle-filter", {"n": 2, "step_tokens": 12, "max_steps": 2}, "particles"),
-    ("mcts", {"iterations": 2, "step_tokens": 12, "max_steps": 2}, "backup"),
-    ("mcts", {"iterations": 1, "step_tokens": 12, "max_steps": 2, "evaluator": "value", "value_tokens": 24}, "evaluate"),
+@pytest.mark.parametrize("name, options, event, cap", [
+    ("dvts", {"n": 2, "width": 2, "step_tokens": 12, "max_steps": 2}, "subtree", 64),
+    ("particle-filter", {"n": 2, "step_tokens": 12, "max_steps": 2}, "particles", 64),
+    ("mcts", {"iterations": 2, "step_tokens": 12, "max_steps": 2}, "backup", 64),
+    # one iteration pays for 2 steps and 2 language-value answers: 2 * (12 + 24) = 72 tokens
+    ("mcts", {"iterations": 1, "step_tokens": 12, "max_steps": 2, "evaluator": "value", "value_tokens": 24},
+     "evaluate", 72),
 ])
-def test_search_runs_in_budget(embedded, name, options, event):
-    cap = 64
+def test_search_runs_in_budget(embedded, name, options, event, cap):
     res = get_strategy(name, **options)(TASK, embedded, budget=Budget(n=4, max_tokens=16, max_total_tokens=cap, seed=7))
     assert 0 < res.usage.completion_tokens <= cap
     kinds = [e.kind for e in res.trace]
