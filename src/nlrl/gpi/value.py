@@ -7,6 +7,10 @@
 * :class:`TDEstimator` plays K short look-ahead variations from (s, a), values each end state
   with V^L, and an aggregator combines the variations and their values into Q^L(s, a) (the
   paper's language TD).
+* :class:`SolutionValue` is V^L for a partial solution of a question (the state of a search over
+  reasoning steps, ``prompts/reasoning.yaml``): the same ``{"thought", "final_evaluation"}``
+  answer, with a number in [0, 1] as the final evaluation (:func:`numeric_value` reads it), so
+  that a tree search (the ``mcts`` strategy) can back it up.
 
 Variations and rollouts take a uniformly random legal action right after ``a`` when
 ``first_random`` is on (as the official maze code did), so that K of them differ even when the
@@ -18,8 +22,9 @@ operator as unavailable, never as an empty string.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any, Hashable, Sequence
 
 from .envs.base import Step, TextEnv
 from .llm import JsonCaller
@@ -109,6 +114,47 @@ class LanguageValue:
         ans = self.caller.ask("value", prompt, required=VALUE_KEYS, nonempty=("final_evaluation",),
                               max_tokens=self.max_tokens)
         return _evaluation(ans.value)
+
+
+class SolutionValue:
+    """V^L of a partial solution: the model reads a question and the steps so far and writes its
+    reasoning and a number in [0, 1] (how likely these steps lead to the correct answer)."""
+
+    def __init__(self, caller: JsonCaller, *, prompts: PromptSet | None = None,
+                 max_tokens: int | None = None) -> None:
+        self.caller = caller
+        self.prompts = (prompts or load_prompts("reasoning")).require("value")
+        self.max_tokens = max_tokens
+
+    def evaluate(self, question: str, steps: Sequence[str]) -> Evaluation:
+        prompt = self.prompts.render("value", question=question.strip(), steps=list(steps))
+        ans = self.caller.ask("value", prompt, required=VALUE_KEYS, nonempty=("final_evaluation",),
+                              max_tokens=self.max_tokens)
+        return _evaluation(ans.value)
+
+
+_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?|-?\.\d+)\s*(%|/\s*(?:10|100))?\s*$")
+
+
+def numeric_value(evaluation: Evaluation) -> float | None:
+    """The final evaluation as a number in [0, 1]: ``0.8``, ``80%``, ``8/10``, ``80/100`` (None
+    when it is not a number in range, or the evaluation failed).
+
+    >>> numeric_value(Evaluation("", "0.75")), numeric_value(Evaluation("", "8/10"))
+    (0.75, 0.8)
+    """
+    if evaluation.source == "failed":
+        return None
+    m = _NUMBER.match(evaluation.final)
+    if not m:
+        return None
+    x = float(m.group(1))
+    scale = (m.group(2) or "").replace(" ", "")
+    if scale in ("%", "/100"):
+        x /= 100.0
+    elif scale == "/10":
+        x /= 10.0
+    return x if 0.0 <= x <= 1.0 else None
 
 
 class MonteCarloEstimator:

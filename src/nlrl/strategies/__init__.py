@@ -26,6 +26,9 @@ STRATEGIES.register("auto", "nlrl.strategies.compute_optimal:Auto")
 STRATEGIES.register("program-aided", "nlrl.strategies.program_aided:ProgramAided")
 STRATEGIES.register("deepconf", "nlrl.strategies.deepconf:DeepConf")
 STRATEGIES.register("public-tests", "nlrl.strategies.public_tests:PublicTests")
+STRATEGIES.register("dvts", "nlrl.strategies.dvts:DVTS")
+STRATEGIES.register("mcts", "nlrl.strategies.mcts:MCTS")
+STRATEGIES.register("particle-filter", "nlrl.strategies.particle_filter:ParticleFilter")
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:

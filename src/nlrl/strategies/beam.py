@@ -48,6 +48,11 @@ def split_steps(text: str) -> list[str]:
     return steps
 
 
+def finishes(step: str) -> bool:
+    """Whether ``step`` is a final-answer line ("Final Answer: ..."; :mod:`nlrl.verifiers.answers`)."""
+    return has_final_answer(step)
+
+
 def aggregate(scores: Sequence[float], how: str) -> float:
     if not scores:
         return 0.0
@@ -92,6 +97,77 @@ def step_prompt(run: Run) -> str:
                          examples=examples, question=run.task.question.strip())
 
 
+def process_reward(spec: Any, run: Run, who: str) -> Any:
+    """The reward ``spec`` (or the run's) if it scores steps, else the model's log-probabilities
+    (:class:`~nlrl.rewards.LogprobProcessReward`); ``who`` names the strategy in messages."""
+    from ..rewards import LogprobProcessReward, ProcessReward
+
+    reward = resolve_reward(spec, run, required=False)
+    if isinstance(reward, ProcessReward):
+        return reward
+    if reward is not None:
+        log.info("%s: reward %s has no score_steps; scoring steps by log-probability",
+                 who, type(reward).__name__)
+    if not run.backend.supports_logprobs:
+        raise ConfigError(
+            f"{who} needs a process reward (a ProcessReward, e.g. prm:PATH) or a backend "
+            f"that reports log-probabilities; {run.backend.model_name} does neither")
+    return LogprobProcessReward(run.backend)
+
+
+def expand(run: Run, prm: Any, base: str, paths: Sequence[Beam], *, n: int, step_cap: int,
+           temperature: float, seed: int | None, keep_repeats: bool = False) -> list[list[Beam]]:
+    """One backend call: ``n`` sampled next steps of each path (one completion stopped at a
+    newline is one step). Returns each path's candidates, unscored: blank steps and repeats of a
+    sibling are dropped (with ``keep_repeats``, a repeat is kept and a blank step gives the path
+    back unchanged, so every sample is one candidate); a step that starts a new "Question:" ends
+    the path without it; a line of numbered steps becomes several steps; a final-answer line
+    finishes the path."""
+    logprobs = wants_logprobs(prm)
+    params = run.params(n=n, stop=("\n",), temperature=temperature, seed=seed, max_tokens=step_cap,
+                        logprobs=logprobs)
+    gens = run.generate([base + "\n" + b.text for b in paths], params, stream=False, kind="step")
+    out: list[list[Beam]] = []
+    for b, gen in zip(paths, gens):
+        cands: list[Beam] = []
+        seen: set[str] = set()
+        for comp in gen.completions:
+            step = comp.text.strip()
+            if keep_repeats and not step:
+                cands.append(replace(b, depth=b.depth + 1, parent=b.slot))
+                continue
+            if not step or (step in seen and not keep_repeats):
+                continue  # a blank line, or a repeat of a sibling
+            seen.add(step)
+            if step.startswith("Question:"):  # the model moved on to a new problem
+                cands.append(Beam(b.steps, b.scores, True, b.depth + 1, parent=b.slot))
+                continue
+            if logprobs:
+                feed(run, prm, [(step, comp.logprobs)])
+            # a line holding "Step 1: ... Step 2: ..." is several steps
+            cands.append(Beam(b.steps + tuple(split_steps(step)), b.scores,
+                              finishes(step), b.depth + 1, parent=b.slot))
+        out.append(cands)
+    return out
+
+
+def score_paths(run: Run, prm: Any, cands: Sequence[Beam], *, strict: bool = False) -> list[Beam]:
+    """``cands`` with the process reward's scores of all their steps. A failed score is logged by
+    :func:`score_steps` and traced as a ``fallback``; the path keeps its earlier scores, and 0.0
+    for its new steps."""
+    out = []
+    for c in cands:
+        if not c.steps:
+            out.append(c)
+            continue
+        scores = score_steps(run, c.steps, reward=prm, strict=strict)
+        if scores is None:
+            run.event("fallback", "unscored step", step=c.steps[-1])
+            scores = list(c.scores) + [0.0] * (len(c.steps) - len(c.scores))
+        out.append(replace(c, scores=tuple(scores)))
+    return out
+
+
 class BeamSearch(Strategy):
     """Beam search over reasoning steps.
 
@@ -120,26 +196,9 @@ class BeamSearch(Strategy):
         self.reward = reward
         self.strict = strict
 
-    def _process_reward(self, run: Run) -> Any:
-        """The reward given (or the run's) if it scores steps, else the model's log-probabilities."""
-        from ..rewards import LogprobProcessReward, ProcessReward
-
-        reward = resolve_reward(self.reward, run, required=False)
-        if isinstance(reward, ProcessReward):
-            return reward
-        if reward is not None:
-            log.info("beam: reward %s has no score_steps; scoring steps by log-probability",
-                     type(reward).__name__)
-        if not run.backend.supports_logprobs:
-            raise ConfigError(
-                f"beam search needs a process reward (a ProcessReward, e.g. prm:PATH) or a backend "
-                f"that reports log-probabilities; {run.backend.model_name} does neither")
-        return LogprobProcessReward(run.backend)
-
     def run(self, run: Run) -> StrategyResult:
         width = self.width or run.budget.n
-        prm = self._process_reward(run)
-        logprobs = wants_logprobs(prm)
+        prm = process_reward(self.reward, run, "beam search")
         temp = sampling_temperature(run, self.temperature)
         base = step_prompt(run)
         beams = [Beam()]
@@ -153,27 +212,9 @@ class BeamSearch(Strategy):
                 stopped = "token budget spent"
                 break
             seed = None if run.budget.seed is None else run.budget.seed + depth * 1000
-            params = run.params(n=self.expansions, stop=("\n",), temperature=temp, seed=seed,
-                                max_tokens=step_cap,
-                                logprobs=logprobs)
-            gens = run.generate([base + "\n" + b.text for b in live], params, stream=False, kind="step")
-            cands: list[Beam] = []
-            for b, gen in zip(live, gens):
-                seen: set[str] = set()
-                for comp in gen.completions:
-                    step = comp.text.strip()
-                    if not step or step in seen:
-                        continue  # a blank line, or a repeat of a sibling
-                    seen.add(step)
-                    if step.startswith("Question:"):  # the model moved on to a new problem
-                        cands.append(Beam(b.steps, b.scores, True, depth + 1, parent=b.slot))
-                        continue
-                    if logprobs:
-                        feed(run, prm, [(step, comp.logprobs)])
-                    # a line holding "Step 1: ... Step 2: ..." is several steps
-                    cands.append(Beam(b.steps + tuple(split_steps(step)), b.scores,
-                                      has_final_answer(step), depth + 1, parent=b.slot))
-            cands = self._score(run, prm, cands)
+            cands = [c for group in expand(run, prm, base, live, n=self.expansions, step_cap=step_cap,
+                                           temperature=temp, seed=seed) for c in group]
+            cands = score_paths(run, prm, cands, strict=self.strict)
             if not cands:
                 stopped = "no new steps"
                 break
@@ -206,17 +247,3 @@ class BeamSearch(Strategy):
     def _node(self, c: Beam) -> dict[str, Any]:
         return {"text": c.steps[-1] if c.steps else "", "score": round(c.value(self.aggregate), 4),
                 "done": c.done, "parent": c.parent}
-
-    def _score(self, run: Run, prm: Any, cands: list[Beam]) -> list[Beam]:
-        out = []
-        for c in cands:
-            if not c.steps:
-                out.append(c)
-                continue
-            scores = score_steps(run, c.steps, reward=prm, strict=self.strict)
-            if scores is None:  # logged by score_steps; the path keeps its earlier scores
-                run.event("fallback", "unscored step", step=c.steps[-1])
-                scores = list(c.scores) + [0.0] * (len(c.steps) - len(c.scores))
-            out.append(replace(c, scores=tuple(scores)))
-        return out
-

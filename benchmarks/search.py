@@ -1,0 +1,438 @@
+"""The search frontier on the embedded model, written to benchmarks/results/search.json (and the
+plot docs/img/search.png):
+
+1. ``deepconf`` vs ``self-consistency`` at N = 8 and N = 16: generated tokens and accuracy,
+   paired per problem, with 95% intervals;
+2. ``dvts``, ``mcts``, ``particle-filter``, ``beam`` and ``best-of-n`` at equal generated-token
+   budgets (``Budget.max_total_tokens``), with the log-probability process reward as evaluator,
+   and ``mcts`` with the language value (``evaluator="value"``, whose own tokens count against
+   the same budget).
+
+    NLRL_THREADS=1 python benchmarks/search.py --part deepconf --problems 60
+    NLRL_THREADS=1 python benchmarks/search.py --part search --problems 30
+    python benchmarks/search.py --part report          # search.json and the plot from the rows
+
+The two parts are separate processes (they can run at the same time) that append one row per
+problem to ``search.deepconf.rows.jsonl`` / ``search.search.rows.jsonl``; a rerun resumes, and a
+finished problem is never recomputed (its rows are replayed). A second process per part with
+``--reverse`` works from the last problem down, so the problems done are a prefix and a suffix
+of the fixed set (fixed in advance; which ones depends only on how far each process got). Sampled completions are not cached
+one by one: the harness's completion cache keeps greedy generations only, and an online DeepConf
+sample is cut by its streaming callback, which a replay could not reproduce.
+
+Problems: ``benchmarks/deepconf.py``'s set (``random.Random(2025)``: "What is X + Y?", X in
+[10, 40], Y in [2, 9]); its first 40 are the problems of ``deepconf.json``. The model gets about
+13% of single samples right and self-consistency at N = 8 about 28%: there is signal to find.
+
+Part 1 (seed ``SEED + 100 * i``, the one-example math prompt, ``max_tokens`` 32, T = 0.7, each
+sample ends at its final-answer line as ``nlrl solve`` does):
+
+* ``deepconf`` offline (eta 50, window 8) draws 16 samples in full. Self-consistency at N is the
+  plain majority over the first N of them (sample j is seeded ``seed + j``, so N = 8 samples are
+  a prefix of N = 16) and its tokens are theirs: the pairing is exact. DeepConf offline at N = 8
+  is the same rule (threshold from those 8 samples' confidences, confidence-weighted vote) applied
+  to the first 8;
+* ``deepconf`` online (eta 10, window 8, warm-up ``max(2, ceil(N / 4))``) runs on its own at N = 8
+  and N = 16: its later samples are really stopped early by the backend.
+
+Part 2 (same problems, seeds and prompt; one step per line, ``step_tokens`` 16, at most 6 steps):
+every strategy runs under ``max_total_tokens`` = each budget in ``BUDGETS``; the reported tokens
+are what it really generated (never above the budget).
+
+Accuracy carries Wilson 95% intervals; differences against self-consistency carry paired
+percentile-bootstrap 95% intervals over problems (``nlrl.bench.metrics.bootstrap_interval``; the
+same resampling for the token ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from nlrl.bench.metrics import accuracy, bootstrap_interval  # noqa: E402
+from nlrl.strategies import Budget, get_strategy, majority  # noqa: E402
+from nlrl.strategies.deepconf import threshold  # noqa: E402
+from nlrl.strategies.voting import equivalence_for  # noqa: E402
+from nlrl.tasks.task import Task  # noqa: E402
+from nlrl.verifiers.math import answers_equivalent  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+PLOT = ROOT / "docs" / "img" / "search.png"
+SEED = 4321
+MAX_TOKENS = 32
+TEMPERATURE = 0.7
+NS = (8, 16)
+ONLINE = {"mode": "online", "eta": 10.0, "window": 8}
+OFFLINE = {"mode": "offline", "eta": 50.0, "window": 8}
+BUDGETS = (128, 256)
+STEP = {"step_tokens": 16, "max_steps": 6}
+SEARCH: dict[str, tuple[str, dict[str, Any]]] = {
+    "best-of-n": ("best-of-n", {"n": 16}),
+    "beam": ("beam", {"width": 2, "expansions": 2, **STEP}),
+    "dvts": ("dvts", {"n": 8, "width": 2, **STEP}),
+    "particle-filter": ("particle-filter", {"n": 4, **STEP}),
+    "mcts": ("mcts", {"iterations": 64, "expansions": 2, **STEP}),
+    "mcts-value": ("mcts", {"iterations": 64, "expansions": 2, "evaluator": "value", "value_tokens": 32, **STEP}),
+}
+
+
+def problems(count: int) -> list[tuple[str, str]]:
+    rng = random.Random(2025)
+    out = []
+    for _ in range(count):
+        x, y = rng.randint(10, 40), rng.randint(2, 9)
+        out.append((f"What is {x} + {y}?", str(x + y)))
+    return out
+
+
+def correct(answer: str | None, gold: str) -> bool:
+    return answer is not None and answers_equivalent(answer, gold)
+
+
+def task_of(question: str) -> Task:
+    return Task.build(question, domain="math", difficulty="easy")
+
+
+# ---- part 1: deepconf vs self-consistency ----------------------------------------------------
+
+def offline_vote(samples: list[dict], question: str) -> str | None:
+    """DeepConf offline over ``samples`` (their trace confidences from the trace): the top eta%
+    by confidence vote, weighted by confidence (as ``DeepConf._finish``)."""
+    confs = [s["confidence"] for s in samples if s.get("confidence") is not None]
+    if not confs:
+        return None
+    s = threshold(confs, OFFLINE["eta"])
+    voters = [x for x in samples if x.get("confidence") is not None and x["confidence"] >= s]
+    return majority([x["answer"] for x in voters], equivalent=equivalence_for("math", question),
+                    weights=[x["confidence"] for x in voters]).answer
+
+
+def run_deepconf(backend, i: int, question: str, gold: str) -> dict:
+    from nlrl.gists import GistStream
+
+    task = task_of(question)
+    row: dict[str, Any] = {"i": i, "question": question, "gold": gold}
+    budget = Budget(n=max(NS), max_tokens=MAX_TOKENS, temperature=TEMPERATURE, seed=SEED + 100 * i)
+    t0 = time.perf_counter()
+    off = get_strategy("deepconf", **OFFLINE)(task, backend, budget=budget, on_token=GistStream("math"))
+    row["offline_wall_s"] = round(time.perf_counter() - t0, 2)
+    samples = [dict(e.data) for e in off.trace if e.kind == "sample"]
+    eq = equivalence_for("math", question)
+    for n in NS:
+        first = samples[:n]
+        sc = majority([s["answer"] for s in first], equivalent=eq).answer
+        tok = sum(s["tokens"] for s in first)
+        row[f"sc{n}"] = {"answer": sc, "correct": correct(sc, gold), "tokens": tok}
+        dco = off.answer if n == len(samples) else offline_vote(first, question)
+        row[f"offline{n}"] = {"answer": dco, "correct": correct(dco, gold), "tokens": tok}
+        row[f"sample_correct{n}"] = sum(correct(s["answer"], gold) for s in first)
+        t1 = time.perf_counter()
+        on = get_strategy("deepconf", n=n, **ONLINE)(
+            task, backend, budget=Budget(n=n, max_tokens=MAX_TOKENS, temperature=TEMPERATURE, seed=SEED + 100 * i),
+            on_token=GistStream("math"))
+        row[f"online{n}"] = {"answer": on.answer, "correct": correct(on.answer, gold),
+                             "tokens": on.usage.completion_tokens, "stopped_early": on.extra.get("stopped_early"),
+                             "voters": on.extra.get("voters"), "fallback": on.extra.get("fallback"),
+                             "wall_s": round(time.perf_counter() - t1, 2)}
+    return row
+
+
+# ---- part 2: search strategies at equal token budgets ----------------------------------------
+
+def run_search(backend, i: int, question: str, gold: str, done: set[str], fh) -> None:
+    """Every strategy at every budget not yet run on problem ``i``; one row per run, appended as it
+    finishes (a step-level search on this shared machine takes minutes)."""
+    task = task_of(question)
+    for budget_tokens in BUDGETS:
+        for label, (name, opts) in SEARCH.items():
+            key = f"{label}@{budget_tokens}"
+            if key in done:
+                continue
+            budget = Budget(n=8, max_tokens=MAX_TOKENS, max_total_tokens=budget_tokens,
+                            temperature=TEMPERATURE, seed=SEED + 100 * i)
+            strat = get_strategy(name, **opts)
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = strat(task, backend, budget=budget, reward="logprob" if name == "best-of-n" else None)
+            assert res.usage.completion_tokens <= budget_tokens, (key, res.usage.completion_tokens)
+            row = {"i": i, "question": question, "gold": gold, "key": key,
+                   "answer": res.answer, "correct": correct(res.answer, gold),
+                   "tokens": res.usage.completion_tokens, "prompt_tokens": res.usage.prompt_tokens,
+                   "calls": res.usage.calls, "stopped": res.extra.get("stopped"),
+                   "finished": res.extra.get("finished"),
+                   "fallback": any(e.kind == "fallback" for e in res.trace),
+                   "wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            write_report(backend.model_name)
+            print(f"[search {i}] {key}: {res.answer!r} (gold {gold}) {row['tokens']} tokens, "
+                  f"{row['cpu_s']} cpu-s", flush=True)
+
+
+# ---- summaries ---------------------------------------------------------------------------------
+
+def ratio_interval(num: np.ndarray, den: np.ndarray, iterations: int = 2000, seed: int = 0) -> list[float]:
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(num), size=(iterations, len(num)))
+    ratios = num[idx].sum(axis=1) / den[idx].sum(axis=1)
+    lo, hi = np.quantile(ratios, [0.025, 0.975])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
+def method_summary(rows: list[dict], key: str) -> dict:
+    tok = np.array([r[key]["tokens"] for r in rows], dtype=float)
+    return {**accuracy(r[key]["correct"] for r in rows), "tokens": int(tok.sum()),
+            "tokens_per_problem": round(float(tok.mean()), 2)}
+
+
+def paired(rows: list[dict], key: str, base: str) -> dict:
+    tok = np.array([r[key]["tokens"] for r in rows], dtype=float)
+    btok = np.array([r[base]["tokens"] for r in rows], dtype=float)
+    diff = [float(r[key]["correct"]) - float(r[base]["correct"]) for r in rows]
+    lo, hi = bootstrap_interval(diff)
+    return {"accuracy_diff": round(float(np.mean(diff)), 4), "accuracy_diff_ci95": [round(lo, 4), round(hi, 4)],
+            "token_ratio": round(float(tok.sum() / btok.sum()), 4), "token_ratio_ci95": ratio_interval(tok, btok),
+            "tokens_saved_fraction": round(float(1 - tok.sum() / btok.sum()), 4),
+            "not_significantly_worse": bool(hi >= 0)}
+
+
+def summarize_deepconf(rows: list[dict]) -> dict:
+    out: dict[str, Any] = {}
+    for n in NS:
+        part: dict[str, Any] = {}
+        for m in ("sc", "offline", "online"):
+            part[m] = method_summary(rows, f"{m}{n}")
+        for m in ("offline", "online"):
+            part[m]["vs_sc"] = paired(rows, f"{m}{n}", f"sc{n}")
+            part[m]["vs_sc"]["goal_met"] = bool(part[m]["vs_sc"]["tokens_saved_fraction"] >= 0.40
+                                                and part[m]["vs_sc"]["accuracy_diff_ci95"][1] >= 0)
+        part["online"]["stopped_early"] = int(sum(r[f"online{n}"]["stopped_early"] or 0 for r in rows))
+        part["online"]["stoppable_samples"] = len(rows) * (n - max(2, math.ceil(n / 4)))
+        part["sample_accuracy"] = round(sum(r[f"sample_correct{n}"] for r in rows) / (n * len(rows)), 4)
+        out[f"n{n}"] = part
+    return out
+
+
+def summarize_search(rows: list[dict]) -> dict:
+    """Per budget, over the problems on which every strategy ran at that budget (paired)."""
+    out: dict[str, Any] = {}
+    for b in BUDGETS:
+        keys = [f"{label}@{b}" for label in SEARCH]
+        done = [r for r in rows if all(k in r for k in keys)]
+        part: dict[str, Any] = {"problems": len(done), "problem_ids": [r["i"] for r in done],
+                                "runs_done": {k: sum(k in r for r in rows) for k in keys}}
+        if not done:
+            out[f"budget{b}"] = part
+            continue
+        for label in SEARCH:
+            key = f"{label}@{b}"
+            s = method_summary(done, key)
+            s["fallbacks"] = sum(bool(r[key]["fallback"]) for r in done)
+            s["no_answer"] = sum(r[key]["answer"] is None for r in done)
+            s["max_tokens_seen"] = max(r[key]["tokens"] for r in done)
+            s["cpu_s_per_problem"] = round(sum(r[key].get("cpu_s", 0.0) for r in done) / len(done), 1)
+            if label != "best-of-n":
+                s["vs_best_of_n"] = {k: v for k, v in paired(done, key, f"best-of-n@{b}").items()
+                                     if k.startswith("accuracy")}
+            part[label] = s
+        out[f"budget{b}"] = part
+    return out
+
+
+def load_rows(path: Path) -> list[dict]:
+    """The rows of a part, one per problem (the first written wins if two processes met); a
+    search row gathers the problem's runs under their keys ("beam@128", ...)."""
+    if not path.exists():
+        return []
+    rows: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if "key" in r:  # one search run
+            row = rows.setdefault(r["i"], {"i": r["i"], "question": r["question"], "gold": r["gold"]})
+            row.setdefault(r["key"], {k: v for k, v in r.items() if k not in ("i", "question", "gold", "key")})
+        else:
+            rows.setdefault(r["i"], r)
+    return list(rows.values())
+
+
+def rows_path(part: str) -> Path:
+    return RESULTS / f"search.{part}.rows.jsonl"
+
+
+def write_report(model: str | None = None) -> dict:
+    dc = sorted(load_rows(rows_path("deepconf")), key=lambda r: r["i"])
+    se = sorted(load_rows(rows_path("search")), key=lambda r: r["i"])
+    out_path = RESULTS / "search.json"
+    old = json.loads(out_path.read_text()) if out_path.exists() else {}
+    out = {
+        "benchmark": "search frontier: deepconf vs self-consistency; dvts, mcts, particle-filter, beam, best-of-n "
+                     "at equal token budgets",
+        "model": model or old.get("model"),
+        "problem_set": "What is X + Y?, X in [10, 40], Y in [2, 9], random.Random(2025) (benchmarks/deepconf.py's)",
+        "config": {"seed": SEED, "max_tokens": MAX_TOKENS, "temperature": TEMPERATURE, "prompt": "math, easy (one example)",
+                   "deepconf": {"ns": list(NS), "online": ONLINE, "offline": OFFLINE,
+                                "sc": "majority over the first N of the offline run's 16 samples"},
+                   "search": {"budgets": list(BUDGETS), "strategies": {k: {"strategy": v[0], **v[1]} for k, v in SEARCH.items()},
+                              "evaluator": "log-probability process reward (best-of-n: logprob outcome reward); "
+                                           "mcts-value: the language value, its tokens inside the budget"},
+                   "threads": os.environ.get("NLRL_THREADS")},
+        "deepconf": {"problems": len(dc), "summary": summarize_deepconf(dc) if dc else None},
+        "search": {"problems": len(se), "summary": summarize_search(se) if se else None,
+                   "runs": [{"i": r["i"], "gold": r["gold"], "key": k, **{f: v[f] for f in
+                             ("answer", "correct", "tokens", "fallback", "stopped", "cpu_s") if f in v}}
+                            for r in se for k, v in r.items() if isinstance(v, dict)]},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "note": "a shared 2-core machine: wall times are not comparable, tokens are"},
+        "wall_s": {"deepconf": round(sum(r["offline_wall_s"] + sum(r[f"online{n}"]["wall_s"] for n in NS) for r in dc), 1),
+                   "search": round(sum(v["wall_s"] for r in se for k, v in r.items() if isinstance(v, dict)), 1),
+                   "search_cpu": round(sum(v.get("cpu_s", 0.0) for r in se for k, v in r.items()
+                                           if isinstance(v, dict)), 1)},
+    }
+    tmp = out_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=1) + "\n")
+    os.replace(tmp, out_path)
+    if se:
+        plot(out)
+    return out
+
+
+def plot(out: dict) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the figures are in search.json either way
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    summ = out["search"]["summary"]
+    budgets = [b for b in BUDGETS if summ[f"budget{b}"]["problems"]]
+    if not budgets:
+        return
+    for label in SEARCH:
+        xs = [summ[f"budget{b}"][label]["tokens_per_problem"] for b in budgets]
+        ys = [summ[f"budget{b}"][label]["accuracy"] for b in budgets]
+        lo = [y - summ[f"budget{b}"][label]["ci95"][0] for b, y in zip(budgets, ys)]
+        hi = [summ[f"budget{b}"][label]["ci95"][1] - y for b, y in zip(budgets, ys)]
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, alpha=0.85)
+    dc = out["deepconf"]["summary"]
+    if dc:
+        for m, mk in (("sc", "s"), ("online", "^")):
+            xs = [dc[f"n{n}"][m]["tokens_per_problem"] for n in NS]
+            ys = [dc[f"n{n}"][m]["accuracy"] for n in NS]
+            ax.plot(xs, ys, marker=mk, linestyle="--", label=f"{'self-consistency' if m == 'sc' else 'deepconf online'} (N=8, 16)")
+    ax.set_xlabel("generated tokens per problem (budgets: " + ", ".join(map(str, BUDGETS)) + ")")
+    ax.set_ylabel("accuracy (95% Wilson)")
+    n = max(summ[f"budget{b}"]["problems"] for b in budgets)
+    ax.set_title(f"Search strategies, {out['model']} ({n} sums)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=110)
+
+
+def _acc(m: dict) -> str:
+    lo, hi = m["ci95"]
+    return f"{m['correct']}/{m['n']} = {m['accuracy']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _diff(d: dict) -> str:
+    lo, hi = d["accuracy_diff_ci95"]
+    return f"{d['accuracy_diff']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def markdown(out: dict) -> str:
+    """The docs' tables, printed from search.json (so the docs' figures equal the file's)."""
+    lines = []
+    dc = out["deepconf"]["summary"]
+    if dc:
+        lines += [f"DeepConf vs self-consistency ({out['deepconf']['problems']} problems):", "",
+                  "| N | method | accuracy | generated tokens | tokens / self-consistency | accuracy − self-consistency |",
+                  "|---|---|---|---|---|---|"]
+        for n in NS:
+            part = dc[f"n{n}"]
+            lines.append(f"| {n} | self-consistency | {_acc(part['sc'])} | {part['sc']['tokens']} | 1 | 0 |")
+            for m in ("offline", "online"):
+                v = part[m]["vs_sc"]
+                lo, hi = v["token_ratio_ci95"]
+                lines.append(f"| {n} | deepconf {m} | {_acc(part[m])} | {part[m]['tokens']} | "
+                             f"{v['token_ratio']:.4f} [{lo:.4f}, {hi:.4f}] | {_diff(v)} |")
+        lines.append("")
+    se = out["search"]["summary"]
+    if se:
+        lines += ["Search at equal token budgets:", "",
+                  "| budget | strategy | accuracy | tokens / problem | most tokens in a run | fallbacks | no answer "
+                  "| accuracy − best-of-n | cpu-s / problem |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for b in BUDGETS:
+            if not se[f"budget{b}"]["problems"]:
+                lines.append(f"| {b} | (no problem with every strategy run: {se[f'budget{b}']['runs_done']}) |")
+                continue
+            for label in SEARCH:
+                m = se[f"budget{b}"][label]
+                d = _diff(m["vs_best_of_n"]) if "vs_best_of_n" in m else "0"
+                lines.append(f"| {b} | {label} | {_acc(m)} | {m['tokens_per_problem']} | {m['max_tokens_seen']} | "
+                             f"{m['fallbacks']} | {m['no_answer']} | {d} | {m['cpu_s_per_problem']} |")
+    runs = out["search"].get("runs") or []
+    if runs:
+        lines += ["", "Every search run done (problem, strategy@budget, answer vs gold, tokens generated, CPU seconds):", "",
+                  "| problem | run | answer | gold | correct | tokens | fallback | cpu-s |", "|---|---|---|---|---|---|---|---|"]
+        for r in runs:
+            lines.append(f"| {r['i']} | {r['key']} | {r['answer']} | {r['gold']} | {'yes' if r['correct'] else 'no'} | "
+                         f"{r['tokens']} | {'yes' if r['fallback'] else 'no'} | {r.get('cpu_s')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("deepconf", "search", "report"), required=True)
+    ap.add_argument("--problems", type=int, default=60, help="the first K of the fixed set")
+    ap.add_argument("--markdown", action="store_true", help="with --part report: print the docs' tables")
+    ap.add_argument("--reverse", action="store_true",
+                    help="work from the last problem down (a second process on the same part meets the first)")
+    args = ap.parse_args()
+    if args.part == "report":
+        out = write_report()
+        print(markdown(out) if args.markdown else json.dumps(out, indent=1)[:4000])
+        return
+    from nlrl.backends import load_backend
+
+    backend = load_backend("embedded", n_ctx=2048)
+    path = rows_path(args.part)
+    order = list(enumerate(problems(args.problems)))
+    with path.open("a") as fh:
+        for i, (q, gold) in (reversed(order) if args.reverse else order):
+            if args.part == "search":
+                have = next((r for r in load_rows(path) if r["i"] == i), {})
+                run_search(backend, i, q, gold, {k for k in have if "@" in k}, fh)
+                continue
+            if i in {r["i"] for r in load_rows(path)}:  # done here, or by a process running the other way
+                continue
+            work = run_deepconf
+            t0 = time.perf_counter()
+            row = work(backend, i, q, gold)
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            write_report(backend.model_name)  # after every problem: stopping early loses nothing
+            brief = {k: (v["answer"], v["tokens"]) for k, v in row.items() if isinstance(v, dict)}
+            print(f"[{args.part} {i + 1}/{args.problems}] {q} gold={gold} {time.perf_counter() - t0:.0f}s {brief}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
