@@ -48,18 +48,41 @@ def _import_peft() -> Any:
     return peft
 
 
-def load_embedded_hf(device: str = "auto") -> Any:
-    """The embedded Gemma 3 270M GGUF loaded by transformers (dequantised) in an HF backend."""
+def load_embedded_hf(device: str = "auto", *, cache: bool = True) -> Any:
+    """The embedded Gemma 3 270M GGUF loaded by transformers (dequantised) in an HF backend.
+
+    Dequantising (and converting the GGUF's tokenizer) takes minutes on busy cores, so the result
+    is saved once as a transformers directory in the user cache (``cache=False``: never) and
+    loaded from there afterwards."""
+    import os
+    import tempfile
+
     from ..backends.hf import HFBackend
     from ..backends.llama import default_model_path
+    from ..config import default_run_dir
 
+    path = Path(default_model_path())
+    saved = default_run_dir() / "hf" / f"{path.stem}-{path.stat().st_size}"
+    if cache and (saved / "config.json").is_file():
+        return HFBackend(str(saved), device=device, dtype="float32", chat=False)
     try:
         import gguf  # noqa: F401  (transformers reads the GGUF with it)
     except ImportError as exc:
         raise ModelLoadError("loading the GGUF in transformers needs gguf: pip install 'nlrl[train]'",
                              provider="hf") from exc
-    path = Path(default_model_path())
-    return HFBackend(str(path.parent), gguf_file=path.name, device=device, dtype="float32", chat=False)
+    backend = HFBackend(str(path.parent), gguf_file=path.name, device=device, dtype="float32", chat=False)
+    if cache:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=saved.parent, prefix=".tmp-"))
+        backend.model.save_pretrained(str(tmp))
+        backend.tokenizer.save_pretrained(str(tmp))
+        try:
+            os.replace(tmp, saved)  # atomic; another process may have won the race
+        except OSError:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return backend
 
 
 class Distiller:
