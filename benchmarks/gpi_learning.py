@@ -81,13 +81,6 @@ def main() -> None:
     started = time.time()
     walls: dict[str, float] = {}
     if not args.collect:
-        # convert the GGUF once (transformers dequantises it; cached for the sections to load)
-        t0 = time.time()
-        subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(1); "
-                        "from nlrl.gpi.train import load_embedded_hf; load_embedded_hf('cpu').close()"],
-                       cwd=ROOT, env=env, check=True)
-        walls["prepare_model"] = round(time.time() - t0, 1)
-        print(f"model ready after {walls['prepare_model']}s", flush=True)
         procs = {}
         for name in args.sections:
             log = open(args.work / f"{name}.log", "a", encoding="utf-8")

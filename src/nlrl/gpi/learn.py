@@ -39,7 +39,8 @@ from .envs.base import TextEnv
 from .llm import THOUGHT_PREFIX, JsonCaller, Ledger
 from .loop import EpisodePlan, PlayLog, episode_records, play
 from .policy import LanguagePolicy, OptimalMazePolicy, Policy, RandomPolicy
-from .rollouts import RolloutEvaluator, StateReport
+from .rollouts import ESTIMATORS, RolloutEvaluator, StateReport
+from .value import VALUE_KEYS, Evaluation, _evaluation
 from .templates import load_prompts
 from .train import Distiller, Example
 
@@ -55,6 +56,8 @@ class LearnConfig:
     random_rollouts: int = 16  # rollouts per action with a random policy
     rollout_moves: int = 10    # moves per rollout at most
     value_targets: bool = True  # also distil V^L(s) (state -> evaluation)
+    estimator: str = "mc"      # mc: rollouts; td: one step, then the model's V^L of the successor
+    lookaheads: int = 2        # td: one-step samples per action
     epochs: int = 2
     lr: float = 1e-3
     rank: int = 8
@@ -74,6 +77,10 @@ class LearnConfig:
                 raise ConfigError(f"learning setting {name} must be an integer >= 0, got {v!r}")
         if self.policy_rollouts + self.random_rollouts < 1:
             raise ConfigError("learning needs rollouts: policy_rollouts + random_rollouts >= 1")
+        if self.estimator not in ESTIMATORS:
+            raise ConfigError(f"unknown estimator {self.estimator!r}; known: {', '.join(ESTIMATORS)}")
+        if self.estimator == "td" and not self.value_targets:
+            raise ConfigError("the td estimator reads the model's language values: keep value targets on")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"learning setting lr must be > 0, got {self.lr!r}")
 
@@ -147,7 +154,10 @@ class LearningRun:
         c = self.config
         self.plan = EpisodePlan.build(env, c.games, c.rollouts, c.seed)
         self.evaluator = RolloutEvaluator(env, policy_rollouts=c.policy_rollouts, random_rollouts=c.random_rollouts,
-                                          max_moves=c.rollout_moves)
+                                          max_moves=c.rollout_moves, estimator=c.estimator,
+                                          value=self._value if c.estimator == "td" else None,
+                                          lookaheads=c.lookaheads)
+        self._value_caller: JsonCaller | None = None
         self.ledger = Ledger()
         self.distiller: Distiller | None = None
         self.dataset: dict[tuple[str, str], dict[str, Any]] = {}
@@ -205,6 +215,13 @@ class LearningRun:
         caller = JsonCaller(self.backend, ledger=self.ledger, retries=self.config.retries, temperature=0.0,
                             max_tokens=self.config.max_tokens, seed=self.config.seed * 1000 + iteration)
         return LanguagePolicy(caller, self.env, prompts=self.prompts, kind="learn_policy", legal_only=True)
+
+    def _value(self, state: Hashable) -> Evaluation:
+        """V^L(s) from the current model (the ``learn_value`` prompt), for the TD variant."""
+        assert self._value_caller is not None
+        prompt = self.prompts.render("learn_value", state=self.env.describe(state))
+        ans = self._value_caller.ask("value", prompt, required=VALUE_KEYS, nonempty=("final_evaluation",))
+        return _evaluation(ans.value)
 
     def _measure(self, policy: Policy, *, keep_states: bool = False) -> dict[str, Any]:
         before, t0 = self.ledger.copy(), time.perf_counter()
@@ -288,6 +305,8 @@ class LearningRun:
     def _iteration(self, it: int, previous: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         policy = self._policy(it)
+        self._value_caller = policy.caller
+        value_failures = self.evaluator.value_failures
         rng = random.Random(self.config.seed * 7919 + it)
         states = self._select(previous)
         self._say(f"iteration {it}: evaluating {len(states)} states by rollouts")
@@ -322,6 +341,7 @@ class LearningRun:
                "evaluated_states": len(states), "new_targets": len(new), "targets": len(all_ex),
                "improved_actions": dict(Counter(r.best for r in reports)),
                "rollout_model_calls": rollout_calls, "evaluate_s": round(evaluate_s, 2),
+               "td_value_failures": self.evaluator.value_failures - value_failures,
                "train": {**fit, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4),
                          "loss_after_by_kind": by_kind,
                          "trainable_params": distiller.trainable, "total_params": distiller.total},

@@ -12,7 +12,10 @@ so it improves on the current policy and on random play at once (ties: the rando
 mean, then the order of the legal actions).
 
 Every text here is composed from the statistics by code and carries ``source="rollouts"``; none
-is ever passed off as model-written. :class:`StateReport` holds the three targets the model is
+is ever passed off as model-written. The TD variant (``estimator="td"``) is the paper's language
+TD: one step of a (the opponent's reply included), then the *model's* language value V^L(s') of
+the successor; Q = reward + the value its final words stand for, averaged over ``lookaheads``;
+those texts carry ``source="rollouts+model"``. :class:`StateReport` holds the three targets the model is
 trained on: Q^L(s, a) per action, V^L(s), and the chain of thought that justifies the improved
 action.
 """
@@ -21,12 +24,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 from .._exceptions import ConfigError
 from .envs.base import TextEnv
 from .policy import Policy, RandomPolicy
 from .value import Evaluation, play_segment
+
+#: V^L(s') for the TD variant: the successor state -> its language evaluation
+ValueFn = Callable[[Hashable], Evaluation]
+ESTIMATORS = ("mc", "td")
 
 SOURCE = "rollouts"
 
@@ -91,7 +98,12 @@ class RolloutEvaluator:
     """
 
     def __init__(self, env: TextEnv, *, policy_rollouts: int = 2, random_rollouts: int = 16,
-                 max_moves: int = 10, cite: int = 2) -> None:
+                 max_moves: int = 10, cite: int = 2, estimator: str = "mc", value: ValueFn | None = None,
+                 lookaheads: int = 2) -> None:
+        if estimator not in ESTIMATORS:
+            raise ConfigError(f"unknown rollout estimator {estimator!r}; known: {', '.join(ESTIMATORS)}")
+        if estimator == "td" and value is None:
+            raise ConfigError("the td estimator needs a language value function")
         for name, v in (("policy_rollouts", policy_rollouts), ("random_rollouts", random_rollouts)):
             if not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
@@ -104,7 +116,30 @@ class RolloutEvaluator:
         self.random_rollouts = random_rollouts
         self.max_moves = max_moves
         self.cite = cite
+        self.estimator, self.value, self.lookaheads = estimator, value, lookaheads
+        self.value_failures = 0  # TD: successor evaluations that did not parse (counted as even)
         self._random = RandomPolicy()
+
+    def _td(self, state: Hashable, action: str, rng: random.Random) -> tuple[tuple[float, ...], list[str]]:
+        """Language TD: one step (the opponent's reply included), then V^L of the successor;
+        Q = reward + the value its words stand for."""
+        assert self.value is not None
+        out, texts = [], []
+        for _ in range(self.lookaheads):
+            step = self.env.step(state, action, rng)
+            line = self.env.describe_step(state, action, step)
+            if step.done:
+                out.append(step.reward)
+                texts.append(f"{line}: {self.env.describe_outcome(step)}")
+                continue
+            ev = self.value(step.state)
+            number = self.env.value_number(ev.final) if ev.source != "failed" else None
+            if number is None:
+                self.value_failures += 1
+                number = 0.0
+            out.append(step.reward + number)
+            texts.append(f"{line}: {ev.final}")
+        return tuple(out), texts
 
     def _returns(self, state: Hashable, action: str, policy: Policy, n: int, rng: random.Random) -> tuple[float, ...]:
         return tuple(play_segment(self.env, state, action, policy, rng, moves_after=self.max_moves - 1,
@@ -118,11 +153,18 @@ class RolloutEvaluator:
         reports = []
         for a in legal:
             returns: dict[str, tuple[float, ...]] = {}
+            note = env.action_note(state, a)
+            if self.estimator == "td":
+                returns["td"], texts = self._td(state, a, rng)
+                provisional = ActionReport(a, returns, note, Evaluation("", ""))
+                thought = "; ".join(([note] if note else []) + texts)
+                reports.append(ActionReport(a, returns, note, Evaluation(thought, env.value_words(provisional.score),
+                                                                          "rollouts+model")))
+                continue
             if self.policy_rollouts:
                 returns["policy"] = self._returns(state, a, policy, self.policy_rollouts, rng)
             if self.random_rollouts:
                 returns["random"] = self._returns(state, a, self._random, self.random_rollouts, rng)
-            note = env.action_note(state, a)
             parts = [note] if note else []
             parts += [f"{'my policy' if k == 'policy' else 'random play'} {env.returns_words(v)}"
                       for k, v in returns.items()]
@@ -135,5 +177,6 @@ class RolloutEvaluator:
         cited = ranked[: self.cite]
         reasoning = ", ".join(f"{r.action} {r.note or env.returns_words(r.returns[r.best_policy])}" for r in cited)
         value_thought = "; ".join(f"{r.action} {r.evaluation.thought}" for r in ranked[: self.cite + 1])
-        value = Evaluation(value_thought, env.value_words(best.score), SOURCE)
+        value = Evaluation(value_thought, env.value_words(best.score),
+                           SOURCE if self.estimator == "mc" else "rollouts+model")
         return StateReport(state, tuple(reports), best.action, value, reasoning, self.max_moves)

@@ -16,6 +16,7 @@ into a float32 model, which :func:`load_embedded_hf` wraps in an :class:`~nlrl.b
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -25,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 from .._exceptions import ConfigError, ModelLoadError
 
+log = logging.getLogger(__name__)
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
@@ -72,15 +74,22 @@ def load_embedded_hf(device: str = "auto", *, cache: bool = True) -> Any:
                              provider="hf") from exc
     backend = HFBackend(str(path.parent), gguf_file=path.name, device=device, dtype="float32", chat=False)
     if cache:
+        import shutil
+
         saved.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=saved.parent, prefix=".tmp-"))
-        backend.model.save_pretrained(str(tmp))
-        backend.tokenizer.save_pretrained(str(tmp))
+        model = backend.model
         try:
+            # the weights are plain dequantised tensors now; transformers only refuses because
+            # the model still names its GGUF quantizer
+            model.hf_quantizer = None
+            model.config.__dict__.pop("quantization_config", None)
+            model.save_pretrained(str(tmp))
+            backend.tokenizer.save_pretrained(str(tmp))
             os.replace(tmp, saved)  # atomic; another process may have won the race
-        except OSError:
-            import shutil
-
+        except Exception as exc:  # noqa: BLE001  (a cache: never lose the loaded model over it)
+            log.warning("could not cache the dequantised model in %s: %s", saved, exc)
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return backend
 

@@ -165,3 +165,18 @@ def test_cli_learn_writes_a_resumable_run(tiny_dir, tmp_path):
     assert [r["iteration"] for r in result["iterations"]] == [0, 1]
     bad = CliRunner().invoke(app, args[:-1] + ["--backend", "embedded"])
     assert bad.exit_code == 1 and "hf backend" in bad.output
+
+
+def test_td_variant_reads_the_models_values(backend, tmp_path):
+    env = make_env("tictactoe")
+    cfg = LearnConfig(**{**SMALL, "games": 2, "states": 2, "estimator": "td", "lookaheads": 1, "epochs": 1})
+    result = LearningRun(env, backend, tmp_path / "td", cfg).run(iterations=1)
+    row = result["iterations"][1]
+    # every non-final successor asked the model for V^L; the untrained model's failures are counted
+    assert row["rollout_model_calls"] >= row["td_value_failures"] >= 0
+    assert result["usage"]["by_role"]["value"]["requests"] > 0
+    values = [json.loads(line) for line in (tmp_path / "td" / "dataset.jsonl").read_text().splitlines()
+              if json.loads(line)["kind"] == "value"]
+    assert values and all(v["source"] == "rollouts+model" for v in values)
+    with pytest.raises(ConfigError, match="estimator"):
+        LearnConfig(estimator="sarsa")

@@ -129,6 +129,13 @@ class TextEnv(ABC):
         """A state value (the best action's mean return) as the final evaluation's words."""
         return f"{value:+.1f}"
 
+    def value_number(self, words: str) -> float | None:
+        """Inverse of :meth:`value_words` (None when ``words`` is not one of its answers)."""
+        try:
+            return float(words)
+        except ValueError:
+            return None
+
     def action_note(self, state: Hashable, action: str) -> str:
         """What ``action`` does at once in ``state``, read off the rules ("" when nothing stands out)."""
         return ""

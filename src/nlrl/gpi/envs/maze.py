@@ -302,6 +302,10 @@ class MazeEnv(TextEnv):
         moves = max(1, round(-value) + 1)
         return "close" if moves <= 3 else "far" if moves <= 20 else "stuck"
 
+    def value_number(self, words: str) -> float | None:
+        # the middle of each band of value_words (moves to the goal: <= 3, <= 20, more)
+        return {"close": -1.0, "far": -10.0, "stuck": -30.0}.get(str(words).strip().lower())
+
     def action_note(self, state: Hashable, action: str) -> str:
         s = _state(state)
         if action not in self.legal_actions(s):

@@ -209,6 +209,9 @@ class TicTacToeEnv(TextEnv):
     def value_words(self, value: float) -> str:
         return "winning" if value > 0.5 else "losing" if value < -0.5 else "even"
 
+    def value_number(self, words: str) -> float | None:
+        return {"winning": 1.0, "even": 0.0, "losing": -1.0}.get(str(words).strip().lower())
+
     def action_note(self, state: Hashable, action: str) -> str:
         board = _board(state)
         if action not in board.empty():
