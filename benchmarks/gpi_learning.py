@@ -32,11 +32,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 # Sized for about an hour on two shared CPU cores (the full size does not fit: see docs/gpi.md).
 SECTIONS: dict[str, dict[str, Any]] = {
     "tictactoe": {"env": "tictactoe", "iterations": 1, "games": 30, "states": 20, "policy_rollouts": 0,
-                  "random_rollouts": 16, "rollout_moves": 9, "epochs": 3, "lr": 2e-3, "max_tokens": 32},
+                  "random_rollouts": 16, "rollout_moves": 9, "epochs": 3, "lr": 2e-3, "max_tokens": 32, "retries": 0},
     "maze_double_t": {"env": "maze:double_t", "iterations": 2, "games": 25, "states": 25, "policy_rollouts": 1,
-                      "random_rollouts": 16, "rollout_moves": 30, "epochs": 2, "lr": 2e-3, "max_tokens": 32},
+                      "random_rollouts": 16, "rollout_moves": 30, "epochs": 2, "lr": 2e-3, "max_tokens": 32, "retries": 0},
     "maze_umaze": {"env": "maze:umaze", "iterations": 2, "games": 6, "states": 6, "policy_rollouts": 1,
-                   "random_rollouts": 16, "rollout_moves": 12, "epochs": 3, "lr": 2e-3, "max_tokens": 32},
+                   "random_rollouts": 16, "rollout_moves": 12, "epochs": 3, "lr": 2e-3, "max_tokens": 32, "retries": 0},
 }
 
 
@@ -44,7 +44,7 @@ def command(name: str, spec: dict[str, Any], work: Path) -> list[str]:
     args = [sys.executable, "-c", "import sys; from nlrl.cli import main; sys.argv[0] = 'nlrl'; main()", "gpi", "--env", spec["env"], "--learn",
             "--iterations", str(spec["iterations"]), "--out", str(work / name), "--threads", "1"]
     for key in ("games", "states", "policy_rollouts", "random_rollouts", "rollout_moves", "epochs", "lr",
-                "max_tokens"):
+                "max_tokens", "retries"):
         flag = "--" + key.replace("_", "-")
         args += [flag, str(spec[key])]
     return args

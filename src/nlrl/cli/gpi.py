@@ -168,7 +168,7 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
     else:
         from ..gpi.train import load_embedded_hf
 
-        say("loading the embedded model's GGUF in transformers (dequantised; about a minute)")
+        say("loading the embedded model in transformers (the first time, its GGUF is dequantised and cached: minutes)")
         engine = load_embedded_hf(device)
     with engine:
         LearningRun(text_env, engine, out, config, progress=say).run(iterations)

@@ -37,7 +37,7 @@ from typing import Any, Callable, Hashable
 from .._exceptions import ConfigError
 from .envs.base import TextEnv
 from .llm import THOUGHT_PREFIX, JsonCaller, Ledger
-from .loop import EpisodePlan, PlayLog, episode_records, play
+from .loop import EpisodePlan, PlayLog, episode_records, play_episode
 from .policy import LanguagePolicy, OptimalMazePolicy, Policy, RandomPolicy
 from .rollouts import ESTIMATORS, RolloutEvaluator, StateReport
 from .value import VALUE_KEYS, Evaluation, _evaluation
@@ -225,7 +225,12 @@ class LearningRun:
 
     def _measure(self, policy: Policy, *, keep_states: bool = False) -> dict[str, Any]:
         before, t0 = self.ledger.copy(), time.perf_counter()
-        log = play(self.env, policy, self.plan)
+        log = PlayLog()
+        n = len(self.plan.starts)
+        for j, (start, seed) in enumerate(zip(self.plan.starts, self.plan.seeds), 1):
+            play_episode(self.env, policy, start, seed, log)
+            if keep_states and (j % 10 == 0 or j == n):
+                self._say(f"  {j}/{n} episodes played ({time.perf_counter() - t0:.0f}s)")
         figures = measure_figures(self.env, log)
         spent = self.ledger.minus(before).total()
         figures["model_calls"] = spent.calls
