@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "gpi_learning", help="run directories")
     ap.add_argument("--collect", action="store_true", help="only write the json from the run directories")
     ap.add_argument("--out", type=Path, default=RESULTS / "gpi_learning.json")
+    ap.add_argument("--note", default="", help="a line saying how this run went (recorded in the json)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -116,6 +117,8 @@ def main() -> None:
         if png.is_file():
             shutil.copy(png, RESULTS / f"gpi_learning_{name}.png")
     out["wall_s"] = round(time.time() - started, 1)
+    if args.note:
+        out["note"] = args.note
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
