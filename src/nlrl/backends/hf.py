@@ -136,7 +136,8 @@ class HFBackend(Backend):
     ``device``: ``"auto"`` | ``"cpu"`` | ``"cuda"`` | ``"cuda:1"`` | ``"mps"``. ``dtype``:
     ``"auto"`` | ``"float32"`` | ``"bfloat16"`` | ``"float16"``. ``chat``: whether prompts should go
     through the chat template (default: the tokenizer has one). ``tokenizer``: another hub id or
-    directory to load the tokenizer from, or a tokenizer object.
+    directory to load the tokenizer from, or a tokenizer object. ``gguf_file``: a GGUF file in the
+    ``model`` directory, dequantised by transformers (needs the ``gguf`` package).
 
     ``decode``: how the n rows are stepped after the prefill.
 
@@ -168,6 +169,7 @@ class HFBackend(Backend):
         tokenizer: Any = None,
         decode: str = "auto",
         compile: bool = False,
+        gguf_file: str | None = None,
     ) -> None:
         if not model:
             raise ConfigError("the hf backend needs --model: a hub id or a local model directory")
@@ -191,6 +193,9 @@ class HFBackend(Backend):
         kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if attn_implementation:
             kw["attn_implementation"] = attn_implementation
+        tok_kw: dict[str, Any] = {}
+        if gguf_file:
+            kw["gguf_file"] = tok_kw["gguf_file"] = gguf_file
         # transformers renamed torch_dtype to dtype in 4.56; older versions would silently
         # store an unknown "dtype" kwarg on the config instead.
         major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
@@ -198,7 +203,8 @@ class HFBackend(Backend):
         try:
             if tokenizer is None or isinstance(tokenizer, (str, os.PathLike)):
                 tokenizer = transformers.AutoTokenizer.from_pretrained(
-                    str(tokenizer or source), trust_remote_code=trust_remote_code)
+                    str(tokenizer or source), trust_remote_code=trust_remote_code,
+                    **({} if tokenizer else tok_kw))
             self.tokenizer = tokenizer
             if not tokenizer("a b 1", add_special_tokens=False)["input_ids"]:
                 # transformers 5 builds an empty tokenizer of the model's type where a directory

@@ -55,6 +55,16 @@ def gpi(
     run_dir: RunDirOpt = None,
     threads: Optional[int] = typer.Option(None, "--threads", help="Embedded backend: llama.cpp threads (1 is faster on busy cores; default: NLRL_THREADS, else one per core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+    learn: bool = typer.Option(False, "--learn", help="Train the model (LoRA) on rollout evaluations and improved actions each iteration; resumable (needs nlrl[train])."),
+    states: int = typer.Option(40, "--states", help="--learn: states evaluated and distilled per iteration."),
+    policy_rollouts: int = typer.Option(2, "--policy-rollouts", help="--learn: rollouts per action with the current model policy."),
+    random_rollouts: int = typer.Option(16, "--random-rollouts", help="--learn: rollouts per action with a random policy."),
+    epochs: int = typer.Option(2, "--epochs", help="--learn: passes over the targets per iteration."),
+    lr: float = typer.Option(1e-3, "--lr", help="--learn: LoRA learning rate."),
+    rank: int = typer.Option(8, "--rank", help="--learn: LoRA rank."),
+    value_targets: bool = typer.Option(True, "--value-targets/--no-value-targets", help="--learn: also distil the state evaluations V^L."),
+    device: str = typer.Option("auto", "--device", help="--learn: torch device (auto, cpu, cuda)."),
+    learn_estimator: str = typer.Option("mc", "--learn-estimator", help="--learn: mc (rollouts) or td (one step, then the model's V^L)."),
 ) -> None:
     """Run language GPI and write OUT/results.json and OUT/gpi.png."""
     from ..backends import SamplingParams
@@ -76,6 +86,11 @@ def gpi(
     n_episodes = games if games is not None else episodes
     say = (lambda _m: None) if quiet else (lambda m: typer.echo(m, err=True))
 
+    if learn:
+        _learn(env, iterations, out, n_episodes, rollouts, opponent, states, policy_rollouts, random_rollouts,
+               rollout_moves, value_targets, epochs, lr, rank, max_tokens, retries, seed, model, backend,
+               threads, device, say, learn_estimator)
+        return
     dataset = env[len("dataset:"):] if env.startswith("dataset:") else None
     if dataset is not None:
         if dataset not in known_datasets():
@@ -115,3 +130,47 @@ def gpi(
     (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     plot = plot_result(result, out / "gpi.png")
     typer.echo(f"wrote {out / 'results.json'} and {plot}")
+
+
+def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollouts: int, opponent: str,
+           states: int, policy_rollouts: int, random_rollouts: int, rollout_moves: int, value_targets: bool,
+           epochs: int, lr: float, rank: int, max_tokens: int, retries: int, seed: int, model: Optional[str],
+           backend: Optional[str], threads: Optional[int], device: str, say: Any, estimator: str = "mc") -> None:
+    """``--learn``: evaluate -> improve -> distil through the hf backend, in a resumable run dir."""
+    import os
+
+    from ..gpi.envs import make_env
+    from ..gpi.learn import LearnConfig, LearningRun
+
+    if env.startswith("dataset:"):
+        raise ConfigError("--learn runs on tictactoe and maze, not on datasets")
+    if backend not in (None, "hf"):
+        raise ConfigError(f"--learn trains through the hf backend, not {backend!r}")
+    try:
+        text_env = make_env(env, **({"opponent": opponent} if env == "tictactoe" else {}))
+    except UnknownNameError:
+        raise UnknownNameError("environment", env, _known_specs()) from None
+    config = LearnConfig(games=episodes if episodes is not None else 100, rollouts=rollouts, states=states,
+                         policy_rollouts=policy_rollouts, random_rollouts=random_rollouts,
+                         rollout_moves=rollout_moves, value_targets=value_targets, epochs=epochs, lr=lr,
+                         rank=rank, max_tokens=max_tokens, retries=retries, seed=seed, estimator=estimator)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError("--learn needs torch, transformers and peft: pip install 'nlrl[train]'") from None
+    n_threads = threads or int(os.environ.get("NLRL_THREADS", "0") or 0)
+    if n_threads > 0:
+        torch.set_num_threads(n_threads)
+    if model:
+        from ..backends.hf import HFBackend
+
+        engine = HFBackend(model, device=device, chat=False)
+    else:
+        from ..gpi.train import load_embedded_hf
+
+        say("loading the embedded model in transformers (the first time, its GGUF is dequantised and cached: minutes)")
+        engine = load_embedded_hf(device)
+    with engine:
+        LearningRun(text_env, engine, out, config, progress=say).run(iterations)
+    typer.echo(f"wrote {out / 'results.json'} and {out / 'gpi.png'}")

@@ -70,19 +70,30 @@ class LanguagePolicy:
     every retry failed, a uniformly random legal action is played, marked ``source="fallback"``
     and counted in the ledger. With greedy decoding the policy is a function of the observation,
     so its answers are remembered per prompt (``memoize``); sampled decoding is never memoized.
+
+    ``legal_only`` is the legal-move mask: an answer whose action is not legal in the state is a
+    parse failure too (retried, then the counted fallback), so an illegal move is never played.
+    ``kind`` names the prompt template (``"learn_policy"`` is the short one a trained model reads).
     """
 
     def __init__(self, caller: JsonCaller, env: TextEnv, *, prompts: PromptSet | None = None,
-                 memoize: bool = True, max_tokens: int | None = None) -> None:
+                 memoize: bool = True, max_tokens: int | None = None, kind: str = "policy",
+                 legal_only: bool = False) -> None:
         self.caller = caller
         self.env = env
-        self.prompts = (prompts or load_prompts(env.name)).require("policy")
+        self.kind = kind
+        self.prompts = (prompts or load_prompts(env.name)).require(kind)
         self.memoize = memoize
         self.max_tokens = max_tokens
+        self.legal_only = legal_only
         self._memo: dict[str, PolicyDecision] = {}
 
+    def forget(self) -> None:
+        """Drop remembered answers (the model changed, e.g. after training)."""
+        self._memo.clear()
+
     def prompt(self, state: Hashable) -> str:
-        return self.prompts.render("policy", state=self.env.describe(state),
+        return self.prompts.render(self.kind, state=self.env.describe(state),
                                    legal=self.env.legal_actions(state))
 
     def _validate(self, value: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +108,16 @@ class LanguagePolicy:
         greedy = self.caller.temperature == 0.0
         if self.memoize and greedy and prompt in self._memo:
             return self._memo[prompt]
-        ans = self.caller.ask("policy", prompt, required=POLICY_KEYS, validate=self._validate,
+        validate = self._validate
+        if self.legal_only:
+            legal = env.legal_actions(state)
+
+            def validate(value: dict[str, Any]) -> dict[str, Any]:
+                value = self._validate(value)
+                if value["action"] not in legal:
+                    raise ParseError(f"{value['action']!r} is not legal here ({', '.join(legal)})")
+                return value
+        ans = self.caller.ask("policy", prompt, required=POLICY_KEYS, validate=validate,
                               max_tokens=self.max_tokens)
         if ans.ok:
             decision = PolicyDecision(ans.value["action"], ans.value["thought"])

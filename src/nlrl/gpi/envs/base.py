@@ -110,3 +110,32 @@ class TextEnv(ABC):
     @abstractmethod
     def summarize(self, episodes: Sequence[Episode]) -> dict[str, float]:
         """The metric over finished episodes (win/draw/loss, average reward, ...)."""
+
+    # ---- what learning GPI needs (saving states, wording rollout statistics) -----------------
+
+    def state_to_json(self, state: Hashable) -> Any:
+        """The state as JSON data (run directories save the states still to be improved)."""
+        raise NotImplementedError(f"{self.name} cannot save states")
+
+    def state_from_json(self, data: Any) -> Hashable:
+        """Inverse of :meth:`state_to_json`."""
+        raise NotImplementedError(f"{self.name} cannot load states")
+
+    def returns_words(self, returns: Sequence[float]) -> str:
+        """Rollout returns of one action in a few words ("wins 9/16, loses 2/16")."""
+        return f"mean return {sum(returns) / len(returns):+.1f} over {len(returns)}" if returns else "no rollouts"
+
+    def value_words(self, value: float) -> str:
+        """A state value (the best action's mean return) as the final evaluation's words."""
+        return f"{value:+.1f}"
+
+    def value_number(self, words: str) -> float | None:
+        """Inverse of :meth:`value_words` (None when ``words`` is not one of its answers)."""
+        try:
+            return float(words)
+        except ValueError:
+            return None
+
+    def action_note(self, state: Hashable, action: str) -> str:
+        """What ``action`` does at once in ``state``, read off the rules ("" when nothing stands out)."""
+        return ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 from ..._exceptions import ConfigError
 from .base import Episode, Step, TextEnv
@@ -279,6 +279,38 @@ class MazeEnv(TextEnv):
             "avg_steps": round(sum(len(e.steps) for e in episodes) / n, 2),
             "illegal_moves": sum(e.illegal_moves for e in episodes),
         }
+
+    # ---- learning GPI ---------------------------------------------------------------------------
+
+    def state_to_json(self, state: Hashable) -> Any:
+        s = _state(state)
+        return [s.row, s.col, s.steps]
+
+    def state_from_json(self, data: Any) -> MazeState:
+        try:
+            row, col, steps = (int(x) for x in data)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"not a saved maze state: {data!r}") from exc
+        return MazeState(row, col, steps)
+
+    def returns_words(self, returns: Sequence[float]) -> str:
+        if not returns:
+            return "no rollouts"
+        return f"reward {sum(returns) / len(returns):.0f}"
+
+    def value_words(self, value: float) -> str:
+        moves = max(1, round(-value) + 1)
+        return "close" if moves <= 3 else "far" if moves <= 20 else "stuck"
+
+    def value_number(self, words: str) -> float | None:
+        # the middle of each band of value_words (moves to the goal: <= 3, <= 20, more)
+        return {"close": -1.0, "far": -10.0, "stuck": -30.0}.get(str(words).strip().lower())
+
+    def action_note(self, state: Hashable, action: str) -> str:
+        s = _state(state)
+        if action not in self.legal_actions(s):
+            return "into a wall"
+        return "reaches the goal" if self._target(s, action) == self.goal else ""
 
 
 def _state(state: Hashable) -> MazeState:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import Any, Hashable, Sequence
 
 from ..._exceptions import ConfigError
 from .base import Episode, Step, TextEnv
@@ -182,6 +182,45 @@ class TicTacToeEnv(TextEnv):
         frac = (lambda k: round(k / n, 4)) if n else (lambda k: 0.0)
         return {"win": frac(wins), "draw": frac(draws), "loss": frac(losses), "episodes": n,
                 "illegal_moves": sum(e.illegal_moves for e in episodes)}
+
+    # ---- learning GPI ---------------------------------------------------------------------------
+
+    def state_to_json(self, state: Hashable) -> Any:
+        board = _board(state)
+        return {"cells": "".join(c or "." for c in board.cells), "result": board.result, "forfeit": board.forfeit}
+
+    def state_from_json(self, data: Any) -> Board:
+        try:
+            cells = tuple("" if c == "." else c for c in data["cells"])
+            if len(cells) != 9 or any(c not in ("", "X", "O") for c in cells):
+                raise ValueError(data["cells"])
+            return Board(cells, data.get("result"), bool(data.get("forfeit", False)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"not a saved tictactoe state: {data!r}") from exc
+
+    def returns_words(self, returns: Sequence[float]) -> str:
+        n = len(returns)
+        if not n:
+            return "no games"
+        wins = round(100 * sum(1 for r in returns if r > 0) / n)
+        losses = round(100 * sum(1 for r in returns if r < 0) / n)
+        return f"wins {wins}%, loses {losses}%"
+
+    def value_words(self, value: float) -> str:
+        return "winning" if value > 0.5 else "losing" if value < -0.5 else "even"
+
+    def value_number(self, words: str) -> float | None:
+        return {"winning": 1.0, "even": 0.0, "losing": -1.0}.get(str(words).strip().lower())
+
+    def action_note(self, state: Hashable, action: str) -> str:
+        board = _board(state)
+        if action not in board.empty():
+            return "illegal"
+        if board.place(action, self.agent_mark).result == self.agent_mark:
+            return "wins at once"
+        if board.place(action, self.opponent_mark).result == self.opponent_mark:
+            return f"blocks {self.opponent_mark}"
+        return ""
 
 
 def _board(state: Hashable) -> Board:

@@ -1,0 +1,128 @@
+"""Learning language GPI with the embedded model (Gemma 3 270M, loaded from its GGUF by
+transformers, LoRA-trained with peft): the metric per iteration, with intervals, against random
+play and the optimum.
+
+    python benchmarks/gpi_learning.py                      # the sections below, in parallel
+    python benchmarks/gpi_learning.py --sections maze_umaze
+    python benchmarks/gpi_learning.py --collect            # only rewrite the json from the run dirs
+
+Each section is one ``nlrl gpi --env ... --learn`` run (a subprocess, resumable: rerunning the
+script continues the runs in ``--work``); the sections run side by side. Every measured move is
+the trained model's own greedy answer (strictly parsed, masked to the legal moves; failures are
+counted fallbacks, random legal moves). Writes benchmarks/results/gpi_learning.json (each run's
+results.json plus a summary) and one plot per section (benchmarks/results/gpi_learning_*.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+# Sized for about an hour on two shared CPU cores (the issue's full size does not fit: see docs/gpi.md).
+SECTIONS: dict[str, dict[str, Any]] = {
+    "tictactoe": {"env": "tictactoe", "iterations": 1, "games": 30, "states": 20, "policy_rollouts": 0,
+                  "random_rollouts": 16, "rollout_moves": 9, "epochs": 3, "lr": 2e-3, "max_tokens": 32, "retries": 0},
+    "maze_double_t": {"env": "maze:double_t", "iterations": 2, "games": 25, "states": 25, "policy_rollouts": 1,
+                      "random_rollouts": 16, "rollout_moves": 30, "epochs": 2, "lr": 2e-3, "max_tokens": 32, "retries": 0},
+    "maze_umaze": {"env": "maze:umaze", "iterations": 2, "games": 6, "states": 6, "policy_rollouts": 1,
+                   "random_rollouts": 16, "rollout_moves": 12, "epochs": 3, "lr": 2e-3, "max_tokens": 32, "retries": 0},
+}
+
+
+def command(name: str, spec: dict[str, Any], work: Path) -> list[str]:
+    args = [sys.executable, "-c", "import sys; from nlrl.cli import main; sys.argv[0] = 'nlrl'; main()", "gpi", "--env", spec["env"], "--learn",
+            "--iterations", str(spec["iterations"]), "--out", str(work / name), "--threads", "1"]
+    for key in ("games", "states", "policy_rollouts", "random_rollouts", "rollout_moves", "epochs", "lr",
+                "max_tokens", "retries"):
+        flag = "--" + key.replace("_", "-")
+        args += [flag, str(spec[key])]
+    return args
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("win", "draw", "loss") if result["env"] == "tictactoe" else ("avg_reward", "success")
+    rows = []
+    for r in result["iterations"]:
+        row = {"iteration": r["iteration"], **{k: r[k] for k in keys}, "ci95": r["ci95"],
+               "illegal_moves": r["illegal_moves"], "fallbacks": r["fallbacks"], "moves": r["moves"],
+               "measure_s": r["measure_s"]}
+        if "gain" in r:
+            row.update(gain=r["gain"], train_loss_before=r["train"]["loss_before"],
+                       train_loss_after=r["train"]["loss_after"], train_examples=r["train"]["examples"],
+                       train_s=r["train"]["train_s"], s_per_example=r["train"]["s_per_example"],
+                       evaluate_s=r["evaluate_s"], wall_s=r["wall_s"])
+        rows.append(row)
+    return {"env": result["env"], "layout": result.get("layout"), "episodes": result["episodes"],
+            "baselines": {k: {kk: v[kk] for kk in (*keys, "ci95") if kk in v} for k, v in result["baselines"].items()},
+            "iterations": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=list(SECTIONS))
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "gpi_learning", help="run directories")
+    ap.add_argument("--collect", action="store_true", help="only write the json from the run directories")
+    ap.add_argument("--out", type=Path, default=RESULTS / "gpi_learning.json")
+    ap.add_argument("--note", default="", help="a line saying how this run went (recorded in the json)")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "NLRL_THREADS": "1"}
+    started = time.time()
+    walls: dict[str, float] = {}
+    if not args.collect:
+        procs = {}
+        for name in args.sections:
+            log = open(args.work / f"{name}.log", "a", encoding="utf-8")
+            procs[name] = (subprocess.Popen(command(name, SECTIONS[name], args.work), cwd=ROOT, env=env,
+                                            stdout=log, stderr=subprocess.STDOUT), time.time(), log)
+        for name, (proc, t0, log) in procs.items():  # noqa: B007
+            proc.wait()
+            walls[name] = round(time.time() - t0, 1)
+            log.close()
+            print(f"{name}: exit {proc.returncode} after {walls[name]}s", flush=True)
+    out: dict[str, Any] = {
+        "what": "learning language GPI on the embedded model (Gemma 3 270M GGUF via transformers + LoRA)",
+        "machine": {"cpus": os.cpu_count(), "load_avg_at_end": list(os.getloadavg()), "platform": platform.platform()},
+        "sections": {}, "summary": {},
+    }
+    if args.out.is_file():  # keep sections not rerun this time
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        out["sections"].update(old.get("sections", {}))
+        out["summary"].update(old.get("summary", {}))
+    for name in args.sections:
+        path = args.work / name / "results.json"
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        for row in result["iterations"]:  # episode-level texts stay in the run dir
+            row.pop("examples", None)
+        out["sections"][name] = {"settings": SECTIONS[name], "command": "nlrl " + " ".join(command(name, SECTIONS[name], Path("RUN"))[3:]),
+                                 "wall_s": walls.get(name), "result": result}
+        out["summary"][name] = {**summary(result), "wall_s": walls.get(name),
+                                "finished_iterations": len(result["iterations"]) - 1,
+                                "planned_iterations": SECTIONS[name]["iterations"]}
+        png = args.work / name / "gpi.png"
+        if png.is_file():
+            shutil.copy(png, RESULTS / f"gpi_learning_{name}.png")
+    out["wall_s"] = round(time.time() - started, 1)
+    if args.note:
+        out["note"] = args.note
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

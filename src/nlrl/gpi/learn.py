@@ -1,0 +1,396 @@
+"""Language GPI that learns: evaluate -> improve -> distil, repeated, resumable.
+
+Each iteration i (1..K), with the model as trained after iteration i-1:
+
+1. **Evaluate.** The states the current policy visited in its last measurement (new ones first,
+   then the busiest, ``states`` of them) are evaluated by Monte-Carlo rollouts per legal action,
+   with the current policy (the model's own greedy moves) and with a random one
+   (:class:`~nlrl.gpi.rollouts.RolloutEvaluator`); the language evaluations are composed from
+   those statistics and recorded with ``source="rollouts"``.
+2. **Improve.** The improved action is ``argmax_a max_pi Q^pi(s, a)``; its target text is the
+   chain of thought that cites the evaluations it rests on, then the action.
+3. **Distil.** LoRA fine-tuning (:class:`~nlrl.gpi.train.Distiller`) on every target so far
+   (the latest per state): (state -> reasoning + action) for the policy and (state -> language
+   evaluation) for the value. The adapter is saved in ``RUN/adapters/iter-i``.
+4. **Measure.** The trained model plays greedily on the same episodes as the baselines; every
+   move is the model's own generated answer, parsed strictly and masked to the legal moves. An
+   answer that does not parse or names an illegal move is retried, then replaced by a uniformly
+   random legal move, and counted (``fallbacks``): an illegal move is never played.
+
+Run directory: ``config.json``, ``iterations/NNNN.json`` (one per finished iteration, 0 = the
+untrained model), ``adapters/iter-i/``, ``dataset.jsonl`` (every target with its iteration and
+source), ``results.json`` and ``gpi.png`` (rewritten after each iteration). A run that was
+killed resumes from its last finished iteration with the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Hashable
+
+from .._exceptions import ConfigError
+from .envs.base import TextEnv
+from .llm import THOUGHT_PREFIX, JsonCaller, Ledger
+from .loop import EpisodePlan, PlayLog, episode_records, play_episode
+from .policy import LanguagePolicy, OptimalMazePolicy, Policy, RandomPolicy
+from .rollouts import ESTIMATORS, RolloutEvaluator, StateReport
+from .value import VALUE_KEYS, Evaluation, _evaluation
+from .templates import load_prompts
+from .train import Distiller, Example
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    """Settings of a learning GPI run (the run directory keeps them; a resume must match)."""
+
+    games: int = 100           # measured episodes: tictactoe games, or maze start positions
+    rollouts: int = 1          # maze: episodes per start position
+    states: int = 40           # states evaluated and distilled per iteration
+    policy_rollouts: int = 2   # rollouts per action with the current (model) policy
+    random_rollouts: int = 16  # rollouts per action with a random policy
+    rollout_moves: int = 10    # moves per rollout at most
+    value_targets: bool = True  # also distil V^L(s) (state -> evaluation)
+    estimator: str = "mc"      # mc: rollouts; td: one step, then the model's V^L of the successor
+    lookaheads: int = 2        # td: one-step samples per action
+    epochs: int = 2
+    lr: float = 1e-3
+    rank: int = 8
+    batch_size: int = 8
+    max_tokens: int = 40
+    retries: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("games", "rollouts", "states", "rollout_moves", "epochs", "rank", "batch_size", "max_tokens"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"learning setting {name} must be an integer >= 1, got {v!r}")
+        for name in ("policy_rollouts", "random_rollouts", "retries"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"learning setting {name} must be an integer >= 0, got {v!r}")
+        if self.policy_rollouts + self.random_rollouts < 1:
+            raise ConfigError("learning needs rollouts: policy_rollouts + random_rollouts >= 1")
+        if self.estimator not in ESTIMATORS:
+            raise ConfigError(f"unknown estimator {self.estimator!r}; known: {', '.join(ESTIMATORS)}")
+        if self.estimator == "td" and not self.value_targets:
+            raise ConfigError("the td estimator reads the model's language values: keep value targets on")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ConfigError(f"learning setting lr must be > 0, got {self.lr!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def json_target(**fields: Any) -> str:
+    """The answer text after the prompt's ``{"thought": "`` opening, ending the line."""
+    text = json.dumps(fields, ensure_ascii=False)
+    if not text.startswith(THOUGHT_PREFIX):
+        raise ConfigError("a target must start with its thought")
+    return text[len(THOUGHT_PREFIX):] + "\n"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a kill leaves the old file or the new one, never half of one
+
+
+def _interval(lo_hi: tuple[float, float]) -> list[float]:
+    return [round(lo_hi[0], 4), round(lo_hi[1], 4)]
+
+
+def measure_figures(env: TextEnv, log: PlayLog) -> dict[str, Any]:
+    """The metric of a measurement with 95% intervals (Wilson for rates, bootstrap for means)."""
+    from ..bench.metrics import bootstrap_interval, wilson_interval
+
+    eps = log.episodes
+    n = len(eps)
+    metric: dict[str, Any] = dict(env.summarize(eps))
+    returns = [e.total_reward for e in eps]
+    ci: dict[str, list[float]] = {}
+    if env.name == "tictactoe":
+        for key in ("win", "draw", "loss"):
+            ci[key] = _interval(wilson_interval(round(metric[key] * n), n))
+    else:
+        ci["success"] = _interval(wilson_interval(round(metric.get("success", 0.0) * n), n))
+        ci["avg_reward"] = _interval(bootstrap_interval(returns))
+    metric["ci95"] = ci
+    metric["returns"] = returns
+    metric["fallbacks"] = log.sources.get("fallback", 0)
+    metric["moves"] = log.steps
+    metric["action_sources"] = dict(sorted(log.sources.items()))
+    return metric
+
+
+def _per_episode(env: TextEnv, figures: dict[str, Any]) -> list[float]:
+    """The primary metric episode by episode (win indicator, or return)."""
+    if env.primary_metric == "win":
+        return [1.0 if r > 0 else 0.0 for r in figures["returns"]]
+    return list(figures["returns"])
+
+
+class LearningRun:
+    """Evaluate -> improve -> distil on one environment, in a run directory.
+
+    >>> run = LearningRun(env, backend, "RUN", LearnConfig(games=20))   # doctest: +SKIP
+    >>> result = run.run(iterations=3)                                  # doctest: +SKIP
+    """
+
+    def __init__(self, env: TextEnv, backend: Any, out: str | Path, config: LearnConfig | None = None, *,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.env = env
+        self.backend = backend
+        self.config = config or LearnConfig()
+        self.out = Path(out)
+        self._say = progress or (lambda _m: None)
+        self.prompts = load_prompts(env.name).require("learn_policy", "learn_value")
+        c = self.config
+        self.plan = EpisodePlan.build(env, c.games, c.rollouts, c.seed)
+        self.evaluator = RolloutEvaluator(env, policy_rollouts=c.policy_rollouts, random_rollouts=c.random_rollouts,
+                                          max_moves=c.rollout_moves, estimator=c.estimator,
+                                          value=self._value if c.estimator == "td" else None,
+                                          lookaheads=c.lookaheads)
+        self._value_caller: JsonCaller | None = None
+        self.ledger = Ledger()
+        self.distiller: Distiller | None = None
+        self.dataset: dict[tuple[str, str], dict[str, Any]] = {}
+
+    # ---- the run directory ----------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        return {"env": self.env.name, "layout": getattr(getattr(self.env, "layout", None), "name", None),
+                "opponent": getattr(self.env, "opponent", None), "model": getattr(self.backend, "model_name", "?"),
+                **self.config.to_dict()}
+
+    def _check_settings(self) -> None:
+        path = self.out / "config.json"
+        mine = self._settings()
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+            if diff:
+                raise ConfigError(f"{self.out} holds a run with other settings ({', '.join(diff)}); "
+                                  "use another --out or the same settings to resume it")
+        else:
+            self.out.mkdir(parents=True, exist_ok=True)
+            _write_json(path, mine)
+        (self.out / "iterations").mkdir(exist_ok=True)
+        (self.out / "adapters").mkdir(exist_ok=True)
+
+    def finished(self) -> list[dict[str, Any]]:
+        """The iterations already finished in the run directory, in order (0 first)."""
+        rows = []
+        i = 0
+        while (p := self.out / "iterations" / f"{i:04d}.json").is_file():
+            rows.append(json.loads(p.read_text(encoding="utf-8")))
+            i += 1
+        return rows
+
+    def _load_dataset(self, upto: int) -> None:
+        path = self.out / "dataset.jsonl"
+        self.dataset = {}
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                if row["iteration"] <= upto:  # targets of an unfinished iteration are dropped
+                    self.dataset[(row["kind"], row["key"])] = row
+
+    def _save_dataset(self) -> None:
+        path = self.out / "dataset.jsonl"
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.dataset.values()),
+                       encoding="utf-8")
+        os.replace(tmp, path)
+
+    # ---- pieces ---------------------------------------------------------------------------------
+
+    def _policy(self, iteration: int) -> LanguagePolicy:
+        caller = JsonCaller(self.backend, ledger=self.ledger, retries=self.config.retries, temperature=0.0,
+                            max_tokens=self.config.max_tokens, seed=self.config.seed * 1000 + iteration)
+        return LanguagePolicy(caller, self.env, prompts=self.prompts, kind="learn_policy", legal_only=True)
+
+    def _value(self, state: Hashable) -> Evaluation:
+        """V^L(s) from the current model (the ``learn_value`` prompt), for the TD variant."""
+        assert self._value_caller is not None
+        prompt = self.prompts.render("learn_value", state=self.env.describe(state))
+        ans = self._value_caller.ask("value", prompt, required=VALUE_KEYS, nonempty=("final_evaluation",))
+        return _evaluation(ans.value)
+
+    def _measure(self, policy: Policy, *, keep_states: bool = False) -> dict[str, Any]:
+        before, t0 = self.ledger.copy(), time.perf_counter()
+        log = PlayLog()
+        n = len(self.plan.starts)
+        for j, (start, seed) in enumerate(zip(self.plan.starts, self.plan.seeds), 1):
+            play_episode(self.env, policy, start, seed, log)
+            if keep_states and (j % 10 == 0 or j == n):
+                self._say(f"  {j}/{n} episodes played ({time.perf_counter() - t0:.0f}s)")
+        figures = measure_figures(self.env, log)
+        spent = self.ledger.minus(before).total()
+        figures["model_calls"] = spent.calls
+        figures["parse_failures"] = spent.parse_failures
+        figures["measure_s"] = round(time.perf_counter() - t0, 2)
+        if keep_states:
+            figures["visited"] = [{"state": self.env.state_to_json(log.first_seen[k]), "visits": v}
+                                  for k, v in log.visits.most_common()]
+            figures["examples"] = episode_records(self.env, PlayLog(log.episodes[:2], decisions=log.decisions[:2]))
+        return figures
+
+    def baselines(self) -> dict[str, Any]:
+        out = {"random": self._measure(RandomPolicy())}
+        if hasattr(self.env, "optimal_action"):
+            out["optimal"] = self._measure(OptimalMazePolicy())
+        return out
+
+    def _key(self, state: Hashable) -> str:
+        return json.dumps(self.env.state_to_json(self.env.state_key(state)))
+
+    def _select(self, previous: dict[str, Any]) -> list[Hashable]:
+        seen = {key for _, key in self.dataset}
+        visited = [(self.env.state_from_json(v["state"]), v["visits"]) for v in previous.get("visited", [])]
+        visited = [(s, n) for s, n in visited if not self.env.is_terminal(s) and len(self.env.legal_actions(s)) > 1]
+        visited.sort(key=lambda sv: (self._key(sv[0]) in seen, -sv[1]))  # new states first, then busy ones
+        return [s for s, _ in visited[: self.config.states]]
+
+    def _examples(self, policy: LanguagePolicy, report: StateReport, iteration: int) -> list[dict[str, Any]]:
+        key = self._key(report.state)
+        desc = self.env.describe(report.state)
+        rows = [{"kind": "policy", "key": key, "iteration": iteration, "source": "rollouts",
+                 "prompt": policy.prompt(report.state) + THOUGHT_PREFIX,
+                 "target": json_target(thought=report.reasoning, action=report.best)}]
+        if self.config.value_targets:
+            rows.append({"kind": "value", "key": key, "iteration": iteration, "source": report.value.source,
+                         "prompt": self.prompts.render("learn_value", state=desc) + THOUGHT_PREFIX,
+                         "target": json_target(thought=report.value.thought,
+                                               final_evaluation=report.value.final)})
+        return rows
+
+    def _ensure_distiller(self) -> Distiller:
+        if self.distiller is None:
+            c = self.config
+            self.distiller = Distiller(self.backend, rank=c.rank, alpha=2 * c.rank, lr=c.lr, epochs=c.epochs,
+                                       batch_size=c.batch_size, seed=c.seed)
+        return self.distiller
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    def run(self, iterations: int) -> dict[str, Any]:
+        if not isinstance(iterations, int) or iterations < 1:
+            raise ConfigError(f"iterations must be an integer >= 1, got {iterations!r}")
+        started = time.perf_counter()
+        self._check_settings()
+        rows = self.finished()
+        distiller = self._ensure_distiller()
+        if len(rows) > 1:
+            last = rows[-1]["iteration"]
+            distiller.load(self.out / "adapters" / f"iter-{last}")
+            self._say(f"resuming after iteration {last} (adapter {self.out / 'adapters' / f'iter-{last}'})")
+        self._load_dataset(rows[-1]["iteration"] if rows else 0)
+        base = self.baselines()
+        self._say("baselines: " + "; ".join(f"{k} {self._headline(v)}" for k, v in base.items()))
+        if not rows:
+            self._say(f"iteration 0: measuring the untrained model on {len(self.plan.starts)} episodes")
+            figures = self._measure(self._policy(0), keep_states=True)
+            rows.append({"iteration": 0, **figures})
+            _write_json(self.out / "iterations" / "0000.json", rows[0])
+            self._say(f"iteration 0: {self._headline(figures)}")
+            self._write_results(base, rows, started)
+        for it in range(len(rows), iterations + 1):
+            rows.append(self._iteration(it, rows[-1], base))
+            _write_json(self.out / "iterations" / f"{it:04d}.json", rows[-1])
+            self._write_results(base, rows, started)
+        return self._write_results(base, rows, started)
+
+    def _iteration(self, it: int, previous: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        policy = self._policy(it)
+        self._value_caller = policy.caller
+        value_failures = self.evaluator.value_failures
+        rng = random.Random(self.config.seed * 7919 + it)
+        states = self._select(previous)
+        self._say(f"iteration {it}: evaluating {len(states)} states by rollouts")
+        before = self.ledger.copy()
+        reports, new = [], []
+        for j, state in enumerate(states, 1):
+            report = self.evaluator.evaluate(state, policy, rng)
+            reports.append(report)
+            for row in self._examples(policy, report, it):
+                self.dataset[(row["kind"], row["key"])] = row
+                new.append(row)
+            if j % 10 == 0 or j == len(states):
+                self._say(f"  {j}/{len(states)} states evaluated ({time.perf_counter() - t0:.0f}s)")
+        rollout_calls = self.ledger.minus(before).total().calls
+        evaluate_s = time.perf_counter() - t0
+        distiller = self._ensure_distiller()
+        new_ex = [Example(r["prompt"], r["target"], r["kind"]) for r in new]
+        all_ex = [Example(r["prompt"], r["target"], r["kind"]) for r in self.dataset.values()]
+        loss_before = distiller.loss(new_ex)
+        self._say(f"iteration {it}: training on {len(all_ex)} targets ({len(new_ex)} new; loss on new {loss_before:.3f})")
+        fit = distiller.fit(all_ex, progress=self._say)
+        loss_after = distiller.loss(new_ex)
+        by_kind = {kind: round(distiller.loss([e for e in new_ex if e.kind == kind]), 4)
+                   for kind in sorted({e.kind for e in new_ex})}
+        adapter = distiller.save(self.out / "adapters" / f"iter-{it}")
+        self._save_dataset()
+        policy = self._policy(it)  # a fresh policy: nothing remembered from the model before training
+        self._say(f"iteration {it}: measuring the trained model")
+        figures = self._measure(policy, keep_states=True)
+        gain = self._gain(previous, figures)
+        row = {"iteration": it, **figures, "gain": gain,
+               "evaluated_states": len(states), "new_targets": len(new), "targets": len(all_ex),
+               "improved_actions": dict(Counter(r.best for r in reports)),
+               "rollout_model_calls": rollout_calls, "evaluate_s": round(evaluate_s, 2),
+               "td_value_failures": self.evaluator.value_failures - value_failures,
+               "train": {**fit, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4),
+                         "loss_after_by_kind": by_kind,
+                         "trainable_params": distiller.trainable, "total_params": distiller.total},
+               "adapter": str(adapter.relative_to(self.out)),
+               "reports": [r.to_dict(self.env) for r in reports[:3]],
+               "wall_s": round(time.perf_counter() - t0, 2)}
+        self._say(f"iteration {it}: {self._headline(figures)}; gain {gain['value']:+.3f} "
+                  f"[{gain['ci95'][0]:+.3f}, {gain['ci95'][1]:+.3f}] ({row['wall_s']:.0f}s)")
+        return row
+
+    def _gain(self, previous: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
+        """Primary metric minus the previous iteration's, paired by episode (same starts and
+        opponent seeds), with a bootstrap 95% interval."""
+        from ..bench.metrics import bootstrap_interval
+
+        diffs = [a - b for a, b in zip(_per_episode(self.env, figures), _per_episode(self.env, previous))]
+        value = sum(diffs) / len(diffs) if diffs else 0.0
+        return {"metric": self.env.primary_metric, "value": round(value, 4),
+                "ci95": _interval(bootstrap_interval(diffs, seed=self.config.seed))}
+
+    def _headline(self, figures: dict[str, Any]) -> str:
+        parts = [f"{k}={figures[k]}" for k in self.env.metric_keys if k in figures]
+        if "fallbacks" in figures:
+            parts.append(f"fallbacks={figures['fallbacks']}")
+        return ", ".join(parts)
+
+    def _write_results(self, base: dict[str, Any], rows: list[dict[str, Any]], started: float) -> dict[str, Any]:
+        drop = ("visited", "returns")
+        result = {
+            "env": self.env.name, "layout": getattr(getattr(self.env, "layout", None), "name", None),
+            "opponent": getattr(self.env, "opponent", None), "metric": self.env.primary_metric,
+            "settings": self.config.to_dict(), "model": getattr(self.backend, "model_name", "?"),
+            "backend": getattr(self.backend, "name", "?"), "device": getattr(self.backend, "device", None),
+            "episodes": len(self.plan.starts),
+            "baselines": {k: {kk: vv for kk, vv in v.items() if kk not in drop} for k, v in base.items()},
+            "iterations": [{k: v for k, v in r.items() if k not in drop} for r in rows],
+            "usage": self.ledger.to_dict(),
+            "wall_s_this_session": round(time.perf_counter() - started, 2),
+        }
+        _write_json(self.out / "results.json", result)
+        try:
+            from .plot import plot_learning
+
+            plot_learning(result, self.out / "gpi.png")
+        except ImportError:  # matplotlib is a core dependency; a broken install must not lose the run
+            pass
+        return result

@@ -1,0 +1,182 @@
+"""Learning GPI end to end on a tiny randomly initialised Gemma 3 model (built here, offline):
+rollout evaluations, LoRA distillation, adapters saved and loaded back, resume, legal moves only."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from nlrl import ConfigError  # noqa: E402
+from nlrl.backends.hf import HFBackend  # noqa: E402
+from nlrl.gpi import make_env  # noqa: E402
+from nlrl.gpi.envs import Board  # noqa: E402
+from nlrl.gpi.learn import LearnConfig, LearningRun, json_target  # noqa: E402
+from nlrl.gpi.policy import RandomPolicy  # noqa: E402
+from nlrl.gpi.rollouts import RolloutEvaluator  # noqa: E402
+from nlrl.gpi.train import Distiller, Example  # noqa: E402
+
+# one thread: on shared cores, torch's default of one per core makes a tiny model ~10x slower
+torch.set_num_threads(1)
+
+
+def build_tiny_gemma3(path) -> None:
+    """A 2-layer Gemma 3 (text) with a byte-level BPE tokenizer trained on board texts."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
+
+    env = make_env("tictactoe")
+    corpus = [env.describe(Board()), '{"thought": "5 wins 80%, loses 0%", "action": "5"}',
+              '{"thought": "up reward -3", "final_evaluation": "winning"}', "Tic-tac-toe. Maze. JSON on one line."] * 5
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<eos>", "<bos>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+    cfg = Gemma3TextConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+                           sliding_window=64, pad_token_id=0, eos_token_id=1, bos_token_id=2)
+    torch.manual_seed(0)
+    Gemma3ForCausalLM(cfg).save_pretrained(path)
+    fast.save_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny-gemma3")
+    build_tiny_gemma3(path)
+    return path
+
+
+@pytest.fixture
+def backend(tiny_dir):
+    b = HFBackend(str(tiny_dir), device="cpu", chat=False)
+    yield b
+    b.close()
+
+
+SMALL = dict(games=4, states=3, policy_rollouts=1, random_rollouts=4, rollout_moves=4, epochs=2, lr=5e-3,
+             batch_size=4, max_tokens=12, retries=0)
+
+
+def test_rollout_evaluations_are_grounded_and_sourced():
+    env = make_env("tictactoe")
+    # X holds 1 and 2: 3 wins at once, whatever follows
+    board = Board(("X", "X", "", "O", "O", "", "", "", ""))
+    report = RolloutEvaluator(env, policy_rollouts=0, random_rollouts=8, max_moves=3).evaluate(
+        board, RandomPolicy(), random.Random(0))
+    assert report.best == "3"
+    assert report.report("3").returns["random"] == (1.0,) * 8
+    assert report.reasoning.startswith("3 wins at once")
+    assert report.value.source == "rollouts" and report.value.final == "winning"
+    assert all(a.evaluation.source == "rollouts" for a in report.actions)
+    assert {a.action for a in report.actions} == set(board.empty())
+    # a maze: the move into the goal is chosen, and every action's evaluation names its rollouts
+    maze = make_env("maze:umaze")
+    near = maze.reset(random.Random(0), (2, 3))
+    r = RolloutEvaluator(maze, policy_rollouts=0, random_rollouts=4, max_moves=6).evaluate(
+        near, RandomPolicy(), random.Random(0))
+    assert r.best == "down" and "reaches the goal" in r.reasoning
+
+
+def test_json_targets_parse_back():
+    from nlrl.gpi.llm import THOUGHT_PREFIX
+    from nlrl.gpi.parsing import parse_json_answer
+
+    t = json_target(thought='5 "wins" 80%', action="5")
+    assert t.endswith("\n")
+    assert parse_json_answer(t, prefix=THOUGHT_PREFIX, required={"thought": str, "action": str}) == {
+        "thought": '5 "wins" 80%', "action": "5"}
+
+
+def test_training_lowers_loss_and_adapter_loads_back(backend, tmp_path, tiny_dir):
+    examples = [Example(f"Board {i}: " + '{"thought": "', json_target(thought=f"{i} wins", action=str(i)))
+                for i in range(1, 5)]
+    d = Distiller(backend, rank=4, lr=1e-2, epochs=6, batch_size=4)
+    before = d.loss(examples)
+    fit = d.fit(examples)
+    after = d.loss(examples)
+    assert after < before and fit["epoch_loss"][-1] < fit["epoch_loss"][0]
+    d.save(tmp_path / "a")
+    # a fresh model with the adapter loaded back scores the targets as the trained one does
+    other = HFBackend(str(tiny_dir), device="cpu", chat=False)
+    d2 = Distiller(other, rank=4, lr=1e-2)
+    assert abs(d2.loss(examples) - before) < 1e-4  # peft starts LoRA at zero: the base model
+    d2.load(tmp_path / "a")
+    assert abs(d2.loss(examples) - after) < 1e-4
+    with pytest.raises(ConfigError):
+        d2.load(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("spec", ["tictactoe", "maze:umaze"])
+def test_learning_loop_resumes_and_never_plays_illegal_moves(backend, tmp_path, tiny_dir, spec):
+    env = make_env(spec)
+    out = tmp_path / "run"
+    first = LearningRun(env, backend, out, LearnConfig(**SMALL)).run(iterations=1)
+    assert [r["iteration"] for r in first["iterations"]] == [0, 1]
+    it1 = first["iterations"][1]
+    assert it1["train"]["loss_after"] < it1["train"]["loss_before"]
+    assert (out / "adapters" / "iter-1" / "adapter_config.json").is_file()
+    rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in rows} == {"policy", "value"} and all(r["source"] == "rollouts" for r in rows)
+    # a second process (a fresh model) resumes: iteration 1 is not redone, iteration 2 is added
+    other = HFBackend(str(tiny_dir), device="cpu", chat=False)
+    second = LearningRun(env, other, out, LearnConfig(**SMALL)).run(iterations=2)
+    assert [r["iteration"] for r in second["iterations"]] == [0, 1, 2]
+    assert second["iterations"][1] == json.loads(json.dumps(first["iterations"][1]))
+    for row in second["iterations"]:
+        assert row["illegal_moves"] == 0  # the legal-move mask; failures become counted fallbacks
+        assert row["fallbacks"] == row["action_sources"].get("fallback", 0)
+        assert sum(row["action_sources"].values()) == row["moves"]
+    assert (out / "gpi.png").stat().st_size > 0
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["iterations"][-1]["gain"]["ci95"][0] <= saved["iterations"][-1]["gain"]["value"]
+    # other settings in the same directory are refused, not mixed
+    with pytest.raises(ConfigError, match="other settings"):
+        LearningRun(env, other, out, LearnConfig(**{**SMALL, "states": 5})).run(iterations=3)
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="states"):
+        LearnConfig(states=0)
+    with pytest.raises(ConfigError, match="rollouts"):
+        LearnConfig(policy_rollouts=0, random_rollouts=0)
+
+
+def test_cli_learn_writes_a_resumable_run(tiny_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from nlrl.cli import app
+
+    out = tmp_path / "cli-run"
+    args = ["gpi", "--env", "tictactoe", "--learn", "--iterations", "1", "--out", str(out), "--model", str(tiny_dir),
+            "--games", "2", "--states", "2", "--policy-rollouts", "0", "--random-rollouts", "2",
+            "--rollout-moves", "2", "--epochs", "1", "--max-tokens", "6", "--retries", "0", "--device", "cpu", "-q"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "results.json").read_text())
+    assert [r["iteration"] for r in result["iterations"]] == [0, 1]
+    bad = CliRunner().invoke(app, args[:-1] + ["--backend", "embedded"])
+    assert bad.exit_code == 1 and "hf backend" in bad.output
+
+
+def test_td_variant_reads_the_models_values(backend, tmp_path):
+    env = make_env("tictactoe")
+    cfg = LearnConfig(**{**SMALL, "games": 2, "states": 2, "estimator": "td", "lookaheads": 1, "epochs": 1})
+    result = LearningRun(env, backend, tmp_path / "td", cfg).run(iterations=1)
+    row = result["iterations"][1]
+    # every non-final successor asked the model for V^L; the untrained model's failures are counted
+    assert row["rollout_model_calls"] >= row["td_value_failures"] >= 0
+    assert result["usage"]["by_role"]["value"]["requests"] > 0
+    values = [json.loads(line) for line in (tmp_path / "td" / "dataset.jsonl").read_text().splitlines()
+              if json.loads(line)["kind"] == "value"]
+    assert values and all(v["source"] == "rollouts+model" for v in values)
+    with pytest.raises(ConfigError, match="estimator"):
+        LearnConfig(estimator="sarsa")
