@@ -36,12 +36,7 @@ def plot_result(result: dict[str, Any], path: str | Path, *, title: str | None =
     ax.set_title(title or f"{result['env']} · {result.get('model', '')}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_learning(result: dict[str, Any], path: str | Path, *, title: str | None = None) -> Path:
@@ -77,6 +72,13 @@ def plot_learning(result: dict[str, Any], path: str | Path, *, title: str | None
     where = result.get("layout") or result.get("opponent") or ""
     fig.suptitle(title or f"learning GPI · {result['env']} {where} · {result['episodes']} episodes, 95% intervals",
                  fontsize=9)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` (making its folder) and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

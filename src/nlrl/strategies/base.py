@@ -211,6 +211,12 @@ class Run:
                               usage_by_kind=self.usage_by_kind())
 
 
+def check_int(who: str, label: str, v: Any) -> None:
+    """A strategy option that counts something (samples, steps, tokens): None or an integer >= 1."""
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+        raise ConfigError(f"{who} {label} must be an integer >= 1, got {v!r}")
+
+
 class Strategy(ABC):
     """A reasoning strategy. One required method: :meth:`run`.
 

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from ..tasks.prompts import load_template, render_string
 from ..verifiers.answers import has_final_answer
-from .base import Run, Strategy, StrategyResult
+from .base import Run, Strategy, StrategyResult, check_int
 from .reward_choice import resolve_reward
 from .sampling import affordable, sampling_temperature
 from .scoring import feed, score_steps, wants_logprobs
@@ -183,8 +183,7 @@ class BeamSearch(Strategy):
                  reward: Any = None, strict: bool = False) -> None:
         for label, v in (("width", width), ("expansions", expansions), ("max_steps", max_steps),
                          ("step_tokens", step_tokens)):
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ConfigError(f"beam {label} must be an integer >= 1, got {v!r}")
+            check_int("beam", label, v)
         if aggregate not in AGGREGATES:
             raise ConfigError(f"beam aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
         self.width = width

@@ -30,17 +30,12 @@ from dataclasses import replace
 from typing import Any
 
 from .._exceptions import ConfigError
-from .base import Run, Strategy, StrategyResult
+from .base import Run, Strategy, StrategyResult, check_int
 from .beam import AGGREGATES, Beam, expand, process_reward, score_paths, step_prompt
 from .sampling import affordable, sampling_temperature
 from .selection import check_selection, choose
 
 log = logging.getLogger(__name__)
-
-
-def check_int(who: str, label: str, v: Any) -> None:
-    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-        raise ConfigError(f"{who} {label} must be an integer >= 1, got {v!r}")
 
 
 def node(c: Beam, how: str) -> dict[str, Any]:

@@ -46,9 +46,8 @@ from typing import Any, Sequence
 
 from .._exceptions import ConfigError
 from ..backends import Generation, SamplingParams
-from .base import Run, Strategy, StrategyResult
+from .base import Run, Strategy, StrategyResult, check_int
 from .beam import AGGREGATES, Beam, expand, finishes, process_reward, score_paths, split_steps, step_prompt
-from .dvts import check_int
 from .sampling import sampling_temperature
 
 log = logging.getLogger(__name__)

@@ -36,9 +36,8 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from .._exceptions import ConfigError
-from .base import Run, Strategy, StrategyResult
+from .base import Run, Strategy, StrategyResult, check_int
 from .beam import AGGREGATES, Beam, expand, process_reward, score_paths, step_prompt
-from .dvts import check_int
 from .sampling import affordable, sampling_temperature
 from .selection import check_selection, choose
 

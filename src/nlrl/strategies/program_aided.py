@@ -23,7 +23,7 @@ from typing import Any, Sequence
 from .._exceptions import ConfigError
 from ..verifiers.answers import final_answer_line
 from ..verifiers.sandbox import RunResult, SandboxLimits, run_many
-from .base import Run, Strategy, StrategyResult, TraceEvent
+from .base import Run, Strategy, StrategyResult, TraceEvent, check_int
 from .prompting import render
 from .sampling import Sample, default_temperature, draw
 from .voting import Equivalence, equivalence_for, majority
@@ -71,6 +71,16 @@ def answer_of(result: RunResult) -> str | None:
     return ans
 
 
+def sandbox_limits(who: str, limits: SandboxLimits | None, timeout_s: float | None,
+                   default: SandboxLimits = DEFAULT_LIMITS) -> SandboxLimits:
+    """The sandbox limits of a strategy that runs programs: ``limits`` (else ``default``), with
+    ``timeout_s`` as a shortcut for their time limit."""
+    if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
+        raise ConfigError(f"{who} timeout_s must be > 0, got {timeout_s!r}")
+    limits = limits or default
+    return limits if timeout_s is None else replace(limits, timeout_s=float(timeout_s))
+
+
 class ProgramAided(Strategy):
     """Sample programs, run them in the sandbox, vote over what they print.
 
@@ -85,15 +95,10 @@ class ProgramAided(Strategy):
     def __init__(self, n: int | None = None, *, temperature: float | None = None,
                  limits: SandboxLimits | None = None, equivalent: Equivalence | None = None,
                  timeout_s: float | None = None) -> None:
-        if n is not None and (not isinstance(n, int) or n < 1):
-            raise ConfigError(f"{self.name} n must be an integer >= 1, got {n!r}")
-        if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
-            raise ConfigError(f"{self.name} timeout_s must be > 0, got {timeout_s!r}")
+        check_int(self.name, "n", n)
         self.n = n
         self.temperature = temperature
-        self.limits = limits or DEFAULT_LIMITS
-        if timeout_s is not None:
-            self.limits = replace(self.limits, timeout_s=float(timeout_s))
+        self.limits = sandbox_limits(self.name, limits, timeout_s)
         self.equivalent = equivalent
 
     def _temperature(self, run: Run, n: int) -> float:

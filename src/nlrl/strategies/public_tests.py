@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from .._exceptions import ConfigError
 from ..verifiers.public_tests import DEFAULT_LIMITS, parse_public_tests, run_public_tests
 from ..verifiers.sandbox import SandboxLimits
-from .base import Run, Strategy, StrategyResult
+from .base import Run, Strategy, StrategyResult, check_int
+from .program_aided import sandbox_limits
 from .sampling import Sample, draw, sampling_temperature
 from .self_consistency import _needs_logprobs, vote_result, vote_samples
 from .voting import Equivalence, Vote
@@ -43,15 +43,10 @@ class PublicTests(Strategy):
     def __init__(self, n: int | None = None, *, temperature: float | None = None,
                  limits: SandboxLimits | None = None, timeout_s: float | None = None,
                  equivalent: Equivalence | None = None) -> None:
-        if n is not None and (not isinstance(n, int) or n < 1):
-            raise ConfigError(f"{self.name} n must be an integer >= 1, got {n!r}")
-        if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and timeout_s > 0):
-            raise ConfigError(f"{self.name} timeout_s must be > 0, got {timeout_s!r}")
+        check_int(self.name, "n", n)
         self.n = n
         self.temperature = temperature
-        self.limits = limits or DEFAULT_LIMITS
-        if timeout_s is not None:
-            self.limits = replace(self.limits, timeout_s=float(timeout_s))
+        self.limits = sandbox_limits(self.name, limits, timeout_s, DEFAULT_LIMITS)
         self.equivalent = equivalent
 
     def run(self, run: Run) -> StrategyResult:
