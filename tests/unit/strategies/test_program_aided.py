@@ -12,17 +12,10 @@ from nlrl.strategies.program_aided import ProgramAided, answer_of, program_of
 from nlrl.strategies.sampling import default_temperature
 from nlrl.verifiers import sandbox as sb
 
+from helpers.sandbox import needs_sandbox
 from helpers.strategies import math_task
 
 
-def _isolated() -> bool:
-    try:
-        return sb.isolation() in sb.ISOLATING
-    except VerifierError:
-        return False
-
-
-needs_sandbox = pytest.mark.skipif(not _isolated(), reason="no isolating sandbox mode on this machine")
 FAST = {"timeout_s": 2.0}
 
 

@@ -7,24 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from nlrl import ConfigError, ScriptedBackend, VerifierError
+from nlrl import ConfigError, ScriptedBackend
 from nlrl.bench.datasets import load_dataset
 from nlrl.strategies import Budget, get_strategy
 from nlrl.strategies import public_tests as pt
 from nlrl.tasks.task import Task
-from nlrl.verifiers import sandbox as sb
 
+from helpers.sandbox import needs_sandbox
 from helpers.strategies import TextReward
 
 
-def _isolated() -> bool:
-    try:
-        return sb.isolation() in sb.ISOLATING
-    except VerifierError:
-        return False
-
-
-needs_sandbox = pytest.mark.skipif(not _isolated(), reason="no isolating sandbox mode on this machine")
 FAST = {"timeout_s": 10.0}  # generous: a loaded machine must not time a trivial program out
 QUESTION = "Write a function to add one to a number.\nYour code should pass this test:\nassert inc(1) == 2"
 

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from nlrl import VerifierError
 from nlrl.bench.datasets import load_dataset
 from nlrl.verifiers import sandbox as sb
 from nlrl.verifiers.public_tests import parse_public_tests, run_public_tests
 
-
-def _isolated() -> bool:
-    try:
-        return sb.isolation() in sb.ISOLATING
-    except VerifierError:
-        return False
+from helpers.sandbox import needs_sandbox
 
 
-needs_sandbox = pytest.mark.skipif(not _isolated(), reason="no isolating sandbox mode on this machine")
 
 DOCTEST = '''from typing import List
 
