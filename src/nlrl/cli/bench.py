@@ -12,8 +12,9 @@ from .._exceptions import ConfigError
 from ..backends import backend_class
 from ._app import app
 from .options import (BackendOpt, BaseUrlOpt, BatchSizeOpt, ExecutorOpt, ModelOpt, RayAddressOpt, RunDirOpt,
-                      RewardAggregationOpt, RewardOpt, WorkerCpusOpt, WorkerGpusOpt, WorkersOpt, build_backend,
-                      check_prompt_options, cli_settings, open_executor, reward_spec, stdout_to_stderr)
+                      RewardAggregationOpt, RewardOpt, StrategyOptionOpt, WorkerCpusOpt, WorkerGpusOpt, WorkersOpt,
+                      build_backend, check_prompt_options, cli_settings, open_executor, parse_pairs, reward_spec,
+                      stdout_to_stderr)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -28,29 +29,12 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return i, k
 
 
-def parse_pairs(pairs: list[str] | None, hint: str, *, values: bool = False) -> dict[str, Any]:
-    """``KEY=VALUE`` options; with ``values``, VALUE is read as JSON when it parses (3, true, 0.5)."""
-    out: dict[str, Any] = {}
-    for item in pairs or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{hint} expects KEY=VALUE, got {item!r}")
-        parsed: Any = value
-        if values:
-            try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError:
-                parsed = value
-        out[key.strip()] = parsed
-    return out
-
-
 @app.command()
 def bench(
     dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie, arith, arith-dev, arith-train) or a JSONL/JSON/CSV file (LiveCodeBench and APPS row layouts are read as stdio problems)."),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Run directory: results.jsonl, summary.json, plots, and the run store that makes reruns resume."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ...)."),
-    strategy_option: Optional[List[str]] = typer.Option(None, "--strategy-option", "-O", metavar="KEY=VALUE", help="KEY=VALUE passed to the strategy (repeatable), e.g. weighted=true."),
+    strategy_option: StrategyOptionOpt = None,
     n: Optional[int] = typer.Option(None, "--n", help="Samples / width / rounds the strategy may use."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit per completion."),
     max_total_tokens: Optional[int] = typer.Option(None, "--max-total-tokens", help="Generated-token cap per sample, over all its calls."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -61,6 +62,28 @@ def check_backend_name(settings: Settings) -> None:
 
     if settings.backend not in BACKENDS:
         raise UnknownNameError("backend", settings.backend, BACKENDS.names())
+
+
+StrategyOptionOpt = Annotated[Optional[List[str]], typer.Option(
+    "--strategy-option", "-O", metavar="KEY=VALUE",
+    help="KEY=VALUE passed to the strategy (repeatable; VALUE read as JSON when it parses), e.g. weighted=true.")]
+
+
+def parse_pairs(pairs: list[str] | None, hint: str, *, values: bool = False) -> dict[str, Any]:
+    """``KEY=VALUE`` options; with ``values``, VALUE is read as JSON when it parses (3, true, 0.5)."""
+    out: dict[str, Any] = {}
+    for item in pairs or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{hint} expects KEY=VALUE, got {item!r}")
+        parsed: Any = value
+        if values:
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                parsed = value
+        out[key.strip()] = parsed
+    return out
 
 
 RewardOpt = Annotated[Optional[str], typer.Option(

@@ -9,14 +9,15 @@ from typing import Optional
 import typer
 
 from ._app import app
-from .options import (BackendOpt, BaseUrlOpt, ModelOpt, RewardAggregationOpt, RewardOpt, RunDirOpt, build_backend,
-                      check_prompt_options, cli_settings, reward_spec)
+from .options import (BackendOpt, BaseUrlOpt, ModelOpt, RewardAggregationOpt, RewardOpt, RunDirOpt,
+                      StrategyOptionOpt, build_backend, check_prompt_options, cli_settings, parse_pairs, reward_spec)
 
 
 @app.command()
 def solve(
     prompt: str = typer.Argument(..., metavar="PROMPT", help="The question to answer ('-' reads it from stdin)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ..., auto)."),
+    strategy_option: StrategyOptionOpt = None,
     n: Optional[int] = typer.Option(None, "--n", help="Samples / width / rounds the strategy may use."),
     reward: RewardOpt = None,
     reward_aggregation: RewardAggregationOpt = None,
@@ -49,12 +50,15 @@ def solve(
             raise typer.BadParameter(f"must be one of {', '.join(DOMAINS)}", param_hint="--domain")
     check_prompt_options(difficulty, steps, reward)
     spec = reward_spec(reward, reward_aggregation)
-    settings = cli_settings(backend, model, base_url, run_dir, chat=chat or None, strategy=strategy, n=n,
-                            max_tokens=max_tokens, temperature=temperature, seed=seed)
+    options = parse_pairs(strategy_option, "--strategy-option", values=True)
+    settings = cli_settings(backend, model, base_url, run_dir, strategy_options=options, chat=chat or None,
+                            strategy=strategy, n=n, max_tokens=max_tokens, temperature=temperature, seed=seed)
     engine = build_backend(settings, base_url)
     with engine:
         scorer = None if spec is None else spec.build(engine)
-        pipe = Pipeline(engine, strategy=settings.strategy, reward=scorer, n=settings.n, max_tokens=settings.max_tokens,
+        from ..strategies import get_strategy
+
+        pipe = Pipeline(engine, strategy=get_strategy(settings.strategy, **options), reward=scorer, n=settings.n, max_tokens=settings.max_tokens,
                         temperature=settings.temperature, seed=settings.seed, difficulty=difficulty,
                         steps=steps, adaptive=not no_adaptive, classify_with_model=classify_with_model)
         if as_json:

@@ -40,3 +40,24 @@ def test_bench_runs_mcts_with_the_language_value(tmp_path):
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in rows[0]["trace"]]
     assert "expand" in kinds and "evaluate" in kinds and "backup" in kinds and kinds[-1] == "stop"
+
+
+def test_solve_passes_strategy_options(tmp_path):
+    # -O reaches the strategy on `nlrl solve` too: mcts with the language value needs no log-probabilities
+    s = script(tmp_path / "s.json", {"Judge a partial solution": ['fine", "final_evaluation": 0.7}\n'] * 50,
+                                     "": ["Final Answer: 18\n"] * 50})
+    r = cli.invoke(app, ["solve", "What is 9 + 9?", "-b", "scripted", "-m", s, "--strategy", "mcts",
+                         "-O", "evaluator=value", "-O", "iterations=2", "--domain", "math", "--json",
+                         "--run-dir", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    kinds = [e["kind"] for e in out["trace"]]
+    assert out["final_answer"] == "18" and "evaluate" in kinds and kinds[-1] == "stop"
+
+
+def test_solve_rejects_an_option_the_strategy_does_not_take(tmp_path):
+    s = script(tmp_path / "s.json", ["Final Answer: 4\n"])
+    r = cli.invoke(app, ["solve", "What is 2 + 2?", "-b", "scripted", "-m", s, "--strategy", "mcts",
+                         "-O", "depth_charge=3", "--run-dir", str(tmp_path / "run")])
+    assert r.exit_code != 0 and r.stderr.startswith("error: ") and "depth_charge" in r.stderr, r.output
+    assert r.stderr.count("\n") == 1
