@@ -51,7 +51,6 @@ import json
 import math
 import os
 import platform
-import random
 import sys
 import time
 from pathlib import Path
@@ -67,7 +66,9 @@ from nlrl.strategies import Budget, get_strategy, majority  # noqa: E402
 from nlrl.strategies.deepconf import threshold  # noqa: E402
 from nlrl.strategies.voting import equivalence_for  # noqa: E402
 from nlrl.tasks.task import Task  # noqa: E402
-from nlrl.verifiers.math import answers_equivalent  # noqa: E402
+
+# the same 60 generated sums as the N = 8 DeepConf benchmark, graded the same way
+from deepconf import correct, problems  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 PLOT = ROOT / "docs" / "img" / "search.png"
@@ -87,19 +88,6 @@ SEARCH: dict[str, tuple[str, dict[str, Any]]] = {
     "mcts": ("mcts", {"iterations": 64, "expansions": 2, **STEP}),
     "mcts-value": ("mcts", {"iterations": 64, "expansions": 2, "evaluator": "value", "value_tokens": 32, **STEP}),
 }
-
-
-def problems(count: int) -> list[tuple[str, str]]:
-    rng = random.Random(2025)
-    out = []
-    for _ in range(count):
-        x, y = rng.randint(10, 40), rng.randint(2, 9)
-        out.append((f"What is {x} + {y}?", str(x + y)))
-    return out
-
-
-def correct(answer: str | None, gold: str) -> bool:
-    return answer is not None and answers_equivalent(answer, gold)
 
 
 def task_of(question: str) -> Task:

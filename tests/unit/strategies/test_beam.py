@@ -9,6 +9,7 @@ from nlrl.strategies import Budget
 from nlrl.rewards import ProcessReward
 from nlrl.strategies.beam import BeamSearch, aggregate, split_steps
 
+from helpers.search import step_script
 from helpers.strategies import math_task
 
 
@@ -40,22 +41,9 @@ class StepReward(ProcessReward):
         return [0.1 if "bad" in s else 0.9 for s in steps]
 
 
-def script(prompt: str, index: int) -> str:
-    """Step model: after 'good' steps offer a final answer; a 'bad' path answers 99."""
-    body = prompt.rsplit("Answer:\n", 1)[1]
-    depth = body.count("\n")
-    if depth == 0:
-        return ["good start\n", "bad start\n"][index % 2]
-    if "bad start" in body:
-        return "Final Answer: 99\n"
-    if depth == 1:
-        return ["good middle\n", "Final Answer: 7\n"][index % 2]
-    return "Final Answer: 7\n"
-
-
 def test_beam_keeps_the_best_steps_and_finishes():
     reward = StepReward()
-    b = ScriptedBackend(script)
+    b = ScriptedBackend(step_script)
     res = BeamSearch(width=2, expansions=2)(math_task(), b, reward=reward, budget=Budget(n=2))
     assert res.answer == "7"
     assert res.extra["finished"] >= 2
@@ -67,7 +55,7 @@ def test_beam_keeps_the_best_steps_and_finishes():
 
 
 def test_width_one_is_greedy_on_the_reward():
-    b = ScriptedBackend(script)
+    b = ScriptedBackend(step_script)
     res = BeamSearch(width=1, expansions=2)(math_task(), b, reward=StepReward(), budget=Budget(n=1))
     assert res.answer == "7"
     assert "bad" not in res.output
@@ -75,7 +63,7 @@ def test_width_one_is_greedy_on_the_reward():
 
 def test_logprob_scores_without_a_process_reward():
     # tokens of "bad" paths are unlikely: the backend's logprobs steer the search
-    b = ScriptedBackend(script, logprob=lambda tok: -3.0 if "bad" in tok or "99" in tok else -0.1)
+    b = ScriptedBackend(step_script, logprob=lambda tok: -3.0 if "bad" in tok or "99" in tok else -0.1)
     res = BeamSearch(width=1, expansions=2)(math_task(), b, budget=Budget(n=1))
     assert res.answer == "7"
     assert all(r.params.logprobs for r in b.requests)
@@ -83,7 +71,7 @@ def test_logprob_scores_without_a_process_reward():
 
 def test_backend_without_logprobs_needs_a_process_reward():
     with pytest.raises(ConfigError, match="process reward"):
-        BeamSearch()(math_task(), ScriptedBackend(script), budget=Budget(n=1))
+        BeamSearch()(math_task(), ScriptedBackend(step_script), budget=Budget(n=1))
 
 
 def test_budget_caps_the_search():
@@ -100,7 +88,7 @@ def test_failing_process_reward_is_logged(caplog):
         def score_steps(self, prompt, steps):
             return [math.nan] * len(steps)
 
-    res = BeamSearch(width=1)(math_task(), ScriptedBackend(script), reward=Broken(), budget=Budget(n=1))
+    res = BeamSearch(width=1)(math_task(), ScriptedBackend(step_script), reward=Broken(), budget=Budget(n=1))
     assert "process reward" in caplog.text
     assert any(e.kind == "fallback" for e in res.trace)
 
@@ -124,7 +112,7 @@ def test_a_line_of_numbered_steps_counts_as_several_steps():
 def test_a_token_cap_is_measured_in_the_calls_it_can_make():
     # step_tokens (64) above max_tokens (8): each step call asks for at most 8 tokens, so a cap of
     # 40 pays for steps that 64-token calls could not; the search runs, and stays under the cap.
-    b = ScriptedBackend(script)
+    b = ScriptedBackend(step_script)
     res = BeamSearch(width=2, expansions=2)(
         math_task(), b, reward=StepReward(), budget=Budget(n=2, max_tokens=8, max_total_tokens=40))
     assert b.requests and all(r.params.max_tokens == 8 for r in b.requests)
