@@ -205,3 +205,97 @@ def fmt_pct(x: Any) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return f"{100 * float(x):.1f}%"
+
+
+def _stat_line(kind: str, stats: dict[str, Any]) -> str:
+    def f(x: Any) -> str:
+        return "–" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+
+    if kind == "mcts":
+        if stats.get("value") is None:  # the root
+            return f"visits {f(stats.get('visits'))} · Q {f(stats.get('q'))}"
+        return f"v {f(stats.get('value'))} · n {f(stats.get('visits'))} · Q {f(stats.get('q'))}"
+    if kind == "particle-filter" and "weight" in stats:
+        return f"score {f(stats.get('score'))} · w {f(stats.get('weight'))}"
+    if "score" in stats:
+        return f"score {f(stats.get('score'))}"
+    return ""
+
+
+def node_info(kind: str, node: dict[str, Any]) -> str:
+    """A node's statistics and status in words (its tooltip and detail panel)."""
+    names = {"value": "value (evaluator)", "visits": "visits", "q": "Q (mean backed-up value)", "score": "score",
+             "weight": "weight", "subtree": "subtree", "particle": "particle"}
+    parts = [f"{names.get(k, k)} {v:g}" if isinstance(v, float) else f"{names.get(k, k)} {v}"
+             for k, v in node["stats"].items() if v is not None]
+    flags = [w for w, on in (("wrote its answer", node["done"]), ("pruned" if kind != "particle-filter"
+                             else "dropped at resampling", node["pruned"]), ("on the chosen path", node["chosen"]),
+                             ("carried forward", node.get("carried"))) if on]
+    return " · ".join([f"node {node['id']}", f"depth {node['depth']}", *parts, *flags])
+
+
+def search_tree(tree: dict[str, Any]) -> Markup:
+    """A search tree (:mod:`nlrl.view.tree`) drawn left to right: one column per depth, each
+    leaf on its own row and a parent level with the middle of its children; each node shows its
+    step above it (clipped; the full text is its tooltip and, on click, the detail panel) and its
+    numbers below, so the edges, which leave a node level with its centre, cross neither.
+    The chosen path is drawn thick, pruned nodes hollow, finished ones ringed."""
+    nodes = tree["nodes"]
+    if not nodes:
+        return Markup("")
+    kind = tree["kind"]
+    by_id = {n["id"]: n for n in nodes}
+    kids: dict[str | None, list[str]] = {}
+    for n in nodes:
+        p = n["parent"] if n["parent"] in by_id else None
+        kids.setdefault(p, []).append(n["id"])
+    rows: dict[str, float] = {}
+    counter = [0]
+
+    def place(nid: str, seen: set[str]) -> float:
+        seen.add(nid)
+        below = [place(c, seen) for c in kids.get(nid, []) if c not in seen]
+        if below:
+            rows[nid] = (below[0] + below[-1]) / 2
+        else:
+            rows[nid] = counter[0]
+            counter[0] += 1
+        return rows[nid]
+
+    seen: set[str] = set()
+    for top in kids.get(None, []):
+        place(top, seen)
+    dx, dy, r = 210, 44, 7
+    depth = max(n["depth"] for n in nodes)
+    W, H = 30 + dx * depth + 200, 24 + dy * max(1, counter[0])
+
+    def xy(n: dict[str, Any]) -> tuple[float, float]:
+        return 14 + n["depth"] * dx, 20 + rows.get(n["id"], 0) * dy
+
+    edges, drawn = [], []
+    for n in nodes:
+        x, y = xy(n)
+        parent = by_id.get(n["parent"]) if n["parent"] is not None else None
+        if parent is not None:
+            px_, py_ = xy(parent)
+            cls = "edge" + (" chosen" if n["chosen"] and parent["chosen"] else "") + (" pruned" if n["pruned"] else "")
+            edges.append(f'<path class="{cls}" data-from="{escape(parent["id"])}" data-to="{escape(n["id"])}" '
+                         f'd="M{_n(px_)},{_n(py_)} C{_n(px_ + dx / 2)},{_n(py_)} {_n(x - dx / 2)},{_n(y)} '
+                         f'{_n(x)},{_n(y)}"></path>')
+        classes = ["node", "pruned" if n["pruned"] else "kept"]
+        classes += [c for c, on in (("done", n["done"]), ("chosen", n["chosen"]), ("carried", n.get("carried")),
+                                    ("root", parent is None)) if on]
+        info = node_info(kind, n)
+        stat = _stat_line(kind, n["stats"])
+        tip = info + "\n" + n["text"] + (f"\n{n['note']}" if n["note"] else "")
+        drawn.append(
+            f'<g class="{" ".join(classes)}" tabindex="0" role="button" data-node="{escape(n["id"])}" '
+            f'data-parent="{escape(n["parent"] or "")}" data-depth="{n["depth"]}" data-text="{escape(n["text"])}" '
+            f'data-info="{escape(info)}" data-note="{escape(n["note"])}"><title>{escape(tip)}</title>'
+            f'<rect class="hit" x="{_n(x - r - 2)}" y="{_n(y - r - 15)}" width="{dx - 20}" height="{2 * r + 30}">'
+            f'</rect>'
+            f'<circle cx="{_n(x)}" cy="{_n(y)}" r="{r}"></circle>'
+            f'<text class="step" x="{_n(x - r)}" y="{_n(y - r - 3)}">{escape(_clip(n["text"], 32))}</text>'
+            f'<text class="stat" x="{_n(x - r)}" y="{_n(y + r + 11)}">{escape(stat)}</text></g>')
+    return Markup(f'<svg class="chart tree search-tree" role="img" aria-label="{escape(kind)} search tree" '
+                  f'width="{W}" height="{H}" viewBox="0 0 {W} {H}">' + "".join(edges) + "".join(drawn) + "</svg>")
