@@ -159,3 +159,23 @@ def test_the_sample_block_of_each_search():
         # the search's own events are drawn, not listed as unknown notes
         notes = [e["kind"] for b in blocks(events(res)) if b["type"] == "notes" for e in b["events"]]
         assert set(notes) <= {"stop", "fallback"}
+
+
+def test_served_and_exported_pages_carry_the_tree_escaped(tmp_path):
+    pytest.importorskip("starlette", reason="the view extra (starlette) is not installed")
+    from starlette.testclient import TestClient
+
+    from helpers import view_runs
+    from nlrl.view import create_app, export_html, open_run
+
+    run = open_run(view_runs.search_run(tmp_path, "mcts", {"iterations": 6}))
+    row = run.rows[0]
+    nodes = tree.mcts(row["trace"])["nodes"]
+    assert any(XSS_IMG in n["text"] for n in nodes)
+    page = TestClient(create_app([run])).get("/runs/0/sample", params={"id": row["id"]})
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    for html, trees in ((page.text, 1), (export_html([run]), len(run.rows))):  # the export: every sample
+        assert html.count('<svg class="chart tree search-tree"') == trees
+        assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
+        assert len(re.findall(r'<tr data-node="', html)) >= len(nodes)  # the node table, full steps
+        assert 'data-role="node-detail" hidden' in html
