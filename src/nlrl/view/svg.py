@@ -249,25 +249,28 @@ def search_tree(tree: dict[str, Any]) -> Markup:
     for n in nodes:
         p = n["parent"] if n["parent"] in by_id else None
         kids.setdefault(p, []).append(n["id"])
-    rows: dict[str, float] = {}
-    counter = [0]
-
-    def place(nid: str, seen: set[str]) -> float:
-        seen.add(nid)
-        below = [place(c, seen) for c in kids.get(nid, []) if c not in seen]
-        if below:
-            rows[nid] = (below[0] + below[-1]) / 2
-        else:
-            rows[nid] = counter[0]
-            counter[0] += 1
-        return rows[nid]
-
+    rows: dict[str, float] = {}  # a leaf gets the next row, a parent the middle of its children's
+    leaves = 0
     seen: set[str] = set()
     for top in kids.get(None, []):
-        place(top, seen)
+        stack: list[tuple[str, bool]] = [(top, False)]  # iterative post-order: a deep tree cannot overflow
+        while stack:
+            nid, done = stack.pop()
+            if done:
+                below = [rows[c] for c in kids.get(nid, []) if c in rows]
+                if below:
+                    rows[nid] = (below[0] + below[-1]) / 2
+                else:
+                    rows[nid], leaves = leaves, leaves + 1
+                continue
+            if nid in seen:
+                continue
+            seen.add(nid)
+            stack.append((nid, True))
+            stack.extend((c, False) for c in reversed(kids.get(nid, [])) if c not in seen)
     dx, dy, r = 210, 44, 7
     depth = max(n["depth"] for n in nodes)
-    W, H = 30 + dx * depth + 200, 24 + dy * max(1, counter[0])
+    W, H = 30 + dx * depth + 200, 24 + dy * max(1, leaves)
 
     def xy(n: dict[str, Any]) -> tuple[float, float]:
         return 14 + n["depth"] * dx, 20 + rows.get(n["id"], 0) * dy

@@ -179,3 +179,11 @@ def test_served_and_exported_pages_carry_the_tree_escaped(tmp_path):
         assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
         assert len(re.findall(r'<tr data-node="', html)) >= len(nodes)  # the node table, full steps
         assert 'data-role="node-detail" hidden' in html
+
+
+def test_a_deep_tree_draws_without_recursion():
+    chain = [{"kind": "expand", "node": i, "children": [{"id": i + 1, "parent": i, "text": f"step {i}", "value": 0.5,
+                                                          "done": False}]} for i in range(3000)]
+    t = tree.mcts(chain + [{"kind": "stop", "chosen": 3000}])
+    html = str(svg.search_tree(t))
+    assert html.count('class="node') == 3001 and sum(n["chosen"] for n in t["nodes"]) == 3001
