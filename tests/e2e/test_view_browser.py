@@ -244,7 +244,7 @@ def test_sample_page_escapes_model_output(browser, server, runs):
 
 
 def test_sample_pages_draw_each_trace(browser, server, runs):
-    expect = {"sc": "vote", "beam": "beam", "best-of-n": "scores", "self-refine": "refine",
+    expect = {"sc": "vote", "beam": "search", "best-of-n": "scores", "self-refine": "refine",
               "divide-and-conquer": "decompose", "auto": "auto", "cot": "samples"}
     for key, block in expect.items():
         i = ORDER.index(key)
@@ -296,7 +296,8 @@ def test_beam_tree_has_one_node_per_candidate(browser, server, runs):
         chosen = browser.find_elements(By.CSS_SELECTOR, "svg.tree g.node.chosen")
         stop = next(e for e in row["trace"] if e["kind"] == "stop")
         assert len(chosen) == stop["chosen"][0] + 1  # the root and one node per round on the path
-        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.tree line.edge")) == kept + pruned
+        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.tree path.edge")) == kept + pruned
+        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.tree path.edge.chosen")) == stop["chosen"][0]
         titles = browser.execute_script(
             "return Array.from(document.querySelectorAll('svg.tree g.node title')).map(t => t.textContent)")
         assert any(e["kept"][0]["text"] in t for e in rounds for t in titles)

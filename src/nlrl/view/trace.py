@@ -1,6 +1,6 @@
 """A sample's trace (the strategy's events, ``results.jsonl`` ``trace``) as the blocks the sample
 page draws: samples, a vote tally, best-of-N scores, self-refine steps, divide-and-conquer
-sub-questions, a beam search tree, the search trees of ``mcts``, ``dvts`` and ``particle-filter``
+sub-questions, the search trees of ``beam``, ``mcts``, ``dvts`` and ``particle-filter``
 (:mod:`.tree`), ``auto``'s probe and choice, and any other events as notes.
 
 Blocks are plain dicts; charts in them are escaped SVG (:mod:`.svg`).
@@ -25,7 +25,7 @@ def blocks(trace: Sequence[Any]) -> list[dict[str, Any]]:
     if "difficulty" in by or "choice" in by:
         out.append(_auto(by))
     if "beam" in by:
-        out.append(_beam(by))
+        out.append(_search(tree.beam(events), "Beam search tree"))
     if "expand" in by or "backup" in by:
         out.append(_search(tree.mcts(events), "MCTS search tree"))
     if "subtree" in by:
@@ -138,23 +138,16 @@ def _decompose(by: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"type": "decompose", "title": "Divide and conquer: sub-questions", "chains": out}
 
 
-def _beam(by: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    rounds = sorted(by["beam"], key=lambda e: e.get("depth", 0))
-    stop = next((e for e in reversed(by.get("stop", [])) if "chosen" in e), None)
-    chosen = stop.get("chosen") if stop else None
-    chart, count = svg.beam_tree(rounds, chosen)
-    kept = sum(len(e.get("kept") or []) for e in rounds)
-    pruned = sum(len(e.get("pruned") or []) for e in rounds)
-    return {"type": "beam", "title": "Beam search tree", "chart": chart, "nodes": count, "rounds": len(rounds),
-            "kept": kept, "pruned": pruned, "chosen": chosen,
-            "has_links": any("parent" in k for e in rounds for k in e.get("kept") or [])}
-
-
 def _search(t: dict[str, Any], title: str) -> dict[str, Any]:
     f = t["facts"]
     if t["kind"] == "mcts":
         summary = (f"{f['nodes']} nodes · {f['expansions']} expansions · {f['backups']} backups"
                    + (f" · {f['rollouts']} rollouts" if f["rollouts"] else "") + f" · {f['finished']} finished")
+    elif t["kind"] == "beam":
+        summary = (f"{f['rounds']} rounds · {f['nodes']} nodes ({f['kept']} kept, {f['pruned']} pruned, plus the root) · "
+                   f"{f['finished']} finished")
+        if not f["linked"]:
+            summary += " · written before beam search recorded each candidate's parent: rounds drawn without edges"
     elif t["kind"] == "dvts":
         summary = (f"{f['subtrees']} subtrees · {f['rounds']} subtree rounds · {f['kept']} kept, "
                    f"{f['pruned']} pruned · {f['finished']} finished")

@@ -1,4 +1,4 @@
-"""The search trees of ``mcts``, ``dvts`` and ``particle-filter``, rebuilt from their trace
+"""The search trees of ``beam``, ``mcts``, ``dvts`` and ``particle-filter``, rebuilt from their trace
 events (the events carry node and parent ids for this; see each strategy's module docstring).
 
 A tree is a plain dict: ``kind``, ``nodes`` (parents before children, the root first), ``chosen``
@@ -188,3 +188,30 @@ def particles(events: Sequence[Event]) -> dict[str, Any]:
     return _tree("particle-filter", nodes, chosen, nodes=len(nodes), particles=len(last), rounds=rounds,
                  resamples=resamples, dropped=sum(n["pruned"] for n in nodes.values()),
                  finished=sum(nodes[i]["done"] for i in last), stopped=None if stop is None else stop.get("text"))
+
+
+def beam(events: Sequence[Event]) -> dict[str, Any]:
+    """Beam search: each ``beam`` event is one round, its ``kept`` and ``pruned`` candidates each
+    naming its ``parent``, the index of the path it extends among the round before's kept ones;
+    ``stop``'s ``chosen`` is ``[round, index among that round's kept]``. A trace written before
+    beam search recorded parents draws its rounds as columns without edges."""
+    events = [e for e in events if isinstance(e, dict)]
+    nodes = {"r": _node("r", None, 0, ROOT_TEXT)}
+    rounds = sorted((e for e in events if e.get("kind") == "beam"), key=lambda e: e.get("depth") or 0)
+    kept = pruned = 0
+    for d, e in enumerate(rounds, start=1):
+        for tag, items in (("k", e.get("kept")), ("p", e.get("pruned"))):
+            for j, c in enumerate(c for c in items or [] if isinstance(c, dict)):
+                p = c.get("parent")
+                parent = "r" if d == 1 else f"{d - 1}.k{p}" if isinstance(p, int) and f"{d - 1}.k{p}" in nodes else None
+                n = _node(f"{d}.{tag}{j}", parent, d, c.get("text"), score=_num(c.get("score")))
+                n["done"], n["pruned"] = bool(c.get("done")), tag == "p"
+                nodes[n["id"]] = n
+                kept, pruned = kept + (tag == "k"), pruned + (tag == "p")
+    stop = _last(events, "stop", "chosen")
+    c = None if stop is None else stop["chosen"]
+    chosen = f"{c[0]}.k{c[1]}" if isinstance(c, list) and len(c) == 2 and all(isinstance(x, int) for x in c) else None
+    return _tree("beam", nodes, chosen, nodes=len(nodes), rounds=len(rounds), kept=kept, pruned=pruned,
+                 finished=sum(n["done"] and not n["pruned"] for n in nodes.values()),
+                 linked=any(n["parent"] is not None for n in nodes.values() if n["depth"] > 1) or len(rounds) < 2,
+                 stopped=None if stop is None else stop.get("text"))

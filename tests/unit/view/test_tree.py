@@ -187,3 +187,34 @@ def test_a_deep_tree_draws_without_recursion():
     t = tree.mcts(chain + [{"kind": "stop", "chosen": 3000}])
     html = str(svg.search_tree(t))
     assert html.count('class="node') == 3001 and sum(n["chosen"] for n in t["nodes"]) == 3001
+
+
+def test_beam_tree_links_each_candidate_to_the_kept_path_it_extends():
+    from nlrl.strategies.beam import BeamSearch
+
+    res = BeamSearch(2, expansions=2, max_steps=4)(math_task(), step_backend(), reward=StepReward(),
+                                                   budget=Budget(n=2, seed=0))
+    ev = events(res)
+    t = tree.beam(ev)
+    nodes = {n["id"]: n for n in t["nodes"]}
+    rounds = [e for e in ev if e["kind"] == "beam"]
+    assert len(nodes) == 1 + sum(len(e["kept"]) + len(e["pruned"]) for e in rounds)
+    for d, e in enumerate(rounds, start=1):
+        for tag, items in (("k", e["kept"]), ("p", e["pruned"])):
+            for j, c in enumerate(items):
+                n = nodes[f"{d}.{tag}{j}"]
+                assert n["parent"] == ("r" if d == 1 else f"{d - 1}.k{c['parent']}")
+                assert (n["text"], n["stats"]["score"], n["pruned"]) == (c["text"], c["score"], tag == "p")
+    d, s = next(e for e in ev if e["kind"] == "stop")["chosen"]
+    assert t["chosen"] == f"{d}.k{s}" and sum(n["chosen"] for n in t["nodes"]) == d + 1
+    assert t["facts"]["linked"]
+    # a trace from before beam search recorded parents: the rounds, without edges past the first
+    def unlinked(cands):
+        return [{k: v for k, v in c.items() if k != "parent"} for c in cands]
+
+    old = [{**e, "kept": unlinked(e["kept"]), "pruned": unlinked(e["pruned"])} if e["kind"] == "beam" else e
+           for e in ev]
+    t_old = tree.beam(old)
+    assert len(rounds) > 1 and not t_old["facts"]["linked"]
+    assert all(n["parent"] is None for n in t_old["nodes"] if n["depth"] > 1)
+    assert str(svg.search_tree(t_old)).count("<g class=\"node") == len(nodes)
