@@ -144,8 +144,8 @@ def _search(t: dict[str, Any], title: str) -> dict[str, Any]:
         summary = (f"{f['nodes']} nodes · {f['expansions']} expansions · {f['backups']} backups"
                    + (f" · {f['rollouts']} rollouts" if f["rollouts"] else "") + f" · {f['finished']} finished")
     elif t["kind"] == "beam":
-        summary = (f"{f['rounds']} rounds · {f['nodes']} nodes ({f['kept']} kept, {f['pruned']} pruned, plus the root) · "
-                   f"{f['finished']} finished")
+        summary = (f"{f['rounds']} rounds · {f['nodes']} nodes ({f['kept']} kept, {f['pruned']} pruned, "
+                   f"plus the root) · {f['finished']} finished")
         if not f["linked"]:
             summary += " · written before beam search recorded each candidate's parent: rounds drawn without edges"
     elif t["kind"] == "dvts":
