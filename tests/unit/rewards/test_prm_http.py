@@ -208,3 +208,17 @@ def test_beam_search_is_guided_by_the_served_prm(server):
     res = BeamSearch(2, max_steps=1)(Task.build(Q, domain="math"), backend, reward=f"prm:{url}/score",
                                      budget=Budget(n=2))
     assert res.answer == "4" and len(seen) > before
+
+
+def test_beam_search_is_guided_by_an_outcome_model_served_by_classify(server):
+    from nlrl import ScriptedBackend
+    from nlrl.tasks.task import Task
+
+    url, seen, *_ = server
+    before = len(seen)
+    backend = ScriptedBackend(lambda prompt, i: "Final Answer: 4\n")
+    res = BeamSearch(2, max_steps=1)(Task.build(Q, domain="math"), backend, reward=f"prm:{url}/classify",
+                                     budget=Budget(n=2))
+    assert res.answer == "4"
+    asked = [b for b in seen[before:] if "messages" in b]
+    assert asked and asked[-1]["messages"][-1] == {"role": "assistant", "content": "Final Answer: 4"}
