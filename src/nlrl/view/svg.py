@@ -235,5 +235,5 @@ def search_tree(tree: dict[str, Any]) -> Markup:
             f'<circle cx="{_n(x)}" cy="{_n(y)}" r="{r}"></circle>'
             f'<text class="step" x="{_n(x - r)}" y="{_n(y - r - 3)}">{escape(_clip(n["text"], 32))}</text>'
             f'<text class="stat" x="{_n(x - r)}" y="{_n(y + r + 11)}">{escape(stat)}</text></g>')
-    return Markup(f'<svg class="chart tree search-tree" role="img" aria-label="{escape(kind)} search tree" '
+    return Markup(f'<svg class="chart tree search-tree" role="group" aria-label="{escape(kind)} search tree" '
                   f'width="{W}" height="{H}" viewBox="0 0 {W} {H}">' + "".join(edges) + "".join(drawn) + "</svg>")
