@@ -86,7 +86,8 @@ class ViewServer:
             self.proc.kill()
 
 
-ORDER = ["cot", "sc", "beam", "best-of-n", "self-refine", "divide-and-conquer", "auto", "gpi", "big", "code", "serve"]
+ORDER = ["cot", "sc", "beam", "best-of-n", "self-refine", "divide-and-conquer", "auto", "gpi", "big", "code", "serve",
+         "mcts", "dvts", "particle-filter"]
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +244,7 @@ def test_sample_page_escapes_model_output(browser, server, runs):
 
 
 def test_sample_pages_draw_each_trace(browser, server, runs):
-    expect = {"sc": "vote", "beam": "beam", "best-of-n": "scores", "self-refine": "refine",
+    expect = {"sc": "vote", "beam": "search", "best-of-n": "scores", "self-refine": "refine",
               "divide-and-conquer": "decompose", "auto": "auto", "cot": "samples"}
     for key, block in expect.items():
         i = ORDER.index(key)
@@ -295,13 +296,81 @@ def test_beam_tree_has_one_node_per_candidate(browser, server, runs):
         chosen = browser.find_elements(By.CSS_SELECTOR, "svg.tree g.node.chosen")
         stop = next(e for e in row["trace"] if e["kind"] == "stop")
         assert len(chosen) == stop["chosen"][0] + 1  # the root and one node per round on the path
-        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.tree line.edge")) == kept + pruned
+        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.tree path.edge")) == kept + pruned
+        assert len(browser.find_elements(By.CSS_SELECTOR, "svg.tree path.edge.chosen")) == stop["chosen"][0]
         titles = browser.execute_script(
             "return Array.from(document.querySelectorAll('svg.tree g.node title')).map(t => t.textContent)")
         assert any(e["kept"][0]["text"] in t for e in rounds for t in titles)
         assert console_errors(browser) == []
         no_xss(browser)
     shot(browser, "sample-beam-tree")
+
+
+def expected_tree(strategy: str, trace: list[dict]) -> tuple[dict[str, str | None], dict[str, str], str]:
+    """The nodes (id -> parent id), their step texts and the chosen node, read off the trace by
+    the ids each strategy's events give (mcts: node ids; dvts: subtree.depth.candidate;
+    particle-filter: round.particle)."""
+    parent: dict[str, str | None] = {}
+    text: dict[str, str] = {}
+    stop = next(e for e in trace if e["kind"] == "stop")
+    if strategy == "mcts":
+        parent["0"] = None
+        for e in trace:
+            for c in e.get("children", []) if e["kind"] == "expand" else []:
+                parent[str(c["id"])], text[str(c["id"])] = str(e["node"]), c["text"]
+        return parent, text, str(stop["chosen"])
+    parent["r"] = None
+    if strategy == "dvts":
+        tip: dict[int, str] = {}
+        for e in (e for e in trace if e["kind"] == "subtree"):
+            for j, c in enumerate(e["candidates"]):
+                nid = f"{e['subtree']}.{e['depth']}.{j}"
+                parent[nid], text[nid] = tip.get(e["subtree"], "r"), c["text"]
+            tip[e["subtree"]] = f"{e['subtree']}.{e['depth']}.{e['kept']}"
+        return parent, text, tip[stop["chosen"]]
+    rounds = [e for e in trace if e["kind"] == "particles"]
+    for d, e in enumerate(rounds, start=1):
+        for i, p in enumerate(e["particles"]):
+            parent[f"{d}.{i}"], text[f"{d}.{i}"] = "r" if d == 1 else f"{d - 1}.{p['parent']}", p["text"]
+    return parent, text, f"{len(rounds)}.{stop['chosen']}"
+
+
+def test_search_trees_draw_every_node_and_edge(browser, server, runs):
+    for strategy in ("mcts", "dvts", "particle-filter"):
+        i = ORDER.index(strategy)
+        for row in results(runs[strategy]):
+            load(browser, server.url + f"runs/{i}/sample?id={quote(row['id'], safe='')}")
+            parent, text, chosen = expected_tree(strategy, row["trace"])
+            drawn = browser.execute_script(
+                "return Array.from(document.querySelectorAll('svg.search-tree g.node')).map(g => "
+                "[g.getAttribute('data-node'), g.getAttribute('data-parent'), g.getAttribute('data-text'), "
+                "g.classList.contains('chosen')])")
+            assert {d[0]: d[1] or None for d in drawn} == parent, strategy
+            assert {d[0]: d[2] for d in drawn if d[0] in text} == text
+            edges = browser.execute_script(
+                "return Array.from(document.querySelectorAll('svg.search-tree path.edge')).map(p => "
+                "[p.getAttribute('data-from'), p.getAttribute('data-to')])")
+            assert sorted(map(tuple, edges)) == sorted((p, c) for c, p in parent.items() if p is not None)
+            on_path, k = set(), chosen
+            while k is not None:
+                on_path.add(k)
+                k = parent[k]
+            assert {d[0] for d in drawn if d[3]} == on_path
+            assert len(browser.find_elements(By.CSS_SELECTOR, "svg.search-tree path.edge.chosen")) == len(on_path) - 1
+            # the full step of a node, shown as text on click (an XSS step included)
+            xss = next((c for c, t in text.items() if view_runs.XSS_IMG in t), None)
+            target = xss or chosen
+            node = browser.find_element(By.CSS_SELECTOR, f"svg.search-tree g.node[data-node='{target}']")
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", node)
+            node.click()
+            panel = browser.find_element(By.CSS_SELECTOR, "[data-role=node-detail]")
+            assert panel.is_displayed() and panel.get_attribute("data-node") == target
+            assert panel.find_element(By.CSS_SELECTOR, "[data-field=text]").text == text[target]
+            assert f"node {target}" in panel.find_element(By.CSS_SELECTOR, "[data-field=info]").text
+            time.sleep(0.2)
+            no_xss(browser)
+            assert console_errors(browser) == [], strategy
+        shot(browser, f"sample-{strategy}-tree")
 
 
 def test_compare_two_runs_lists_paired_flips(browser, server, runs):

@@ -98,6 +98,20 @@ def beam_script(prompt: str, index: int) -> str:
     return ["Final Answer: 7\n", f"Final Answer: 7 {XSS_IMG}\n"][index % 2]
 
 
+def search_run(root: Path, strategy: str, options: dict | None = None) -> Path:
+    """``mcts``, ``dvts`` or ``particle-filter`` on the step model of the search strategies' tests,
+    one of whose steps carries an XSS payload."""
+    from helpers.search import step_script
+
+    def script(prompt: str, index: int) -> str:
+        return step_script(prompt, index).replace("good middle", f"good middle {XSS_IMG}")
+
+    out = root / strategy
+    BenchRunner(ScriptedBackend(script, logprob=_logprob), strategy=strategy, n=4, temperature=0.7,
+                strategy_options=options or {}, progress=False, plots=False).run(custom_dataset(2), out)
+    return out
+
+
 def custom_dataset(k: int = 2):
     rows = [{"id": f"q{i}", "question": f"What is {3 + i} + 4? {XSS_SCRIPT if i == 0 else ''}", "answer": str(7 + i)}
             for i in range(k)]
@@ -189,6 +203,9 @@ def all_runs(root: Path) -> dict[str, Path]:
     runs["gpi"] = gpi_run(root)
     runs["code"] = code_run(root)
     runs["serve"] = serve_log(root)
+    runs["mcts"] = search_run(root, "mcts", {"iterations": 8})
+    runs["dvts"] = search_run(root, "dvts", {"width": 2})
+    runs["particle-filter"] = search_run(root, "particle-filter")
     return runs
 
 

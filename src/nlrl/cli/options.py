@@ -89,7 +89,7 @@ def parse_pairs(pairs: list[str] | None, hint: str, *, values: bool = False) -> 
 RewardOpt = Annotated[Optional[str], typer.Option(
     "--reward", metavar="SPEC",
     help="Reward model for best-of-n, beam, refine: logprob, agreement, judge, verifier[:CHECKER], or "
-         "prm:PATH-OR-URL (a trained PRM: a local checkpoint, or a vLLM server's /pooling URL).")]
+         "prm:PATH-OR-URL (a trained PRM: a local checkpoint, or a vLLM server's /pooling or /classify URL).")]
 RewardAggregationOpt = Annotated[Optional[str], typer.Option(
     "--reward-aggregation", metavar="HOW",
     help="How a PRM's step scores make an output's score: last (default), min, prod or mean.")]

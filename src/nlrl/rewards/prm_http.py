@@ -1,4 +1,5 @@
-"""A process reward model served over HTTP: ``prm:http://host:8000/pooling`` or a plain score endpoint.
+"""A process reward model served over HTTP: ``prm:http://host:8000/pooling``, ``.../classify`` or a
+plain score endpoint.
 
 **vLLM's pooling API** (a URL whose path ends in ``/pooling``): vLLM serves PRMs as pooling models
 with ``STEP`` pooling, which returns, for every step-tag token of the input, the softmax over the
@@ -11,6 +12,19 @@ PRM's labels (Qwen2.5-Math-PRM: ``[negative, positive]``; Math-Shepherd served w
 written exactly as the family's model card says (:mod:`nlrl.rewards.prm`), and reads
 ``data[0].data``: one row per step, the step's score the family's good-label column (column 1 for
 the two-label head, column 0 for ``+``/``-``). ``M`` defaults to the first model of ``/v1/models``.
+
+**vLLM's classification API** (a URL whose path ends in ``/classify``): vLLM serves
+sequence-classification models (``*ForSequenceClassification``: outcome reward models with a
+scalar head, or two-label classifiers) there; the head is read at the last token, through a
+sigmoid (one label) or a softmax (two). That is the ``outcome`` family (:mod:`nlrl.rewards.prm`):
+a step's score is the model's score of the solution cut after that step, so nlrl sends one
+chat request per prefix, as the checkpoint is scored locally::
+
+    POST /classify  {"model": M, "messages": [user: question, assistant: steps 1..k]}   k = 1..K
+
+and reads ``data[0].probs``: ``probs[0]`` for a one-label head, ``probs[1]`` (the positive
+label) for two. Token-classification PRMs (qwen-prm) and ``+``/``-`` PRMs are not served by
+``/classify`` (vLLM's ``Qwen2ForProcessRewardModel`` pools steps only): use ``/pooling``.
 
 **A plain score endpoint** (any other URL)::
 
@@ -39,7 +53,7 @@ _CLIENTS_LOCK = threading.Lock()
 
 class HTTPProcessReward(PRMBase):
     """Step scores from a served PRM (module docstring). ``family``: how the input is written
-    (``auto`` means ``qwen-prm`` on a pooling URL)."""
+    (``auto`` means ``qwen-prm`` on a pooling URL, ``outcome`` on a classify URL)."""
 
     def __init__(self, url: str, *, family: str = "auto", aggregation: str = "last", model: str | None = None,
                  timeout_s: float = 60.0, api_key: str | None = None,
@@ -49,12 +63,18 @@ class HTTPProcessReward(PRMBase):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"a PRM server URL must be http(s)://host[:port]/path, got {url!r}")
         self.url = url
-        self.pooling = parts.path.rstrip("/").endswith("/pooling")
-        self.family = FAMILIES["qwen-prm"] if family == "auto" else family_named(family)
+        path = parts.path.rstrip("/")
+        self.pooling = path.endswith("/pooling")
+        self.classify = path.endswith("/classify")
+        default = "outcome" if self.classify else "qwen-prm"
+        self.family = FAMILIES[default] if family == "auto" else family_named(family)
         if self.pooling and not self.family.step_tag:
             raise ConfigError(f"vLLM's STEP pooling reads scores at a step tag, which family "
                               f"{self.family.name} has not; use qwen-prm or math-shepherd (or a score endpoint)")
-        self.name = f"prm:{self.family.name}" if self.pooling else "prm:score"
+        if self.classify and self.family.head != "outcome":
+            raise ConfigError(f"vLLM's /classify serves sequence-classification models (family outcome); "
+                              f"{self.family.name} is served by /pooling")
+        self.name = f"prm:{self.family.name}" if self.pooling or self.classify else "prm:score"
         self.model = model
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         if transport is not None:
@@ -92,6 +112,8 @@ class HTTPProcessReward(PRMBase):
     def score_steps(self, prompt: str, steps: list[str]) -> list[float]:
         if not steps:
             raise VerifierError("no steps to score")
+        if self.classify:
+            return [self._classify(prompt, steps[:k]) for k in range(1, len(steps) + 1)]
         if not self.pooling:
             data = self._post(self.url, {"prompt": prompt, "steps": list(steps)})
             scores = data.get("scores") if isinstance(data, dict) else None
@@ -117,3 +139,23 @@ class HTTPProcessReward(PRMBase):
             return [float(row[col]) if isinstance(row, list) else float(row) for row in rows]
         except (TypeError, ValueError, IndexError) as exc:
             raise VerifierError(f"PRM server {self.url} returned step rows that are not numbers") from exc
+
+    def _classify(self, prompt: str, steps: list[str]) -> float:
+        """vLLM ``/classify``: the score of the solution ``steps`` (one label: ``probs[0]``, the
+        sigmoid; two: ``probs[1]``, the positive label's softmax probability)."""
+        data = self._post(self.url, {"model": self._model(), "messages": self.family.messages(prompt, steps)})
+        try:
+            probs = data["data"][0]["probs"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise VerifierError(f"PRM server {self.url} answered without data[0].probs") from exc
+        if not isinstance(probs, list) or len(probs) not in (1, 2):
+            raise VerifierError(f"PRM server {self.url} returned {len(probs) if isinstance(probs, list) else probs!r} "
+                                f"class probabilities; a reward model has one label (or two: negative, positive)")
+        try:
+            p = float(probs[-1])
+        except (TypeError, ValueError) as exc:
+            raise VerifierError(f"PRM server {self.url} returned class probabilities that are not numbers") from exc
+        if not 0.0 <= p <= 1.0:
+            raise VerifierError(f"PRM server {self.url} returned {p!r}, not a probability (served with "
+                                f"use_activation off?)")
+        return p

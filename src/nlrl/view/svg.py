@@ -136,72 +136,104 @@ def line_chart(xs: Sequence[Any], series: dict[str, Sequence[Any]], *, baselines
     return Markup("".join(parts))
 
 
-def beam_tree(rounds: Sequence[dict[str, Any]], chosen: Sequence[int] | None) -> tuple[Markup, int]:
-    """The search tree of a beam search: one column per round, kept paths (filled) above the
-    pruned ones (hollow), edges to the parent kept in the round before, the chosen path
-    highlighted. Returns the SVG and the number of nodes drawn (the root included)."""
-    cols: list[list[dict[str, Any]]] = [[{"text": "(question)", "score": None, "kept": True, "slot": 0,
-                                          "parent": None, "done": False}]]
-    for rnd in rounds:
-        col = [{**k, "kept": True, "slot": j} for j, k in enumerate(rnd.get("kept") or [])]
-        col += [{**p, "kept": False, "slot": None} for p in rnd.get("pruned") or []]
-        cols.append(col)
-    on_path: set[tuple[int, int]] = set()
-    if chosen and len(chosen) == 2 and all(isinstance(c, int) for c in chosen):
-        d, s = chosen
-        while d >= 1 and 0 <= s < len(cols[d]):
-            node = next((c for c in cols[d] if c["kept"] and c["slot"] == s), None)
-            if node is None:
-                break
-            on_path.add((d, s))
-            s = node.get("parent", -1)
-            s = -1 if s is None else s
-            d -= 1
-        on_path.add((0, 0))
-    dx, dy, r = 150, 30, 8
-    tallest = max(len(c) for c in cols)
-    W, H = 40 + dx * (len(cols) - 1) + 40, 24 + dy * tallest
-    pos: dict[tuple[int, int], tuple[float, float]] = {}
-    for d, col in enumerate(cols):
-        for i, node in enumerate(col):
-            node["xy"] = (20 + d * dx, 16 + i * dy)
-            if node["kept"]:
-                pos[(d, node["slot"])] = node["xy"]
-    edges, nodes = [], []
-    count = 0
-    for d, col in enumerate(cols):
-        for node in col:
-            x, y = node["xy"]
-            parent = node.get("parent")
-            if d >= 1 and (isinstance(parent, int) or d == 1):
-                pkey = (0, 0) if d == 1 else (d - 1, parent)
-                if pkey in pos:
-                    px_, py_ = pos[pkey]
-                    on = node["kept"] and (d, node["slot"]) in on_path and pkey in on_path
-                    cls = "edge" + (" chosen" if on else "") + ("" if node["kept"] else " pruned")
-                    edges.append(f'<line class="{cls}" x1="{px_}" y1="{py_}" x2="{x}" y2="{y}"></line>')
-            classes = ["node", "kept" if node["kept"] else "pruned"]
-            if node.get("done"):
-                classes.append("done")
-            if node["kept"] and (d, node["slot"]) in on_path:
-                classes.append("chosen")
-            score = node.get("score")
-            tip = node.get("text") or ""
-            if score is not None:
-                tip = f"score {score:g} · {tip}"
-            if d >= 1 and not node["kept"]:
-                tip = "pruned · " + tip
-            label = "" if score is None else f"{score:.2f}"
-            nodes.append(f'<g class="{" ".join(classes)}" data-depth="{d}"><title>{escape(tip)}</title>'
-                         f'<circle cx="{x}" cy="{y}" r="{r}"></circle>'
-                         f'<text x="{x + r + 3}" y="{y + 4}">{escape(label)}</text></g>')
-            count += 1
-    svg = (f'<svg class="chart tree" role="img" aria-label="beam search tree" width="{W}" height="{H}" '
-           f'viewBox="0 0 {W} {H}">' + "".join(edges) + "".join(nodes) + "</svg>")
-    return Markup(svg), count
-
-
 def fmt_pct(x: Any) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return f"{100 * float(x):.1f}%"
+
+
+def _stat_line(kind: str, stats: dict[str, Any]) -> str:
+    def f(x: Any) -> str:
+        return "–" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+
+    if kind == "mcts":
+        if stats.get("value") is None:  # the root
+            return f"visits {f(stats.get('visits'))} · Q {f(stats.get('q'))}"
+        return f"v {f(stats.get('value'))} · n {f(stats.get('visits'))} · Q {f(stats.get('q'))}"
+    if kind == "particle-filter" and "weight" in stats:
+        return f"score {f(stats.get('score'))} · w {f(stats.get('weight'))}"
+    if "score" in stats:
+        return f"score {f(stats.get('score'))}"
+    return ""
+
+
+def node_info(kind: str, node: dict[str, Any]) -> str:
+    """A node's statistics and status in words (its tooltip and detail panel)."""
+    names = {"value": "value (evaluator)", "visits": "visits", "q": "Q (mean backed-up value)", "score": "score",
+             "weight": "weight", "subtree": "subtree", "particle": "particle"}
+    parts = [f"{names.get(k, k)} {v:g}" if isinstance(v, float) else f"{names.get(k, k)} {v}"
+             for k, v in node["stats"].items() if v is not None]
+    flags = [w for w, on in (("wrote its answer", node["done"]), ("pruned" if kind != "particle-filter"
+                             else "dropped at resampling", node["pruned"]), ("on the chosen path", node["chosen"]),
+                             ("carried forward", node.get("carried"))) if on]
+    return " · ".join([f"node {node['id']}", f"depth {node['depth']}", *parts, *flags])
+
+
+def search_tree(tree: dict[str, Any]) -> Markup:
+    """A search tree (:mod:`nlrl.view.tree`) drawn left to right: one column per depth, each
+    leaf on its own row and a parent level with the middle of its children; each node shows its
+    step above it (clipped; the full text is its tooltip and, on click, the detail panel) and its
+    numbers below, so the edges, which leave a node level with its centre, cross neither.
+    The chosen path is drawn thick, pruned nodes hollow, finished ones ringed."""
+    nodes = tree["nodes"]
+    if not nodes:
+        return Markup("")
+    kind = tree["kind"]
+    by_id = {n["id"]: n for n in nodes}
+    kids: dict[str | None, list[str]] = {}
+    for n in nodes:
+        p = n["parent"] if n["parent"] in by_id else None
+        kids.setdefault(p, []).append(n["id"])
+    rows: dict[str, float] = {}  # a leaf gets the next row, a parent the middle of its children's
+    leaves = 0
+    seen: set[str] = set()
+    for top in kids.get(None, []):
+        stack: list[tuple[str, bool]] = [(top, False)]  # iterative post-order: a deep tree cannot overflow
+        while stack:
+            nid, done = stack.pop()
+            if done:
+                below = [rows[c] for c in kids.get(nid, []) if c in rows]
+                if below:
+                    rows[nid] = (below[0] + below[-1]) / 2
+                else:
+                    rows[nid], leaves = leaves, leaves + 1
+                continue
+            if nid in seen:
+                continue
+            seen.add(nid)
+            stack.append((nid, True))
+            stack.extend((c, False) for c in reversed(kids.get(nid, [])) if c not in seen)
+    dx, dy, r = 210, 44, 7
+    depth = max(n["depth"] for n in nodes)
+    W, H = 30 + dx * depth + 200, 24 + dy * max(1, leaves)
+
+    def xy(n: dict[str, Any]) -> tuple[float, float]:
+        return 14 + n["depth"] * dx, 20 + rows.get(n["id"], 0) * dy
+
+    edges, drawn = [], []
+    for n in nodes:
+        x, y = xy(n)
+        parent = by_id.get(n["parent"]) if n["parent"] is not None else None
+        if parent is not None:
+            px_, py_ = xy(parent)
+            cls = "edge" + (" chosen" if n["chosen"] and parent["chosen"] else "") + (" pruned" if n["pruned"] else "")
+            edges.append(f'<path class="{cls}" data-from="{escape(parent["id"])}" data-to="{escape(n["id"])}" '
+                         f'd="M{_n(px_)},{_n(py_)} C{_n(px_ + dx / 2)},{_n(py_)} {_n(x - dx / 2)},{_n(y)} '
+                         f'{_n(x)},{_n(y)}"></path>')
+        classes = ["node", "pruned" if n["pruned"] else "kept"]
+        classes += [c for c, on in (("done", n["done"]), ("chosen", n["chosen"]), ("carried", n.get("carried")),
+                                    ("root", parent is None)) if on]
+        info = node_info(kind, n)
+        stat = _stat_line(kind, n["stats"])
+        tip = info + "\n" + n["text"] + (f"\n{n['note']}" if n["note"] else "")
+        drawn.append(
+            f'<g class="{" ".join(classes)}" tabindex="0" role="button" data-node="{escape(n["id"])}" '
+            f'data-parent="{escape(n["parent"] or "")}" data-depth="{n["depth"]}" data-text="{escape(n["text"])}" '
+            f'data-info="{escape(info)}" data-note="{escape(n["note"])}"><title>{escape(tip)}</title>'
+            f'<rect class="hit" x="{_n(x - r - 2)}" y="{_n(y - r - 15)}" width="{dx - 20}" height="{2 * r + 30}">'
+            f'</rect>'
+            f'<circle cx="{_n(x)}" cy="{_n(y)}" r="{r}"></circle>'
+            f'<text class="step" x="{_n(x - r)}" y="{_n(y - r - 3)}">{escape(_clip(n["text"], 32))}</text>'
+            f'<text class="stat" x="{_n(x - r)}" y="{_n(y + r + 11)}">{escape(stat)}</text></g>')
+    return Markup(f'<svg class="chart tree search-tree" role="group" aria-label="{escape(kind)} search tree" '
+                  f'width="{W}" height="{H}" viewBox="0 0 {W} {H}">' + "".join(edges) + "".join(drawn) + "</svg>")

@@ -1,6 +1,7 @@
 """A sample's trace (the strategy's events, ``results.jsonl`` ``trace``) as the blocks the sample
 page draws: samples, a vote tally, best-of-N scores, self-refine steps, divide-and-conquer
-sub-questions, a beam search tree, ``auto``'s probe and choice, and any other events as notes.
+sub-questions, the search trees of ``beam``, ``mcts``, ``dvts`` and ``particle-filter``
+(:mod:`.tree`), ``auto``'s probe and choice, and any other events as notes.
 
 Blocks are plain dicts; charts in them are escaped SVG (:mod:`.svg`).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from . import svg
+from . import svg, tree
 
 _NOTE_KINDS = ("stop", "fallback", "skipped", "select")
 
@@ -24,7 +25,13 @@ def blocks(trace: Sequence[Any]) -> list[dict[str, Any]]:
     if "difficulty" in by or "choice" in by:
         out.append(_auto(by))
     if "beam" in by:
-        out.append(_beam(by))
+        out.append(_search(tree.beam(events), "Beam search tree"))
+    if "expand" in by or "backup" in by:
+        out.append(_search(tree.mcts(events), "MCTS search tree"))
+    if "subtree" in by:
+        out.append(_search(tree.dvts(events), "DVTS subtrees"))
+    if "particles" in by:
+        out.append(_search(tree.particles(events), "Particle filter: particles per round"))
     if "decompose" in by or "subquestion" in by:
         out.append(_decompose(by))
     if "critique" in by or "revision" in by:
@@ -42,7 +49,8 @@ def blocks(trace: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 _KNOWN = frozenset({"difficulty", "choice", "beam", "decompose", "subquestion", "subanswer", "compose",
-                    "critique", "revision", "sample", "score", "vote", *_NOTE_KINDS})
+                    "critique", "revision", "sample", "score", "vote", "expand", "backup", "evaluate", "rollout",
+                    "subtree", "particles", "resample", *_NOTE_KINDS})
 
 
 def _note(e: dict[str, Any]) -> dict[str, Any]:
@@ -130,16 +138,28 @@ def _decompose(by: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"type": "decompose", "title": "Divide and conquer: sub-questions", "chains": out}
 
 
-def _beam(by: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    rounds = sorted(by["beam"], key=lambda e: e.get("depth", 0))
-    stop = next((e for e in reversed(by.get("stop", [])) if "chosen" in e), None)
-    chosen = stop.get("chosen") if stop else None
-    chart, count = svg.beam_tree(rounds, chosen)
-    kept = sum(len(e.get("kept") or []) for e in rounds)
-    pruned = sum(len(e.get("pruned") or []) for e in rounds)
-    return {"type": "beam", "title": "Beam search tree", "chart": chart, "nodes": count, "rounds": len(rounds),
-            "kept": kept, "pruned": pruned, "chosen": chosen,
-            "has_links": any("parent" in k for e in rounds for k in e.get("kept") or [])}
+def _search(t: dict[str, Any], title: str) -> dict[str, Any]:
+    f = t["facts"]
+    if t["kind"] == "mcts":
+        summary = (f"{f['nodes']} nodes · {f['expansions']} expansions · {f['backups']} backups"
+                   + (f" · {f['rollouts']} rollouts" if f["rollouts"] else "") + f" · {f['finished']} finished")
+    elif t["kind"] == "beam":
+        summary = (f"{f['rounds']} rounds · {f['nodes']} nodes ({f['kept']} kept, {f['pruned']} pruned, "
+                   f"plus the root) · {f['finished']} finished")
+        if not f["linked"]:
+            summary += " · written before beam search recorded each candidate's parent: rounds drawn without edges"
+    elif t["kind"] == "dvts":
+        summary = (f"{f['subtrees']} subtrees · {f['rounds']} subtree rounds · {f['kept']} kept, "
+                   f"{f['pruned']} pruned · {f['finished']} finished")
+    else:
+        summary = (f"{f['particles']} particles · {f['rounds']} rounds · {f['resamples']} resamplings · "
+                   f"{f['dropped']} dropped at resampling · {f['finished']} finished at the end")
+    if f.get("stopped"):
+        summary += f" · stopped: {f['stopped']}"
+    nodes = [{**n, "info": svg.node_info(t["kind"], n)} for n in t["nodes"]]
+    return {"type": "search", "kind": t["kind"], "title": title, "summary": summary, "chart": svg.search_tree(t),
+            "nodes": nodes, "count": len(nodes), "chosen": t["chosen"],
+            "edges": sum(1 for n in t["nodes"] if n["parent"] is not None)}
 
 
 def _auto(by: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

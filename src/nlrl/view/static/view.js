@@ -1,6 +1,6 @@
-/* nlrl view: the samples table (filter, search, sort, paginate), live refresh, and the
-   one-section-at-a-time navigation of an exported report. Text is only ever set with
-   textContent: nothing from a run is parsed as HTML. */
+/* nlrl view: the samples table (filter, search, sort, paginate), live refresh, the search
+   trees' node detail on click, and the one-section-at-a-time navigation of an exported report.
+   Text is only ever set with textContent: nothing from a run is parsed as HTML. */
 (function () {
   "use strict";
   var PAGE = 50;
@@ -159,7 +159,30 @@
     show();
   }
 
+  function searchTrees() {
+    document.querySelectorAll("div.block.search").forEach(function (block) {
+      var panel = block.querySelector("[data-role=node-detail]");
+      if (!panel) return;
+      function show(node) {
+        block.querySelectorAll("svg.search-tree g.node.selected").forEach(function (n) { n.classList.remove("selected"); });
+        node.classList.add("selected");
+        ["info", "text", "note"].forEach(function (key) {
+          panel.querySelector("[data-field=" + key + "]").textContent = node.getAttribute("data-" + key) || "";
+        });
+        panel.setAttribute("data-node", node.getAttribute("data-node"));
+        panel.hidden = false;
+      }
+      block.querySelectorAll("svg.search-tree g.node").forEach(function (node) {
+        node.addEventListener("click", function () { show(node); });
+        node.addEventListener("keydown", function (ev) {
+          if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); show(node); }
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    searchTrees();
     var tables = [];
     document.querySelectorAll("div.samples[data-rows]").forEach(function (root) { tables.push(new SamplesTable(root)); });
     router();
