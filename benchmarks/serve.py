@@ -131,14 +131,14 @@ def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control
     one prompt sent to both sides back to back, the second call of every pair would be a cache hit:
     each side's latencies would form two clusters, and a median of half of each lands in the gap
     between them (an extreme-value statistic that moves a few % from run to run). So every timed
-    call comes right after its own untimed preparation call, sent the same way as the timed one
-    (so each side's connection is as warm as the other's), which leaves the upstream in the same
-    state for both sides:
+    call comes right after the same untimed preparation, sent the same way as the timed call (so
+    each side's connection is as warm as the other's), which leaves the upstream in the same state
+    and with the same recent work for both sides:
 
-    * ``cold``: the preparation is a 1-token request of an unrelated prompt, so the timed prompt
-      is evaluated in full, as a new request is (the common case for a proxy);
-    * ``warm``: the preparation is a 1-token request of the same prompt, so the timed call hits the
-      cache (the figure where a fixed overhead weighs most: the upstream's own time is smallest).
+    * ``cold``: a 1-token request of an unrelated prompt, so the timed prompt is evaluated in full,
+      as a new request's is (the common case for a proxy);
+    * ``warm``: that, then a 1-token request of the timed prompt, so the timed call hits the cache
+      (the figure where a fixed overhead weighs most: the upstream's own time is smallest).
 
     Which side goes first alternates. The headline ``ratio_median`` is the median over prompts of
     the pair's ratio (nlrl / direct, adjacent in time, so a load swing on this shared machine moves
@@ -162,7 +162,9 @@ def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control
             for i, p in enumerate(prompts(k)):
                 texts = {}
                 for name in (["direct", "nlrl"] if i % 2 == 0 else ["nlrl", "direct"]):
-                    call(sides[name], RESET if mode == "cold" else p, 1)
+                    call(sides[name], RESET, 1)
+                    if mode == "warm":
+                        call(sides[name], p, 1)
                     dt, texts[name] = call(sides[name], p)
                     times[name].append(dt)
                 same += texts["direct"] == texts["nlrl"]
