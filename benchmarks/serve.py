@@ -12,7 +12,8 @@ Writes benchmarks/results/serve.json:
   pairs timed in the same upstream cache state (``cold`` and ``warm``: see ``bench_overhead``),
   each side first on half the prompts; a control run of the same pairs with the upstream on both
   sides gives the noise floor. Goal: median ratio <= 1.05 (median over prompts of the pair's
-  ratio, the larger of cold and warm).
+  ratio, the larger of cold and warm). Measured ``--overhead-runs`` times (default 2) with the
+  same servers: ``overhead`` is the first, ``overhead_repeats`` the others' ratios.
 * ``throughput``: requests/s through ``nlrl serve`` at concurrency 1, 8 and 32; the run at 32 is
   256 requests (goal: 0 errors). ``throughput_upstream_direct``: the upstream alone at 8, for scale.
 * ``optillm``: optillm (PyPI, installed by this script with uv into its own virtual environment
@@ -148,7 +149,10 @@ def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control
     ``cpu``: the nlrl process's CPU seconds so far, read around its pairs (not the control).
     """
 
+    sent: dict[int, int] = {}  # requests per client
+
     def call(c: openai.OpenAI, p: str, tokens: int = max_tokens) -> tuple[float, str]:
+        sent[id(c)] = sent.get(id(c), 0) + 1
         t0 = time.perf_counter()
         r = c.completions.create(model=ALIAS, prompt=p, max_tokens=tokens, temperature=0.0)
         return time.perf_counter() - t0, r.choices[0].text
@@ -180,16 +184,18 @@ def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control
 
     direct, ours = client(upstream), client(nlrl)
     call(direct, "warm up"), call(ours, "warm up")
-    cpu0 = cpu()
+    cpu0, sent0 = cpu(), sent.get(id(ours), 0)
     res: dict[str, Any] = {"requests_each": k, "max_tokens": max_tokens, "route": "/v1/completions, strategy cot",
                            **pairs(direct, ours)}
-    cpu1 = cpu()
+    cpu1, through_nlrl = cpu(), sent.get(id(ours), 0) - sent0
     res["ratio_median"] = max(res["cold"]["ratio_median_paired"], res["warm"]["ratio_median_paired"])
     res["ratio_median_is"] = "the median over prompts of nlrl's latency / the upstream's, the larger of cold and warm"
     res["goal"] = "ratio_median <= 1.05"
     if cpu0 is not None and cpu1 is not None:
-        # nlrl's CPU time over its 2k requests, idle moments between them included
-        res["nlrl_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / (2 * k), 2)
+        # over every request nlrl served in the pairs (the preparation calls included; most are
+        # 1-token requests), idle moments between them included
+        res["nlrl_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / through_nlrl, 2)
+        res["nlrl_requests_in_pairs"] = through_nlrl
     if control:
         ctl = pairs(direct, client(upstream))
         res["control_upstream_vs_itself"] = {
@@ -332,6 +338,7 @@ def main() -> None:
     ap.add_argument("--skip-optillm", action="store_true")
     ap.add_argument("--overhead-only", action="store_true", help="print the overhead figures; write nothing")
     ap.add_argument("--overhead-requests", type=int, default=40)
+    ap.add_argument("--overhead-runs", type=int, default=2, help="measure the overhead this many times")
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--load-requests", type=int, default=256)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nlrl")
@@ -361,9 +368,19 @@ def main() -> None:
         out["nlrl_start_s"] = round(nlrl.start(), 2)
         print("overhead ...", flush=True)
         pid = nlrl.proc.pid  # type: ignore[union-attr]
-        out["overhead"] = bench_overhead(upstream.base + "/v1", nlrl.base + "/v1", args.overhead_requests,
-                                         args.max_tokens, cpu=lambda: cpu_s(pid))
-        print(json.dumps(out["overhead"]), "load", os.getloadavg(), flush=True)
+        runs = []
+        for _ in range(args.overhead_runs):
+            runs.append(bench_overhead(upstream.base + "/v1", nlrl.base + "/v1", args.overhead_requests,
+                                       args.max_tokens, cpu=lambda: cpu_s(pid)))
+            runs[-1]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+            print(json.dumps(runs[-1]), flush=True)
+        out["overhead"] = runs[0]
+        # the same measurement again, minutes later: how far the figures move on this machine
+        out["overhead_repeats"] = [{m: {key: o[m][key] for key in ("ratio_median_paired", "ratio_of_medians")}
+                                    for m in ("cold", "warm")}
+                                   | {"ratio_median": o["ratio_median"],
+                                      "control_upstream_vs_itself": o.get("control_upstream_vs_itself"),
+                                      "load_avg_after": o["load_avg_after"]} for o in runs[1:]]
         if args.overhead_only:
             return
         out["throughput"] = []
