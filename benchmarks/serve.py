@@ -1,7 +1,7 @@
 """``nlrl serve`` as a proxy in front of llama-cpp-python's server (Gemma 3 270M), and optillm
 proxying the same server.
 
-    python benchmarks/serve.py                  # everything, ~8-12 min on 2 busy cores
+    python benchmarks/serve.py                  # everything, ~12-18 min on 2 busy cores
     python benchmarks/serve.py --skip-optillm   # nlrl only
     python benchmarks/serve.py --overhead-only  # the overhead pairs, printed (nothing written)
 
