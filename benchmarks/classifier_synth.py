@@ -136,7 +136,7 @@ def latex_math(r: random.Random) -> str:
     if t == 26:
         return f"Compute $\\tan {r.choice([30, 45, 60, 135, 210])}^\\circ$."
     if t == 27:
-        return f"Find the greatest common divisor of ${a * c}$ and ${b * c}$."
+        return f"Let $N = {a}!$. How many zeros does $N$ end with when written in base ${min(b, 10)}$?"
     if t == 28:
         return f"Let ${f}(x) = {a}x + {b}$ and $g(x) = x^2 - {c}$. What is ${f}(g({d % 5}))$?"
     if t == 29:
@@ -192,7 +192,7 @@ def word_math(r: random.Random) -> str:
     if t == 11:
         return f"{n1} ran {num(r, c)} laps of a {a * 10}-meter track, and {n2} ran {num(r, b)} laps. How many more meters did {n2} run than {n1}?"
     if t == 12:
-        q = f"The price of a jacket is ${a * 4}. It is on sale for {r.choice([10, 20, 25, 50])}% off. What is the sale price?"
+        q = f"A bicycle shop raised the price of a helmet from ${a * 4} by {r.choice([10, 20, 25, 50])} percent. What does the helmet cost now?"
         return q if r.random() < 0.5 else mc(r, q, "$" + str(a * 3), ["$" + x for x in near(a * 3)])
     if t == 13:
         return f"In a class of {a + 10} students, {num(r, c)} more students walk to school than take the bus, and the rest, {num(r, b)} students, are driven by their parents. How many students walk?"
@@ -283,26 +283,30 @@ def wrap_as_code(r: random.Random, problem: str) -> str:
 # ---- everyday programming ---------------------------------------------------------------------------
 
 SYSTEMS = [
-    "read a CSV file and print every row", "check whether a file exists", "download a web page and save it to disk",
-    "parse a JSON string into a dictionary", "merge two dictionaries", "remove duplicates from a list while keeping order",
-    "sort a list of dictionaries by a key", "get the current date and time", "convert a string to a datetime",
-    "list all files in a directory recursively", "split a string on commas", "read a file line by line",
-    "send an HTTP POST request with a JSON body", "open a TCP socket to a server and read the reply",
-    "run a shell command and capture its output", "start a background thread", "wait for a subprocess to finish with a timeout",
-    "create a temporary directory", "copy a file to another folder", "zip a folder", "extract a tar.gz archive",
-    "flatten a nested list", "reverse a string", "count word frequencies in a text file", "strip whitespace from each line",
+    "read a CSV file and print every row", "check whether a file exists",
+    "open a TCP socket to a server and read the reply", "run a shell command and capture its output",
+    "start a background thread", "wait for a subprocess to finish with a timeout",
+    "create a temporary directory", "copy a file to another folder", "zip a folder",
+    "extract a tar.gz archive", "count word frequencies in a text file", "strip whitespace from each line",
     "serialize an object to JSON", "log messages to a file with timestamps", "parse command line arguments",
-    "retry a request when it fails", "read environment variables with a default", "connect to a SQLite database and run a query",
-    "escape HTML in a string", "validate an email address with a regex", "compress a string with gzip",
-    "make a GET request and print the status code", "hash a password", "generate a UUID", "pick a random element from a list",
-    "shuffle a list in place", "generate a random integer in a range", "convert a list of strings to integers",
-    "join a list of strings with a separator", "find the index of an element in a list", "check if a key is in a dictionary",
-    "read a YAML config file", "write a list of rows to a CSV file", "rename all files in a folder",
-    "measure how long a function takes", "cache the results of a function", "cancel a task after a timeout",
-    "decode bytes to a string", "encode a string as base64", "get the file extension from a path",
-    "sort a dictionary by its values", "convert a dictionary to a list of tuples", "delete a key from a dictionary",
-    "append one list to another", "create a class with a constructor", "handle an exception and print the error",
-    "open a URL in the browser", "set a cookie in a web response", "close a database connection safely",
+    "retry a request when it fails", "read environment variables with a default",
+    "connect to a SQLite database and run a query", "escape HTML in a string",
+    "validate an email address with a regex", "compress a string with gzip",
+    "make a GET request and print the status code", "hash a password", "generate a UUID",
+    "pick a random element from a list", "shuffle a list in place", "join a list of strings with a separator",
+    "read a YAML config file", "measure how long a function takes", "cache the results of a function",
+    "cancel a task after a timeout", "decode bytes to a string", "encode a string as base64",
+    "sort a dictionary by its values", "delete a key from a dictionary", "create a class with a constructor",
+    "handle an exception and print the error", "open a URL in the browser", "set a cookie in a web response",
+    "close a database connection safely", "upload a file with a multipart form request",
+    "watch a directory for new files", "read a gzip-compressed text file",
+    "convert a timestamp to a time zone", "pad a string with zeros on the left",
+    "calculate an MD5 checksum of a file", "stream a large HTTP response to disk in chunks",
+    "kill a child process that hangs", "schedule a job every night at midnight",
+    "lock a file so two processes cannot write it at once", "trim a video file with ffmpeg from a script",
+    "parse an XML document and print its tags", "set up a virtual environment and install requirements",
+    "profile which function is slowest", "deep copy a nested dictionary",
+    "group a list of records by one field", "send an email with an attachment",
 ]
 DOCSTRINGS = [
     "Return the {o} of the {s}.", "Set the {o} for this {s}.", "Read the {o} from the {s}.",
@@ -383,24 +387,23 @@ def trivia(r: random.Random) -> str:
         return f"How many times has {place} won the {title} Cup since {y}?"
     # science with quantities: the figures set the scene; the question asks for a fact
     sci = [
-        (f"A pot of water is heated to {r.choice([100, 101, 102])} degrees Celsius. What is happening to the water?",
-         "it is boiling", ["it is freezing", "it is condensing", "it is melting"]),
-        (f"A spider has {num(r, 8)} legs. Is a spider an insect?", "no", ["yes"]),
+        (f"An octopus has three hearts and {num(r, 8)} arms. Where does an octopus live?", "in the sea",
+         ["in deserts", "in trees", "underground"]),
         (f"A bar of iron left outside in the rain for {num(r, n)} days turns orange-brown. What process caused this?",
          "rusting", ["melting", "evaporation", "photosynthesis"]),
         (f"Jupiter has more than {n + 60} known moons. What kind of planet is Jupiter?",
          "a gas giant", ["a rocky planet", "a dwarf planet", "a star"]),
-        (f"A seed planted {num(r, n % 10 + 2)} cm deep sprouts after {num(r, n % 6 + 3)} days. What does the seedling need most to make its own food?",
-         "sunlight", ["sand", "darkness", "salt"]),
-        (f"A {n}-gram ice cube is left on a warm table. Which change of state happens to it?",
-         "melting", ["freezing", "condensation", "sublimation into rock"]),
+        (f"A cactus can go {n} weeks without rain. In what kind of place do cacti usually grow?", "deserts",
+         ["rainforests", "ponds", "glaciers"]),
+        (f"A tomato plant on a balcony grows {n} leaves in {num(r, n % 9 + 2)} weeks. Which gas do its leaves give off in sunlight?",
+         "oxygen", ["helium", "neon", "hydrogen"]),
         (f"Bats can hear sounds above {n} kilohertz. What do bats use these high sounds for?",
          "finding their way by echoes", ["making light", "storing food", "digesting food"]),
         (f"A hummingbird beats its wings about {n + 40} times per second. Which class of animals does it belong to?",
          "birds", ["insects", "mammals", "reptiles"]),
         (f"Mount {r.choice(PLACES)} rises {n * 200} meters above sea level. Why is the air thinner at its top?",
          "there is less air pressure", ["it is closer to the sun", "there are more trees", "the rocks absorb air"]),
-        (f"A solution has a pH of {r.choice([1, 2, 3])}. Is it an acid or a base?", "an acid", ["a base", "neither"]),
+        (f"A blue whale can be {n + 10} meters long. Is a whale a fish or a mammal?", "a mammal", ["a fish", "an amphibian"]),
     ]
     q, a, wrong = r.choice(sci)
     return q if r.random() < 0.4 else mc(r, q, a, wrong)
