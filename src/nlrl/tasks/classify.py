@@ -9,7 +9,9 @@ a quantity asked for, a programming language named). Its weights, logistic regre
 naive Bayes evidence, are a data file, ``data/classifier.json``, trained by
 ``benchmarks/classifier.py`` on 70% of eight benchmark sets and of a set of standard-library
 docstrings, each prompt also rewritten into the layouts of the other domains (multiple choice for
-math and trivia, questions without options, short programming requests), so that layout stops
+math and trivia, questions without options, short programming requests), and on prompts generated
+from templates (``benchmarks/classifier_synth.py``: LaTeX math, word problems, programs about
+numbers, everyday programming requests, trivia and science with figures), so that layout stops
 telling the domain; the other 30% is held out, and each dataset is also scored by a model
 trained without it. It needs no model call and takes tens of microseconds.
 

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 import zlib
 
 import pytest
@@ -62,20 +63,32 @@ FOREIGN_STYLE = [
     ("zip two lists into a dictionary", "coding"),
     ("A plant kept in a dark closet for 14 days turns yellow. What does the plant lack?\n"
      "(A) sunlight (B) soil (C) air (D) seeds", "commonsense"),
-    pytest.param(
-        "A glass of water left in the sun loses 20 mL in 3 days. What process removes the water?\n"
-        "(A) condensation (B) evaporation (C) freezing (D) melting", "commonsense",
-        # Known error since figures are read by kind (docs/core.md): years no longer lend trivia's
-        # evidence to quantities, and the training sets hold almost no science with quantities.
-        marks=pytest.mark.xfail(strict=True, reason="science question with quantities reads as math")),
+    # science with quantities: right since the generated training prompts include such questions
+    ("A glass of water left in the sun loses 20 mL in 3 days. What process removes the water?\n"
+     "(A) condensation (B) evaporation (C) freezing (D) melting", "commonsense"),
     # trivia with figures that name times and things, not quantities (HotpotQA's kind, written here)
     ("Which painter born on 4 July 1902 designed the poster for the 3rd Biennale?", "commonsense"),
     ("What band released the album Station 19 in March 2011?", "commonsense"),
     ("Which film came out first, Return to Oz or Raising Arizona?", "commonsense"),
 ]
 
+# Layouts the benchmark sets tie to another domain, written for these tests (not in the training
+# data, its generated part or the foreign-style set): competition LaTeX (MATH's kind), a signature
+# with a docstring about numbers (HumanEval's kind), a word problem with numbers in words (GSM8K's
+# kind), a short systems request, trivia asking for a count.
+STYLE_GAPS = [
+    ("Compute $\\displaystyle\\int_0^1 (3x^2 + 2x)\\,dx$.", "math"),
+    ("Let $p(x) = x^3 - 4x$. For how many integers $k$ with $|k| \\le 5$ is $p(k) > 0$?", "math"),
+    ("Nine friends share forty-five cherries equally and each then eats two. How many cherries are left in all?",
+     "math"),
+    ('def mean_of_evens(nums: list[int]) -> float:\n    """Return the mean of the even numbers in nums, '
+     'or 0.0 if there are none.\n    >>> mean_of_evens([1, 2, 4])\n    3.0\n    """\n', "coding"),
+    ("tail the last 20 lines of a log file and follow new ones", "coding"),
+    ("How many symphonies did the composer of the Moonlight Sonata write?", "commonsense"),
+]
 
-@pytest.mark.parametrize("prompt,domain", ORDINARY + BENCHMARK_STYLE + FOREIGN_STYLE)
+
+@pytest.mark.parametrize("prompt,domain", ORDINARY + BENCHMARK_STYLE + FOREIGN_STYLE + STYLE_GAPS)
 def test_domains_of_typical_prompts(prompt, domain):
     result = classify(prompt)
     assert result.domain == domain, result
@@ -193,3 +206,31 @@ def test_weights_file_is_compact_and_checked(tmp_path):
         load_model(str(bad))
     with pytest.raises(ConfigError):
         load_model(str(tmp_path / "missing.json"))
+
+
+def _synth_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "classifier_synth.py"
+    spec = importlib.util.spec_from_file_location("classifier_synth", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_generated_training_prompts_are_reproducible_and_not_evaluation_prompts():
+    synth = _synth_module()
+    rows = synth.generate()
+    assert rows == [json.loads(line) for line in synth.OUT.read_text("utf-8").splitlines()]
+    assert {r["domain"] for r in rows} == set(DOMAINS)
+    prompts = {r["prompt"] for r in rows}
+    foreign = synth.OUT.parent / "foreign_eval.jsonl"
+    evaluated = {json.loads(line)["prompt"] for line in foreign.read_text("utf-8").splitlines() if line.strip()}
+    tested = {p.values[0] if hasattr(p, "values") else p[0] for p in FOREIGN_STYLE + STYLE_GAPS}
+    assert not prompts & evaluated and not prompts & tested
+    # nor near copies: no generated prompt shares half its words with an evaluation prompt
+    words = [set(re.findall(r"\w+", p.lower())) for p in evaluated | tested]
+    for p in prompts:
+        a = set(re.findall(r"\w+", p.lower()))
+        assert all(len(a & b) < 0.5 * len(a | b) for b in words), p
