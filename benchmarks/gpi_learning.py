@@ -32,7 +32,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # Sized to finish on two shared CPU cores before a deadline (the full size does not fit: see
 # docs/gpi.md). value_targets off: the mc estimator never reads V^L, and it halves the training time.
 SECTIONS: dict[str, dict[str, Any]] = {
-    "tictactoe": {"env": "tictactoe", "iterations": 2, "games": 100, "states": 40, "policy_rollouts": 0,
+    "tictactoe": {"env": "tictactoe", "iterations": 3, "games": 100, "states": 40, "policy_rollouts": 0,
                   "random_rollouts": 32, "rollout_moves": 9, "epochs": 2, "lr": 2e-3, "batch_size": 4,
                   "max_tokens": 20, "retries": 0, "value_targets": False},
     "maze_double_t": {"env": "maze:double_t", "iterations": 2, "games": 25, "states": 40, "policy_rollouts": 0,
@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--collect", action="store_true", help="only write the json from the run directories")
     ap.add_argument("--out", type=Path, default=RESULTS / "gpi_learning.json")
     ap.add_argument("--note", default="", help="a line saying how this run went (recorded in the json)")
+    ap.add_argument("--kept-note", default="", help="a line recorded on each section kept from the previous json "
+                    "(not in --sections), e.g. which code measured it")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -106,6 +108,9 @@ def main() -> None:
         old = json.loads(args.out.read_text(encoding="utf-8"))
         out["sections"].update(old.get("sections", {}))
         out["summary"].update(old.get("summary", {}))
+        for name in set(out["summary"]) - set(args.sections):
+            if args.kept_note:
+                out["summary"][name]["note"] = args.kept_note
     for name in args.sections:
         path = args.work / name / "results.json"
         if not path.is_file():
@@ -115,9 +120,10 @@ def main() -> None:
             row.pop("examples", None)
             if "failed_answers" in row:  # the run dir keeps 40 per iteration; a few here as evidence
                 row["failed_answers"] = row["failed_answers"][:6]
+        wall = walls.get(name, out["sections"].get(name, {}).get("wall_s"))  # --collect keeps the last one
         out["sections"][name] = {"settings": SECTIONS[name], "command": "nlrl " + " ".join(command(name, SECTIONS[name], Path("RUN"))[3:]),
-                                 "wall_s": walls.get(name), "result": result}
-        out["summary"][name] = {**summary(result), "wall_s": walls.get(name),
+                                 "wall_s": wall, "result": result}
+        out["summary"][name] = {**summary(result), "wall_s": wall,
                                 "finished_iterations": len(result["iterations"]) - 1,
                                 "planned_iterations": SECTIONS[name]["iterations"]}
         png = args.work / name / "gpi.png"
