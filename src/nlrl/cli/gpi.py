@@ -62,6 +62,7 @@ def gpi(
     epochs: int = typer.Option(2, "--epochs", help="--learn: passes over the targets per iteration."),
     lr: float = typer.Option(1e-3, "--lr", help="--learn: LoRA learning rate."),
     rank: int = typer.Option(8, "--rank", help="--learn: LoRA rank."),
+    batch_size: int = typer.Option(8, "--batch-size", help="--learn: examples per training step."),
     value_targets: bool = typer.Option(True, "--value-targets/--no-value-targets", help="--learn: also distil the state evaluations V^L."),
     device: str = typer.Option("auto", "--device", help="--learn: torch device (auto, cpu, cuda)."),
     learn_estimator: str = typer.Option("mc", "--learn-estimator", help="--learn: mc (rollouts) or td (one step, then the model's V^L)."),
@@ -89,7 +90,7 @@ def gpi(
     if learn:
         _learn(env, iterations, out, n_episodes, rollouts, opponent, states, policy_rollouts, random_rollouts,
                rollout_moves, value_targets, epochs, lr, rank, max_tokens, retries, seed, model, backend,
-               threads, device, say, learn_estimator)
+               threads, device, say, learn_estimator, batch_size)
         return
     dataset = env[len("dataset:"):] if env.startswith("dataset:") else None
     if dataset is not None:
@@ -135,7 +136,8 @@ def gpi(
 def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollouts: int, opponent: str,
            states: int, policy_rollouts: int, random_rollouts: int, rollout_moves: int, value_targets: bool,
            epochs: int, lr: float, rank: int, max_tokens: int, retries: int, seed: int, model: Optional[str],
-           backend: Optional[str], threads: Optional[int], device: str, say: Any, estimator: str = "mc") -> None:
+           backend: Optional[str], threads: Optional[int], device: str, say: Any, estimator: str = "mc",
+           batch_size: int = 8) -> None:
     """``--learn``: evaluate -> improve -> distil through the hf backend, in a resumable run dir."""
     import os
 
@@ -153,7 +155,8 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
     config = LearnConfig(games=episodes if episodes is not None else 100, rollouts=rollouts, states=states,
                          policy_rollouts=policy_rollouts, random_rollouts=random_rollouts,
                          rollout_moves=rollout_moves, value_targets=value_targets, epochs=epochs, lr=lr,
-                         rank=rank, max_tokens=max_tokens, retries=retries, seed=seed, estimator=estimator)
+                         rank=rank, max_tokens=max_tokens, retries=retries, seed=seed, estimator=estimator,
+                         batch_size=batch_size)
     out.mkdir(parents=True, exist_ok=True)
     try:
         import torch

@@ -129,6 +129,30 @@ def measure_figures(env: TextEnv, log: PlayLog) -> dict[str, Any]:
     return metric
 
 
+def failure_kind(error: str) -> str:
+    """A failed answer's parse error, in a few classes (for counting)."""
+    if "not legal here" in error:
+        return "illegal action"
+    if "is not an action" in error:
+        return "not an action"
+    if "not closed" in error:
+        return "unfinished JSON (cut at max_tokens or the line's end)"
+    if "no JSON object" in error:
+        return "no JSON object"
+    if "missing key" in error:
+        return "missing key"
+    if "invalid JSON" in error:
+        return "invalid JSON"
+    return "other"
+
+
+def failed_answers(failures: list[dict[str, Any]], keep: int = 40) -> dict[str, Any]:
+    """The policy's failed answers of one measurement: counted by kind, the first ``keep`` kept
+    verbatim (state, raw texts, errors): the evidence of why the model fell back."""
+    kinds = Counter(failure_kind(e) for f in failures for e in f["errors"][-1:])
+    return {"failure_kinds": dict(kinds.most_common()), "failed_answers": failures[:keep]}
+
+
 def _per_episode(env: TextEnv, figures: dict[str, Any]) -> list[float]:
     """The primary metric episode by episode (win indicator, or return)."""
     if env.primary_metric == "win":
@@ -156,7 +180,7 @@ class LearningRun:
         self.evaluator = RolloutEvaluator(env, policy_rollouts=c.policy_rollouts, random_rollouts=c.random_rollouts,
                                           max_moves=c.rollout_moves, estimator=c.estimator,
                                           value=self._value if c.estimator == "td" else None,
-                                          lookaheads=c.lookaheads)
+                                          lookaheads=c.lookaheads, cite=1)
         self._value_caller: JsonCaller | None = None
         self.ledger = Ledger()
         self.distiller: Distiller | None = None
@@ -232,6 +256,8 @@ class LearningRun:
             if keep_states and (j % 10 == 0 or j == n):
                 self._say(f"  {j}/{n} episodes played ({time.perf_counter() - t0:.0f}s)")
         figures = measure_figures(self.env, log)
+        if isinstance(policy, LanguagePolicy):
+            figures.update(failed_answers(policy.failures))
         spent = self.ledger.minus(before).total()
         figures["model_calls"] = spent.calls
         figures["parse_failures"] = spent.parse_failures
@@ -270,6 +296,13 @@ class LearningRun:
                          "target": json_target(thought=report.value.thought,
                                                final_evaluation=report.value.final)})
         return rows
+
+    def _target_tokens(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Tokens each target takes after its prompt (what greedy decoding must produce)."""
+        tokenize = getattr(self.backend, "tokenize", None)
+        if tokenize is None:
+            return []
+        return [len(tokenize(r["prompt"] + r["target"])) - len(tokenize(r["prompt"])) for r in rows]
 
     def _ensure_distiller(self) -> Distiller:
         if self.distiller is None:
@@ -326,6 +359,11 @@ class LearningRun:
             if j % 10 == 0 or j == len(states):
                 self._say(f"  {j}/{len(states)} states evaluated ({time.perf_counter() - t0:.0f}s)")
         rollout_calls = self.ledger.minus(before).total().calls
+        lengths = self._target_tokens(new)
+        over = sum(1 for n in lengths if n > self.config.max_tokens)
+        if over:
+            self._say(f"  warning: {over} of {len(lengths)} targets are longer than max_tokens="
+                      f"{self.config.max_tokens} (longest {max(lengths)} tokens): their answers cannot be finished")
         evaluate_s = time.perf_counter() - t0
         distiller = self._ensure_distiller()
         new_ex = [Example(r["prompt"], r["target"], r["kind"]) for r in new]
@@ -346,6 +384,8 @@ class LearningRun:
                "evaluated_states": len(states), "new_targets": len(new), "targets": len(all_ex),
                "improved_actions": dict(Counter(r.best for r in reports)),
                "rollout_model_calls": rollout_calls, "evaluate_s": round(evaluate_s, 2),
+               "target_tokens": {"max": max(lengths, default=0), "mean": round(sum(lengths) / max(len(lengths), 1), 1),
+                                 "over_max_tokens": over},
                "td_value_failures": self.evaluator.value_failures - value_failures,
                "train": {**fit, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4),
                          "loss_after_by_kind": by_kind,

@@ -70,6 +70,12 @@ class LanguagePolicy:
     every retry failed, a uniformly random legal action is played, marked ``source="fallback"``
     and counted in the ledger. With greedy decoding the policy is a function of the observation,
     so its answers are remembered per prompt (``memoize``); sampled decoding is never memoized.
+    A remembered *failure* is not a remembered move: the model is not asked again (its greedy
+    answer would be the same), but each visit draws a fresh random legal move, so one bad draw
+    is not replayed at every visit of the state.
+
+    Every failed answer is kept in ``failures`` (the state, the raw texts, the parse errors):
+    they are the evidence of why the model fell back.
 
     ``legal_only`` is the legal-move mask: an answer whose action is not legal in the state is a
     parse failure too (retried, then the counted fallback), so an illegal move is never played.
@@ -87,6 +93,7 @@ class LanguagePolicy:
         self.max_tokens = max_tokens
         self.legal_only = legal_only
         self._memo: dict[str, PolicyDecision] = {}
+        self.failures: list[dict[str, Any]] = []
 
     def forget(self) -> None:
         """Drop remembered answers (the model changed, e.g. after training)."""
@@ -107,7 +114,10 @@ class LanguagePolicy:
         prompt = self.prompt(state)
         greedy = self.caller.temperature == 0.0
         if self.memoize and greedy and prompt in self._memo:
-            return self._memo[prompt]
+            decision = self._memo[prompt]
+            if decision.source == "fallback":  # the answer failed before: a fresh random move
+                return PolicyDecision(self.caller.uniform(env.legal_actions(state)), source="fallback")
+            return decision
         validate = self._validate
         if self.legal_only:
             legal = env.legal_actions(state)
@@ -123,6 +133,8 @@ class LanguagePolicy:
             decision = PolicyDecision(ans.value["action"], ans.value["thought"])
         else:
             decision = PolicyDecision(self.caller.uniform(env.legal_actions(state)), source="fallback")
+            self.failures.append({"state": self.env.describe(state), "texts": list(ans.texts),
+                                  "errors": list(ans.errors)})
         if self.memoize and greedy:
             self._memo[prompt] = decision
         return decision

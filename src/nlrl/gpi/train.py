@@ -158,11 +158,22 @@ class Distiller:
         return {"input_ids": ids.to(dev), "attention_mask": mask.to(dev), "labels": labels.to(dev)}
 
     def _token_loss(self, batch: dict[str, Any]) -> tuple[Any, int]:
-        """Summed cross-entropy over target tokens, and how many there are."""
+        """Summed cross-entropy over target tokens, and how many there are.
+
+        Only the positions that predict a target token go through the output layer (the
+        model's ``logits_to_keep``): the prompt's positions have no loss, and on Gemma 3 the
+        262k-word output layer costs more than the rest of the model."""
         torch = self._torch
-        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        logits = out.logits[:, :-1].float()
-        labels = batch["labels"][:, 1:]
+        labels = batch["labels"]
+        first = 1
+        keep_kw = getattr(self.backend, "_keep_kw", None)
+        if keep_kw:
+            cols = (labels != -100).any(0).nonzero()
+            first = max(int(cols[0]), 1) if len(cols) else 1
+        kw = {keep_kw: labels.shape[1] - first + 1} if keep_kw else {}
+        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw)
+        logits = out.logits[:, -(labels.shape[1] - first + 1):][:, :-1].float()
+        labels = labels[:, first:]
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                                  ignore_index=-100, reduction="sum")
         return loss, int((labels != -100).sum())

@@ -53,6 +53,21 @@ def test_non_actions_are_retried_then_a_counted_random_fallback():
     assert (s.calls, s.parse_failures, s.fallbacks) == (3, 3, 1)
 
 
+def test_failed_answers_are_kept_and_a_remembered_failure_redraws_its_move():
+    m = ScriptedModel(policy=lambda q: 'X wins", "act')  # cut off before the action
+    caller = JsonCaller(m.backend, retries=0, seed=3)
+    env = TicTacToeEnv()
+    pol = LanguagePolicy(caller, env, legal_only=True)
+    state = board(".........")
+    moves = {pol.act(env, state, RNG).action for _ in range(30)}
+    assert len(m.kinds) == 1  # greedy: the failed answer is remembered, the model not asked again
+    assert len(moves) > 1  # ... but every visit draws its own random legal move
+    assert caller.ledger.role("policy").fallbacks == 1
+    [failure] = pol.failures
+    assert failure["texts"] == ['X wins", "act'] and "not closed" in failure["errors"][0]
+    assert "Empty cells: 1, 2" in failure["state"]
+
+
 def test_illegal_but_wellformed_action_goes_to_the_environment_rules():
     m = ScriptedModel(policy=lambda q: answer("take 5", action="5"))
     env = TicTacToeEnv()

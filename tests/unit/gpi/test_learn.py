@@ -115,6 +115,21 @@ def test_training_lowers_loss_and_adapter_loads_back(backend, tmp_path, tiny_dir
         d2.load(tmp_path / "missing")
 
 
+def test_loss_on_target_positions_only_equals_the_full_loss(backend):
+    # prompts of different lengths: the kept positions start at the earliest target token
+    examples = [Example("Board: " * (i + 1) + '{"thought": "', json_target(thought=f"{i} wins", action=str(i)))
+                for i in range(1, 4)]
+    d = Distiller(backend, rank=4, batch_size=3)
+    assert backend._keep_kw  # Gemma 3 takes logits_to_keep
+    kept = d.loss(examples)
+    backend._keep_kw = None  # every position through the output layer
+    try:
+        full = d.loss(examples)
+    finally:
+        backend._keep_kw = "logits_to_keep"
+    assert abs(kept - full) < 1e-5
+
+
 @pytest.mark.parametrize("spec", ["tictactoe", "maze:umaze"])
 def test_learning_loop_resumes_and_never_plays_illegal_moves(backend, tmp_path, tiny_dir, spec):
     env = make_env(spec)
@@ -131,6 +146,11 @@ def test_learning_loop_resumes_and_never_plays_illegal_moves(backend, tmp_path, 
     second = LearningRun(env, other, out, LearnConfig(**SMALL)).run(iterations=2)
     assert [r["iteration"] for r in second["iterations"]] == [0, 1, 2]
     assert second["iterations"][1] == json.loads(json.dumps(first["iterations"][1]))
+    # the untrained model's failed answers are kept verbatim and counted by kind
+    row0 = json.loads((out / "iterations" / "0000.json").read_text())
+    assert len(row0["failed_answers"]) == min(40, sum(row0["failure_kinds"].values()))
+    assert all(f["texts"] and f["errors"] for f in row0["failed_answers"])
+    assert it1["target_tokens"]["max"] >= it1["target_tokens"]["mean"] > 0
     for row in second["iterations"]:
         assert row["illegal_moves"] == 0  # the legal-move mask; failures become counted fallbacks
         assert row["fallbacks"] == row["action_sources"].get("fallback", 0)
@@ -141,6 +161,26 @@ def test_learning_loop_resumes_and_never_plays_illegal_moves(backend, tmp_path, 
     # other settings in the same directory are refused, not mixed
     with pytest.raises(ConfigError, match="other settings"):
         LearningRun(env, other, out, LearnConfig(**{**SMALL, "states": 5})).run(iterations=3)
+
+
+def test_failure_kinds_name_why_an_answer_failed():
+    from nlrl.gpi.learn import failed_answers
+    from nlrl.gpi.llm import THOUGHT_PREFIX
+    from nlrl.gpi.parsing import parse_json_answer
+    from nlrl.gpi.policy import POLICY_KEYS
+
+    def error(text):
+        with pytest.raises(Exception) as exc:
+            parse_json_answer(text, prefix=THOUGHT_PREFIX, required=POLICY_KEYS)
+        return str(exc.value)
+
+    fails = [{"state": "s", "texts": [t], "errors": [error(t)]}
+             for t in ('5 wins 80%, loses 0%", "act', '5 wins", "value": 1}', '5 wins", "action": 5,}')]
+    fails.append({"state": "s", "texts": ['x", "action": "1"}'], "errors": ["'1' is not legal here (2, 3)"]})
+    out = failed_answers(fails, keep=2)
+    assert out["failure_kinds"] == {"unfinished JSON (cut at max_tokens or the line's end)": 1, "missing key": 1,
+                                    "invalid JSON": 1, "illegal action": 1}
+    assert len(out["failed_answers"]) == 2
 
 
 def test_config_checks():
