@@ -383,7 +383,9 @@ def write_report(model: str | None = None) -> dict:
                    "search": {"budgets": list(BUDGETS), "strategies": {k: {"strategy": v[0], **v[1]} for k, v in SEARCH.items()},
                               "evaluator": "log-probability process reward (best-of-n: logprob outcome reward); "
                                            "mcts-value: the language value, its tokens inside the budget"},
-                   "threads": os.environ.get("NLRL_THREADS")},
+                   "threads": os.environ.get("NLRL_THREADS"),
+                   "threads_note": "rows written before 2026-12-02 10:10 UTC ran with 2 llama.cpp threads (NLRL_THREADS "
+                                   "was not passed to the backend); tokens and answers do not depend on it"},
         "deepconf": {"problems": len(dc), "problem_ids": [r["i"] for r in dc],
                      "arms_done": {a: sum(a in r["keys"] for r in dc_all) for a in ARM_PARTS},
                      "summary": summarize_deepconf(dc) if dc else None},
@@ -518,6 +520,8 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="with --part report: print the docs' tables")
     ap.add_argument("--reverse", action="store_true",
                     help="work from the last problem down (a second process on the same part meets the first)")
+    ap.add_argument("--start", type=int, default=0,
+                    help="begin at this problem and wrap around (more processes on one part, each from its own place)")
     args = ap.parse_args()
     if args.part == "report":
         out = write_report()
@@ -525,9 +529,12 @@ def main() -> None:
         return
     from nlrl.backends import load_backend
 
-    backend = load_backend("embedded", n_ctx=2048)
+    # llama.cpp threads: NLRL_THREADS (the backend's default is one per core, which on a busy shared
+    # machine makes every decode wait on a descheduled thread: 5x the CPU per token measured here)
+    backend = load_backend("embedded", n_ctx=2048, n_threads=int(os.environ.get("NLRL_THREADS") or 0) or None)
     path = rows_path(args.part)
     order = list(enumerate(problems(args.problems)))
+    order = order[args.start:] + order[:args.start]
     with path.open("a") as fh:
         for i, (q, gold) in (reversed(order) if args.reverse else order):
             if args.part == "search":
