@@ -549,7 +549,7 @@ def main() -> None:
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             write_report(backend.model_name)  # after every problem: stopping early loses nothing
-            brief = {k: (v["answer"], v["tokens"]) for k, v in row.items() if isinstance(v, dict)}
+            brief = {k: (v["answer"], v["tokens"]) for k, v in row.items() if isinstance(v, dict) and "answer" in v}
             print(f"[{args.part} {i + 1}/{args.problems}] {q} gold={gold} {time.perf_counter() - t0:.0f}s {brief}",
                   flush=True)
 
