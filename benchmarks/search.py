@@ -504,7 +504,10 @@ def markdown(out: dict) -> str:
                 lines.append(f"| {b} | {label} | {_acc(m)} | {m['tokens_per_problem']} | {m['max_tokens_seen']} | "
                              f"{m['fallbacks']} | {m['no_answer']} | {d} | {m['cpu_s_per_problem']} |")
     runs = out["search"].get("runs") or []
-    if runs:
+    if runs and len(runs) > 40:
+        lines += ["", f"({len(runs)} search runs, each with its answer, tokens and CPU seconds: "
+                      "`search.json`'s `search.runs`.)"]
+    elif runs:
         lines += ["", "Every search run done (problem, strategy@budget, answer vs gold, tokens generated, CPU seconds):", "",
                   "| problem | run | answer | gold | correct | tokens | fallback | cpu-s |", "|---|---|---|---|---|---|---|---|"]
         for r in runs:
