@@ -58,7 +58,8 @@ SEED = 4321
 N = 8
 MAX_TOKENS = 32
 TEMPERATURE = 0.7
-ONLINE = {"mode": "online", "eta": 10.0, "window": 8, "warmup": 2}
+# consensus None: this benchmark measured the early-stop gate alone (before adaptive sampling existed)
+ONLINE = {"mode": "online", "eta": 10.0, "window": 8, "warmup": 2, "consensus": None}
 OFFLINE = {"mode": "offline", "eta": 50.0, "window": 8}
 
 

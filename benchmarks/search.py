@@ -32,8 +32,18 @@ sample ends at its final-answer line as ``nlrl solve`` does):
   a prefix of N = 16) and its tokens are theirs: the pairing is exact. DeepConf offline at N = 8
   is the same rule (threshold from those 8 samples' confidences, confidence-weighted vote) applied
   to the first 8;
-* ``deepconf`` online (eta 10, window 8, warm-up ``max(2, ceil(N / 4))``) runs on its own at N = 8
-  and N = 16: its later samples are really stopped early by the backend.
+* ``deepconf`` online (eta 10, window 8, warm-up ``max(2, ceil(N / 4))``, the paper's adaptive
+  sampling: consensus stop at tau 0.95 with at least 2 voters) runs on its own at N = 8 and
+  N = 16: its later samples are drawn one at a time, really stopped early by the backend, and
+  sampling ends once the voters agree;
+* ``gate``: the same online run without adaptive sampling (``consensus`` None: every sample up to
+  N, the later ones in one call), to show what each part saves.
+
+Part 1 resumes per arm and configuration: each row carries the digest of every arm's
+configuration (``keys``) and an arm is read back only under the current one. Rows from before
+the keys existed (the first 60-problem run, whose online arm had no adaptive sampling) count as
+offline and gate rows while ``LEGACY`` equals the current configuration, so their 16 samples
+are not redrawn.
 
 Part 2 (same problems, seeds and prompt; one step per line, ``step_tokens`` 16, at most 6 steps):
 every strategy runs under ``max_total_tokens`` = each budget in ``BUDGETS``; the reported tokens
@@ -47,6 +57,7 @@ same resampling for the token ratio).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -76,8 +87,12 @@ SEED = 4321
 MAX_TOKENS = 32
 TEMPERATURE = 0.7
 NS = (8, 16)
-ONLINE = {"mode": "online", "eta": 10.0, "window": 8}
+# online: the paper's online mode with adaptive sampling (consensus stop at tau = 0.95, at least 2
+# voters); gate: the same without adaptive sampling (every sample up to N, the early-stop gate only)
+ONLINE = {"mode": "online", "eta": 10.0, "window": 8, "consensus": 0.95, "consensus_votes": 2}
+GATE = {"mode": "online", "eta": 10.0, "window": 8, "consensus": None}
 OFFLINE = {"mode": "offline", "eta": 50.0, "window": 8}
+DC_ARMS = ("sc", "offline", "gate", "online")
 BUDGETS = (128, 256)
 STEP = {"step_tokens": 16, "max_steps": 6}
 SEARCH: dict[str, tuple[str, dict[str, Any]]] = {
@@ -108,17 +123,84 @@ def offline_vote(samples: list[dict], question: str) -> str | None:
                     weights=[x["confidence"] for x in voters]).answer
 
 
-def run_deepconf(backend, i: int, question: str, gold: str) -> dict:
+# Part 1 resumes per arm and per configuration: every row records the digest of the configuration
+# each of its arms ran with (``keys``), and a problem's arm is read back only from a row whose key for
+# it equals the current configuration's. "offline" covers the 16 full samples, so sc, offline and
+# sample_correct; "gate" and "online" their own runs.
+ARM_PARTS = {"offline": ("sc", "offline", "sample_correct"), "gate": ("gate",), "online": ("online",)}
+# Rows written before the keys existed (the first 60-problem run) ran this configuration: the
+# offline arm as OFFLINE, and an online arm that had no adaptive sampling, i.e. GATE (deepconf's
+# consensus stop did not exist; ``consensus=None`` is that same code path). Their "online{n}" is
+# read as "gate{n}" when these still equal the current OFFLINE and GATE.
+LEGACY = {"offline": {"mode": "offline", "eta": 50.0, "window": 8},
+          "gate": {"mode": "online", "eta": 10.0, "window": 8, "consensus": None}}
+
+
+def arm_config(arm: str) -> dict:
+    opts = {"offline": OFFLINE, "gate": GATE, "online": ONLINE}[arm]
+    return {"seed": SEED, "max_tokens": MAX_TOKENS, "temperature": TEMPERATURE, "ns": list(NS),
+            "prompt": "math, easy", "strategy": opts,
+            "warmup": None if arm == "offline" else "max(2, ceil(N / 4))"}
+
+
+def arm_key(arm: str, config: dict | None = None) -> str:
+    """The digest of an arm's configuration."""
+    return hashlib.sha256(json.dumps(config or arm_config(arm), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def legacy_keys() -> dict[str, str]:
+    out = {}
+    for arm, opts in LEGACY.items():
+        cfg = arm_config(arm)
+        out[arm] = arm_key(arm, {**cfg, "strategy": opts})
+    return out
+
+
+def dc_arms_of(row: dict) -> dict[str, str]:
+    """``{arm: key}`` for the arms a row holds (a legacy row's as :data:`LEGACY` says)."""
+    if "keys" in row:
+        return dict(row["keys"])
+    return legacy_keys()
+
+
+def missing_arms(row: dict | None) -> list[str]:
+    have = {} if row is None else row.get("keys", {})
+    return [arm for arm in ARM_PARTS if have.get(arm) != arm_key(arm)]
+
+
+def run_deepconf(backend, i: int, question: str, gold: str, arms: list[str]) -> dict:
+    """The part-1 ``arms`` on problem ``i``: one row, with the configuration key of each arm."""
     from nlrl.gists import GistStream
 
     task = task_of(question)
-    row: dict[str, Any] = {"i": i, "question": question, "gold": gold}
+    row: dict[str, Any] = {"i": i, "question": question, "gold": gold, "keys": {a: arm_key(a) for a in arms}}
+    eq = equivalence_for("math", question)
+    if "offline" in arms:
+        _run_offline(backend, task, i, question, gold, row, eq)
+    for n in NS:
+        for arm, opts in (("gate", GATE), ("online", ONLINE)):
+            if arm not in arms:
+                continue
+            t1 = time.perf_counter()
+            on = get_strategy("deepconf", n=n, **opts)(
+                task, backend, budget=Budget(n=n, max_tokens=MAX_TOKENS, temperature=TEMPERATURE, seed=SEED + 100 * i),
+                on_token=GistStream("math"))
+            row[f"{arm}{n}"] = {"answer": on.answer, "correct": correct(on.answer, gold),
+                                "tokens": on.usage.completion_tokens, "samples": on.extra.get("samples"),
+                                "stopped_early": on.extra.get("stopped_early"), "voters": on.extra.get("voters"),
+                                "consensus_reached": on.extra.get("consensus_reached"),
+                                "fallback": on.extra.get("fallback"), "wall_s": round(time.perf_counter() - t1, 2)}
+    return row
+
+
+def _run_offline(backend, task, i: int, question: str, gold: str, row: dict, eq) -> None:
+    from nlrl.gists import GistStream
+
     budget = Budget(n=max(NS), max_tokens=MAX_TOKENS, temperature=TEMPERATURE, seed=SEED + 100 * i)
     t0 = time.perf_counter()
     off = get_strategy("deepconf", **OFFLINE)(task, backend, budget=budget, on_token=GistStream("math"))
     row["offline_wall_s"] = round(time.perf_counter() - t0, 2)
     samples = [dict(e.data) for e in off.trace if e.kind == "sample"]
-    eq = equivalence_for("math", question)
     for n in NS:
         first = samples[:n]
         sc = majority([s["answer"] for s in first], equivalent=eq).answer
@@ -127,15 +209,6 @@ def run_deepconf(backend, i: int, question: str, gold: str) -> dict:
         dco = off.answer if n == len(samples) else offline_vote(first, question)
         row[f"offline{n}"] = {"answer": dco, "correct": correct(dco, gold), "tokens": tok}
         row[f"sample_correct{n}"] = sum(correct(s["answer"], gold) for s in first)
-        t1 = time.perf_counter()
-        on = get_strategy("deepconf", n=n, **ONLINE)(
-            task, backend, budget=Budget(n=n, max_tokens=MAX_TOKENS, temperature=TEMPERATURE, seed=SEED + 100 * i),
-            on_token=GistStream("math"))
-        row[f"online{n}"] = {"answer": on.answer, "correct": correct(on.answer, gold),
-                             "tokens": on.usage.completion_tokens, "stopped_early": on.extra.get("stopped_early"),
-                             "voters": on.extra.get("voters"), "fallback": on.extra.get("fallback"),
-                             "wall_s": round(time.perf_counter() - t1, 2)}
-    return row
 
 
 # ---- part 2: search strategies at equal token budgets ----------------------------------------
@@ -200,14 +273,19 @@ def summarize_deepconf(rows: list[dict]) -> dict:
     out: dict[str, Any] = {}
     for n in NS:
         part: dict[str, Any] = {}
-        for m in ("sc", "offline", "online"):
+        for m in DC_ARMS:
             part[m] = method_summary(rows, f"{m}{n}")
-        for m in ("offline", "online"):
+        for m in DC_ARMS[1:]:
             part[m]["vs_sc"] = paired(rows, f"{m}{n}", f"sc{n}")
             part[m]["vs_sc"]["goal_met"] = bool(part[m]["vs_sc"]["tokens_saved_fraction"] >= 0.40
                                                 and part[m]["vs_sc"]["accuracy_diff_ci95"][1] >= 0)
-        part["online"]["stopped_early"] = int(sum(r[f"online{n}"]["stopped_early"] or 0 for r in rows))
-        part["online"]["stoppable_samples"] = len(rows) * (n - max(2, math.ceil(n / 4)))
+        for m in ("gate", "online"):
+            # a legacy gate row has no "samples": without adaptive sampling (and no token cap) it drew all n
+            part[m]["samples"] = int(sum(r[f"{m}{n}"].get("samples") or n for r in rows))
+            part[m]["stopped_early"] = int(sum(r[f"{m}{n}"]["stopped_early"] or 0 for r in rows))
+            part[m]["stoppable_samples"] = len(rows) * (n - max(2, math.ceil(n / 4)))
+        part["online"]["consensus_reached"] = int(sum(bool(r[f"online{n}"]["consensus_reached"]) for r in rows))
+        part["online"]["vs_gate"] = paired(rows, f"online{n}", f"gate{n}")
         part["sample_accuracy"] = round(sum(r[f"sample_correct{n}"] for r in rows) / (n * len(rows)), 4)
         out[f"n{n}"] = part
     return out
@@ -252,9 +330,34 @@ def load_rows(path: Path) -> list[dict]:
         if "key" in r:  # one search run
             row = rows.setdefault(r["i"], {"i": r["i"], "question": r["question"], "gold": r["gold"]})
             row.setdefault(r["key"], {k: v for k, v in r.items() if k not in ("i", "question", "gold", "key")})
-        else:
-            rows.setdefault(r["i"], r)
+        else:  # part 1: each arm from the first row that ran it under the current configuration
+            keys = dc_arms_of(r)
+            if "keys" not in r:  # a legacy row: its online arm is the gate arm
+                r = {**r, **{f"gate{n}": r[f"online{n}"] for n in NS if f"online{n}" in r}}
+                r = {k: v for k, v in r.items() if not (k.startswith("online") and k[6:].isdigit())}
+            row = rows.setdefault(r["i"], {"i": r["i"], "question": r["question"], "gold": r["gold"], "keys": {}})
+            for arm, key in keys.items():
+                if key != arm_key(arm) or arm in row["keys"]:
+                    continue
+                row["keys"][arm] = key
+                for field in ARM_PARTS[arm]:
+                    for k, v in r.items():
+                        if k == field + str(_n(k, field)):
+                            row[k] = v
+                if arm == "offline":
+                    row["offline_wall_s"] = r.get("offline_wall_s", 0.0)
     return list(rows.values())
+
+
+def _n(key: str, field: str) -> int | None:
+    """The N a part-1 field name carries ("online16" for "online": 16), else None."""
+    rest = key[len(field):] if key.startswith(field) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def complete_dc(rows: list[dict]) -> list[dict]:
+    """The part-1 rows with every arm run under the current configuration."""
+    return [r for r in rows if not missing_arms(r)]
 
 
 def rows_path(part: str) -> Path:
@@ -262,7 +365,8 @@ def rows_path(part: str) -> Path:
 
 
 def write_report(model: str | None = None) -> dict:
-    dc = sorted(load_rows(rows_path("deepconf")), key=lambda r: r["i"])
+    dc_all = load_rows(rows_path("deepconf"))
+    dc = sorted(complete_dc(dc_all), key=lambda r: r["i"])
     se = sorted(load_rows(rows_path("search")), key=lambda r: r["i"])
     out_path = RESULTS / "search.json"
     old = json.loads(out_path.read_text()) if out_path.exists() else {}
@@ -272,20 +376,27 @@ def write_report(model: str | None = None) -> dict:
         "model": model or old.get("model"),
         "problem_set": "What is X + Y?, X in [10, 40], Y in [2, 9], random.Random(2025) (benchmarks/deepconf.py's)",
         "config": {"seed": SEED, "max_tokens": MAX_TOKENS, "temperature": TEMPERATURE, "prompt": "math, easy (one example)",
-                   "deepconf": {"ns": list(NS), "online": ONLINE, "offline": OFFLINE,
+                   "deepconf": {"ns": list(NS), "online": ONLINE, "gate": GATE, "offline": OFFLINE,
+                                "warmup": "max(2, ceil(N / 4))",
+                                "keys": {a: arm_key(a) for a in ARM_PARTS},
                                 "sc": "majority over the first N of the offline run's 16 samples"},
                    "search": {"budgets": list(BUDGETS), "strategies": {k: {"strategy": v[0], **v[1]} for k, v in SEARCH.items()},
                               "evaluator": "log-probability process reward (best-of-n: logprob outcome reward); "
                                            "mcts-value: the language value, its tokens inside the budget"},
-                   "threads": os.environ.get("NLRL_THREADS")},
-        "deepconf": {"problems": len(dc), "summary": summarize_deepconf(dc) if dc else None},
+                   "threads": os.environ.get("NLRL_THREADS"),
+                   "threads_note": "rows written before 2026-12-02 10:10 UTC ran with 2 llama.cpp threads (NLRL_THREADS "
+                                   "was not passed to the backend); tokens and answers do not depend on it"},
+        "deepconf": {"problems": len(dc), "problem_ids": [r["i"] for r in dc],
+                     "arms_done": {a: sum(a in r["keys"] for r in dc_all) for a in ARM_PARTS},
+                     "summary": summarize_deepconf(dc) if dc else None},
         "search": {"problems": len(se), "summary": summarize_search(se) if se else None,
                    "runs": [{"i": r["i"], "gold": r["gold"], "key": k, **{f: v[f] for f in
                              ("answer", "correct", "tokens", "fallback", "stopped", "cpu_s") if f in v}}
                             for r in se for k, v in r.items() if isinstance(v, dict)]},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "note": "a shared 2-core machine: wall times are not comparable, tokens are"},
-        "wall_s": {"deepconf": round(sum(r["offline_wall_s"] + sum(r[f"online{n}"]["wall_s"] for n in NS) for r in dc), 1),
+        "wall_s": {"deepconf": round(sum(r.get("offline_wall_s", 0.0) + sum(r[f"{m}{n}"]["wall_s"] for n in NS
+                                                                            for m in ("gate", "online")) for r in dc), 1),
                    "search": round(sum(v["wall_s"] for r in se for k, v in r.items() if isinstance(v, dict)), 1),
                    "search_cpu": round(sum(v.get("cpu_s", 0.0) for r in se for k, v in r.items()
                                            if isinstance(v, dict)), 1)},
@@ -319,10 +430,11 @@ def plot(out: dict) -> None:
         ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, alpha=0.85)
     dc = out["deepconf"]["summary"]
     if dc:
-        for m, mk in (("sc", "s"), ("online", "^")):
+        names = {"sc": "self-consistency", "gate": "deepconf online, no consensus stop", "online": "deepconf online"}
+        for m, mk in (("sc", "s"), ("gate", "v"), ("online", "^")):
             xs = [dc[f"n{n}"][m]["tokens_per_problem"] for n in NS]
             ys = [dc[f"n{n}"][m]["accuracy"] for n in NS]
-            ax.plot(xs, ys, marker=mk, linestyle="--", label=f"{'self-consistency' if m == 'sc' else 'deepconf online'} (N=8, 16)")
+            ax.plot(xs, ys, marker=mk, linestyle="--", label=f"{names[m]} (N=8, 16)")
     ax.set_xlabel("generated tokens per problem (budgets: " + ", ".join(map(str, BUDGETS)) + ")")
     ax.set_ylabel("accuracy (95% Wilson)")
     n = max(summ[f"budget{b}"]["problems"] for b in budgets)
@@ -355,10 +467,25 @@ def markdown(out: dict) -> str:
         for n in NS:
             part = dc[f"n{n}"]
             lines.append(f"| {n} | self-consistency | {_acc(part['sc'])} | {part['sc']['tokens']} | 1 | 0 |")
-            for m in ("offline", "online"):
+            for m in DC_ARMS[1:]:
                 v = part[m]["vs_sc"]
                 lo, hi = v["token_ratio_ci95"]
-                lines.append(f"| {n} | deepconf {m} | {_acc(part[m])} | {part[m]['tokens']} | "
+                label = {"gate": "online, no consensus stop", "online": "online (consensus 0.95)"}.get(m, m)
+                lines.append(f"| {n} | deepconf {label} | {_acc(part[m])} | {part[m]['tokens']} | "
+                             f"{v['token_ratio']:.4f} [{lo:.4f}, {hi:.4f}] | {_diff(v)} |")
+        lines += ["", "| N | online arm | samples drawn | stopped early | consensus reached | "
+                  "tokens / no-consensus arm | accuracy − no-consensus arm |", "|---|---|---|---|---|---|---|"]
+        for n in NS:
+            part = dc[f"n{n}"]
+            for m in ("gate", "online"):
+                g = part[m]
+                if m == "gate":
+                    lines.append(f"| {n} | no consensus stop | {g['samples']} | {g['stopped_early']} | - | 1 | 0 |")
+                    continue
+                v = g["vs_gate"]
+                lo, hi = v["token_ratio_ci95"]
+                lines.append(f"| {n} | consensus 0.95 | {g['samples']} | {g['stopped_early']} | "
+                             f"{g['consensus_reached']}/{out['deepconf']['problems']} | "
                              f"{v['token_ratio']:.4f} [{lo:.4f}, {hi:.4f}] | {_diff(v)} |")
         lines.append("")
     se = out["search"]["summary"]
@@ -377,7 +504,10 @@ def markdown(out: dict) -> str:
                 lines.append(f"| {b} | {label} | {_acc(m)} | {m['tokens_per_problem']} | {m['max_tokens_seen']} | "
                              f"{m['fallbacks']} | {m['no_answer']} | {d} | {m['cpu_s_per_problem']} |")
     runs = out["search"].get("runs") or []
-    if runs:
+    if runs and len(runs) > 40:
+        lines += ["", f"({len(runs)} search runs, each with its answer, tokens and CPU seconds: "
+                      "`search.json`'s `search.runs`.)"]
+    elif runs:
         lines += ["", "Every search run done (problem, strategy@budget, answer vs gold, tokens generated, CPU seconds):", "",
                   "| problem | run | answer | gold | correct | tokens | fallback | cpu-s |", "|---|---|---|---|---|---|---|---|"]
         for r in runs:
@@ -393,6 +523,8 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="with --part report: print the docs' tables")
     ap.add_argument("--reverse", action="store_true",
                     help="work from the last problem down (a second process on the same part meets the first)")
+    ap.add_argument("--start", type=int, default=0,
+                    help="begin at this problem and wrap around (more processes on one part, each from its own place)")
     args = ap.parse_args()
     if args.part == "report":
         out = write_report()
@@ -400,24 +532,27 @@ def main() -> None:
         return
     from nlrl.backends import load_backend
 
-    backend = load_backend("embedded", n_ctx=2048)
+    # llama.cpp threads: NLRL_THREADS (the backend's default is one per core, which on a busy shared
+    # machine makes every decode wait on a descheduled thread: 5x the CPU per token measured here)
+    backend = load_backend("embedded", n_ctx=2048, n_threads=int(os.environ.get("NLRL_THREADS") or 0) or None)
     path = rows_path(args.part)
     order = list(enumerate(problems(args.problems)))
+    order = order[args.start:] + order[:args.start]
     with path.open("a") as fh:
         for i, (q, gold) in (reversed(order) if args.reverse else order):
             if args.part == "search":
                 have = next((r for r in load_rows(path) if r["i"] == i), {})
                 run_search(backend, i, q, gold, {k for k in have if "@" in k}, fh)
                 continue
-            if i in {r["i"] for r in load_rows(path)}:  # done here, or by a process running the other way
+            arms = missing_arms(next((r for r in load_rows(path) if r["i"] == i), None))
+            if not arms:  # done here, or by a process running the other way
                 continue
-            work = run_deepconf
             t0 = time.perf_counter()
-            row = work(backend, i, q, gold)
+            row = run_deepconf(backend, i, q, gold, arms)
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             write_report(backend.model_name)  # after every problem: stopping early loses nothing
-            brief = {k: (v["answer"], v["tokens"]) for k, v in row.items() if isinstance(v, dict)}
+            brief = {k: (v["answer"], v["tokens"]) for k, v in row.items() if isinstance(v, dict) and "answer" in v}
             print(f"[{args.part} {i + 1}/{args.problems}] {q} gold={gold} {time.perf_counter() - t0:.0f}s {brief}",
                   flush=True)
 

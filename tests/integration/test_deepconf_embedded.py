@@ -27,7 +27,7 @@ def test_online_generates_fewer_tokens_than_self_consistency_on_the_same_seeds(e
     # whose gate fires is taken (all five clearing: about 6e-8).
     for seed in range(11, 16):
         budget = Budget(n=8, max_tokens=16, temperature=0.7, seed=seed)
-        on = get_strategy("deepconf", eta=1, window=1, warmup=2)(task, embedded, budget=budget)
+        on = get_strategy("deepconf", eta=1, window=1, warmup=2, consensus=None)(task, embedded, budget=budget)
         if any(e.data["stopped_early"] for e in on.trace if e.kind == "sample"):
             break
     sc = get_strategy("self-consistency")(task, embedded, budget=budget)
@@ -58,3 +58,22 @@ def test_offline_votes_the_confident_half_with_real_logprobs(embedded):
     confs = {e.data["index"]: e.data["confidence"] for e in samples if e.data["tokens"]}
     assert vote["voters"] and all(confs[i] >= vote["threshold"] for i in vote["voters"])
     assert len(vote["voters"]) < len(samples) or len(set(confs.values())) == 1
+
+
+def test_adaptive_sampling_stops_at_consensus_within_n_on_real_logprobs(embedded):
+    task = Task.build(Q, domain="math", difficulty="easy")
+    res = get_strategy("deepconf", eta=50, window=4, warmup=2)(
+        task, embedded, budget=Budget(n=8, max_tokens=16, max_total_tokens=96, temperature=0.7, seed=3))
+    samples = [e for e in res.trace if e.kind == "sample"]
+    checks = [e.data for e in res.trace if e.kind == "consensus"]
+    assert 2 <= len(samples) <= 8 and res.usage.completion_tokens <= 96
+    assert res.usage.completion_tokens == sum(e.data["tokens"] for e in samples)
+    # one check after the warm-up and one after each later sample, on the samples so far
+    assert [c["samples"] for c in checks] == list(range(2, len(samples) + 1))
+    assert not any(c["reached"] for c in checks[:-1])  # sampling went on only while not reached
+    assert res.extra["consensus_reached"] == checks[-1]["reached"]
+    if checks[-1]["reached"]:  # the voters agree: the answer is theirs
+        assert checks[-1]["beta"] >= 0.95 and len(checks[-1]["voters"]) >= 2
+        assert res.answer == [e for e in res.trace if e.kind == "consensus"][-1].text
+    else:  # no consensus: it sampled until N or the token cap
+        assert len(samples) == 8 or res.usage.completion_tokens + 16 > 96

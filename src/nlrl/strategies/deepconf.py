@@ -24,6 +24,13 @@ Two modes:
   generated) as soon as the group confidence of its last ``window`` tokens falls below ``s``.
   Stopped samples do not vote; complete ones whose trace confidence is at least ``s`` (warm-up
   samples included) vote, each weighted by its confidence.
+  **Adaptive sampling** (the paper's consensus stop, Algorithm 2): with ``consensus`` = tau (the
+  paper's 0.95, the default), the samples after the warm-up are generated one at a time, and after
+  each one (and after the warm-up) the vote's consensus ``beta = V(top answer) / sum_a V(a)``
+  (the confidence-weighted share of the leading answer among the voters so far) is checked:
+  sampling stops once ``beta >= tau`` with at least ``consensus_votes`` voters (default 2: a
+  single voter is no consensus), else it goes on up to ``n``. ``consensus=None`` (or 1.0) turns it
+  off: the later samples are then drawn together in one batched call, all ``n`` of them.
 * ``offline``: all ``n`` samples are generated in full, the top ``eta`` percent by trace
   confidence are kept (threshold: the ``100 - eta`` percentile) and vote, weighted by confidence.
 
@@ -31,8 +38,10 @@ A backend that returns no log-probabilities gets plain self-consistency, with th
 and recorded as a ``fallback`` trace event.
 
 Trace events: ``sample`` (one per sample: answer, tokens, finish reason, phase, confidence summary,
-``stopped_early``), ``threshold`` (the warm-up confidences, eta and ``s``), ``vote`` (the weighted
-tally: groups with their summed confidence, sample indices, who voted).
+``stopped_early``), ``threshold`` (the warm-up confidences, eta and ``s``), ``consensus`` (online
+with adaptive sampling, one per check: ``beta``, the leading answer, voters, samples so far,
+``reached``), ``vote`` (the weighted tally: groups with their summed confidence, sample indices,
+who voted).
 """
 
 from __future__ import annotations
@@ -162,12 +171,17 @@ class DeepConf(Strategy):
     aggressive, 90: conservative); ``window`` the group size in tokens; ``warmup`` the online
     warm-up samples (default ``max(2, ceil(n / 4))``, at most n). ``n`` overrides the budget's n;
     ``temperature`` the default sampling temperature (the budget's, if set, wins).
+    ``consensus`` (online only) is the paper's adaptive-sampling threshold tau: after the warm-up
+    the samples are drawn one at a time and sampling stops once the confidence-weighted share of
+    the leading answer among at least ``consensus_votes`` voters reaches it; ``None`` or 1.0
+    disables it (every sample up to ``n``, the later ones in one batched call).
     """
 
     name = "deepconf"
 
     def __init__(self, n: int | None = None, *, mode: str = "online", eta: float = 10.0,
                  window: int = 16, warmup: int | None = None, temperature: float | None = None,
+                 consensus: float | None = 0.95, consensus_votes: int = 2,
                  equivalent: Equivalence | None = None) -> None:
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ConfigError(f"deepconf n must be an integer >= 1, got {n!r}")
@@ -180,8 +194,16 @@ class DeepConf(Strategy):
             raise ConfigError(f"deepconf window must be an integer >= 1, got {window!r}")
         if warmup is not None and (not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 1):
             raise ConfigError(f"deepconf warmup must be an integer >= 1, got {warmup!r}")
+        if consensus is not None and (isinstance(consensus, bool) or not isinstance(consensus, (int, float))
+                                      or not math.isfinite(consensus) or not 0.5 < consensus <= 1.0):
+            raise ConfigError("deepconf consensus is the leading answer's vote share that stops sampling, "
+                              f"in (0.5, 1] (1 or None: off); got {consensus!r}")
+        if not isinstance(consensus_votes, int) or isinstance(consensus_votes, bool) or consensus_votes < 1:
+            raise ConfigError(f"deepconf consensus_votes must be an integer >= 1, got {consensus_votes!r}")
         self.n = n
         self.mode = mode
+        self.consensus = None if consensus is None or consensus >= 1.0 else float(consensus)
+        self.consensus_votes = consensus_votes
         self.eta = float(eta)
         self.window = window
         self.warmup = warmup
@@ -222,12 +244,20 @@ class DeepConf(Strategy):
         run.event("threshold", f"{s:.6g}", mode=self.mode, eta=self.eta, window=self.window,
                   samples=len(basis_confs), confidences=[round(c, 6) for c in basis_confs],
                   threshold=round(s, 6))
+        reached: bool | None = None
         if self.mode == "online" and len(samples) < n:
             gate = ConfidenceGate(s, self.window, run.on_token)
-            samples = self._draw(run, n, samples, temp, gate, "online", stopped)
+            if self.consensus is None:
+                samples = self._draw(run, n, samples, temp, gate, "online", stopped)
+            else:  # adaptive sampling: one sample at a time until the voters agree
+                while not (reached := self._consensus(run, samples, confs, stopped, s, eq)) and len(samples) < n:
+                    before = len(samples)
+                    samples = self._draw(run, before + 1, samples, temp, gate, "online", stopped)
+                    if len(samples) == before:  # the token budget is spent
+                        break
+                    confs.update({x.index: trace_confidence(x.logprobs, self.window) for x in samples[before:]})
             confs = {x.index: trace_confidence(x.logprobs, self.window) for x in samples}
-        voters = [x for x in samples if x.index not in stopped and confs[x.index] is not None
-                  and confs[x.index] >= s]
+        voters = self._voters(samples, confs, stopped, s)
         if not voters:  # cannot happen for the max of the basis; kept as a guard, said openly
             voters = [x for x in samples if x.index not in stopped] or list(samples)
             run.event("note", "no sample reached the threshold: every complete sample votes")
@@ -242,7 +272,29 @@ class DeepConf(Strategy):
         return run.result(self.name, vote.answer, output, score=confs[best.index] if best else None,
                           mode=self.mode, samples=len(samples), voters=len(voters),
                           stopped_early=len(stopped), threshold=round(s, 6),
-                          agreement=round(vote.agreement, 4))
+                          agreement=round(vote.agreement, 4), consensus_reached=reached)
+
+    @staticmethod
+    def _voters(samples: Sequence[Sample], confs: dict[int, float | None],
+                stopped: dict[int, tuple[int, float]], s: float) -> list[Sample]:
+        """The samples that vote: complete (not stopped early) with trace confidence >= ``s``."""
+        return [x for x in samples if x.index not in stopped and confs.get(x.index) is not None
+                and confs[x.index] >= s]  # type: ignore[operator]
+
+    def _consensus(self, run: Run, samples: Sequence[Sample], confs: dict[int, float | None],
+                   stopped: dict[int, tuple[int, float]], s: float, eq: Equivalence) -> bool:
+        """The paper's adaptive-sampling check: ``beta``, the leading answer's share of the
+        confidence-weighted vote among the voters so far, against ``consensus``; traced."""
+        voters = self._voters(samples, confs, stopped, s)
+        vote = majority([x.answer for x in voters], equivalent=eq,
+                        weights=[float(confs[x.index] or 0.0) for x in voters])
+        total = math.fsum(g.score for g in vote.groups)
+        beta = vote.winner.score / total if vote.winner is not None and total > 0 else 0.0
+        answered = sum(g.count for g in vote.groups)  # a voter without an answer abstains
+        reached = answered >= self.consensus_votes and beta >= (self.consensus or 1.0)
+        run.event("consensus", vote.answer or "", beta=round(beta, 6), tau=self.consensus,
+                  voters=[x.index for x in voters], samples=len(samples), reached=reached)
+        return reached
 
     def _draw(self, run: Run, n: int, prior: Sequence[Sample], temp: float, gate: ConfidenceGate | None,
               phase: str, stopped: dict[int, tuple[int, float]] | None = None) -> list[Sample]:

@@ -67,7 +67,7 @@ def test_judge_calls_are_reward_calls():
 
 def test_deepconf_warmup_is_its_own_kind():
     b = ScriptedBackend(ans("4") * 4, logprob=lambda tok: -0.1)
-    res = DeepConf(warmup=2)(math_task(), b, budget=Budget(n=4, seed=0))
+    res = DeepConf(warmup=2, consensus=None)(math_task(), b, budget=Budget(n=4, seed=0))
     by = res.usage_by_kind
     assert by["warmup"].completion_tokens == tokens(b, ans("4") * 2)
     assert "sample" in by  # the online phase
