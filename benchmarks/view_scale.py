@@ -18,14 +18,18 @@ measured in the same run. No figure is asserted anywhere: this records what the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -100,31 +104,48 @@ return {filter_ms: t1 - t0, search_ms: t2 - t1, sort_ms: t4 - t3, next_page_ms: 
 """
 
 
-def browser_side(dirs: dict[int, Path], repeat: int) -> dict[int, dict] | None:
+@contextlib.contextmanager
+def viewer_in_chromium(dirs: Sequence[Path], prefix: str) -> Iterator[tuple[Any, str] | None]:
+    """`nlrl view` serving DIRS and a headless Chromium driving it: yields (driver, base URL), or
+    None where Chromium or chromedriver is missing. Shared by the viewer benchmarks."""
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver_path:
-        return None
-    import subprocess
-
+        yield None
+        return
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="nlrl-view-bench-")
+    profile = tempfile.mkdtemp(prefix=prefix)
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
         opts.add_argument(flag)
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "nlrl", "view", "--no-browser", *map(str, dirs.values())],
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "nlrl", "view", "--no-browser", *map(str, dirs)],
                             stdout=subprocess.PIPE, text=True, env=env)
-    url = proc.stdout.readline().split()[2]
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    out = {}
     try:
+        url = proc.stdout.readline().split()[2]
+        driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+        try:
+            yield driver, url
+        finally:
+            driver.quit()
+    finally:
+        proc.terminate()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def browser_side(dirs: dict[int, Path], repeat: int) -> dict[int, dict] | None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with viewer_in_chromium(list(dirs.values()), "nlrl-view-bench-") as browser:
+        if browser is None:
+            return None
+        driver, url = browser
+        out = {}
         for i, n in enumerate(dirs):
             loads, marks = [], []
             for _ in range(repeat):
@@ -137,11 +158,7 @@ def browser_side(dirs: dict[int, Path], repeat: int) -> dict[int, dict] | None:
             out[n] = {"load_to_table_s": statistics.median(loads),
                       **{k: statistics.median(m[k] for m in marks) for k in marks[0] if k != "shown"},
                       "rows_drawn": marks[0]["shown"]}
-    finally:
-        driver.quit()
-        proc.terminate()
-        shutil.rmtree(profile, ignore_errors=True)
-    return out
+        return out
 
 
 def main() -> None:
@@ -168,7 +185,7 @@ def main() -> None:
         sizes[str(n)] = row
     result = {"benchmark": "view_scale", "sizes": sizes, "repeat": args.repeat,
               "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                          "cpus": __import__("os").cpu_count()},
+                          "cpus": os.cpu_count()},
               "browser": None if browser is None else "headless chromium (Debian), selenium",
               "note": "rows of a scripted MATH-500 CoT run repeated to each size; medians"}
     args.out.parent.mkdir(parents=True, exist_ok=True)

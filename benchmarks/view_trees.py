@@ -22,9 +22,7 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from view_scale import viewer_in_chromium  # noqa: E402  (the benchmarks folder is on sys.path)
 
 SIZES = {"particle-filter": [("n", 4), ("n", 16), ("n", 64)],
          "mcts": [("iterations", 16), ("iterations", 64), ("iterations", 256)]}
@@ -91,28 +91,14 @@ return {click_ms: t1 - t0, drawn: nodes.length,
 
 
 def browser_side(dirs: list[Path], repeat: int) -> list[dict] | None:
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        return None
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="nlrl-view-trees-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
-        opts.add_argument(flag)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "nlrl", "view", "--no-browser", *map(str, dirs)],
-                            stdout=subprocess.PIPE, text=True, env=env)
-    url = proc.stdout.readline().split()[2]
-    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
-    out = []
-    try:
+    with viewer_in_chromium(dirs, "nlrl-view-trees-") as browser:
+        if browser is None:
+            return None
+        driver, url = browser
+        out = []
         for i, _ in enumerate(dirs):
             loads, marks = [], []
             for _ in range(repeat):
@@ -124,11 +110,7 @@ def browser_side(dirs: list[Path], repeat: int) -> list[dict] | None:
                 marks.append(driver.execute_script(CLICK))
             out.append({"load_s": statistics.median(loads), "click_ms": statistics.median(m["click_ms"] for m in marks),
                         "nodes_drawn": marks[0]["drawn"], "detail_shown": marks[0]["shown"] is not None})
-    finally:
-        driver.quit()
-        proc.terminate()
-        shutil.rmtree(profile, ignore_errors=True)
-    return out
+        return out
 
 
 def main() -> None:
