@@ -27,7 +27,11 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # classifier.py beside this file
+from classifier import multiple_choice  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "classifier_data" / "synthetic_train.jsonl"
 SEED = 2026
@@ -48,15 +52,8 @@ def num(r: random.Random, n: int) -> str:
 def mc(r: random.Random, stem: str, answer: str, wrong: list[str]) -> str:
     opts = wrong[:3 + r.randrange(2)]
     opts.insert(r.randrange(len(opts) + 1), answer)
-    letters = "ABCDE"
-    layout = r.randrange(4)
-    if layout == 0:
-        return f"Question: {stem}\nOptions: " + " ".join(f"({c}) {o}" for c, o in zip(letters, opts))
-    if layout == 1:
-        return f"{stem}\nAnswer Choices: " + " ".join(f"({c}) {o}" for c, o in zip(letters, opts))
-    if layout == 2:
-        return f"{stem}\n" + "\n".join(f"{c}) {o}" for c, o in zip(letters, opts))
-    return f"{stem} " + " ".join(f"({c.lower()}) {o}" for c, o in zip(letters, opts))
+    # classifier.py's layouts 0, 1, 2 and 4 (its 'Q: ... A. ...' layout 3 is left to the real data).
+    return multiple_choice(stem, opts, (0, 1, 2, 4)[r.randrange(4)])
 
 
 def near(x: int) -> list[str]:
