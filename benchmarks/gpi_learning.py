@@ -34,7 +34,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 SECTIONS: dict[str, dict[str, Any]] = {
     "tictactoe": {"env": "tictactoe", "iterations": 3, "games": 100, "states": 40, "policy_rollouts": 0,
                   "random_rollouts": 32, "rollout_moves": 9, "epochs": 2, "lr": 2e-3, "batch_size": 4,
-                  "max_tokens": 20, "retries": 0, "value_targets": False},
+                  "max_tokens": 20, "retries": 0, "value_targets": False,
+                  "validation_games": 30, "retry_lr_factor": 0.25},
     "maze_double_t": {"env": "maze:double_t", "iterations": 2, "games": 25, "states": 40, "policy_rollouts": 0,
                       "random_rollouts": 16, "rollout_moves": 30, "epochs": 2, "lr": 2e-3, "batch_size": 4,
                       "max_tokens": 20, "retries": 0, "value_targets": False},
@@ -48,9 +49,9 @@ def command(name: str, spec: dict[str, Any], work: Path) -> list[str]:
     args = [sys.executable, "-c", "import sys; from nlrl.cli import main; sys.argv[0] = 'nlrl'; main()", "gpi", "--env", spec["env"], "--learn",
             "--iterations", str(spec["iterations"]), "--out", str(work / name), "--threads", "1"]
     for key in ("games", "states", "policy_rollouts", "random_rollouts", "rollout_moves", "epochs", "lr",
-                "batch_size", "max_tokens", "retries"):
-        flag = "--" + key.replace("_", "-")
-        args += [flag, str(spec[key])]
+                "batch_size", "max_tokens", "retries", "validation_games", "retry_lr_factor"):
+        if key in spec:  # the gate's settings: absent in sections measured before it existed
+            args += ["--" + key.replace("_", "-"), str(spec[key])]
     args.append("--value-targets" if spec.get("value_targets", True) else "--no-value-targets")
     return args
 
@@ -67,6 +68,15 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                        train_loss_after=r["train"]["loss_after"], train_examples=r["train"]["examples"],
                        train_s=r["train"]["train_s"], s_per_example=r["train"]["s_per_example"],
                        evaluate_s=r["evaluate_s"], wall_s=r["wall_s"])
+        if "validation" in r:
+            row["validation"] = {k: r["validation"][k] for k in ("score", "fallbacks", "moves")}
+        if "gate" in r:
+            row["gate"] = {"accepted": r["gate"]["accepted"], "kept": r["gate"]["kept"],
+                           "tries": [{"lr": t["lr"], "accepted": t["accepted"],
+                                      "rejected_because": t.get("rejected_because"),
+                                      "validation": {k: t["validation"][k] for k in ("score", "fallbacks", "moves")}
+                                      if "validation" in t else None,
+                                      "loss_after": t["train"]["loss_after"]} for t in r["gate"]["tries"]]}
         rows.append(row)
     return {"env": result["env"], "layout": result.get("layout"), "episodes": result["episodes"],
             "baselines": {k: {kk: v[kk] for kk in (*keys, "ci95") if kk in v} for k, v in result["baselines"].items()},

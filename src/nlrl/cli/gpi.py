@@ -66,6 +66,8 @@ def gpi(
     value_targets: bool = typer.Option(True, "--value-targets/--no-value-targets", help="--learn: also distil the state evaluations V^L."),
     device: str = typer.Option("auto", "--device", help="--learn: torch device (auto, cpu, cuda)."),
     learn_estimator: str = typer.Option("mc", "--learn-estimator", help="--learn: mc (rollouts) or td (one step, then the model's V^L)."),
+    validation_games: int = typer.Option(30, "--validation-games", help="--learn: episodes (seeds disjoint from the measured ones) that gate each trained adapter; 0: no gate."),
+    retry_lr_factor: float = typer.Option(0.25, "--retry-lr-factor", help="--learn: a rejected adapter is retrained once from the kept one at lr times this."),
 ) -> None:
     """Run language GPI and write OUT/results.json and OUT/gpi.png."""
     from ..backends import SamplingParams
@@ -90,7 +92,7 @@ def gpi(
     if learn:
         _learn(env, iterations, out, n_episodes, rollouts, opponent, states, policy_rollouts, random_rollouts,
                rollout_moves, value_targets, epochs, lr, rank, max_tokens, retries, seed, model, backend,
-               threads, device, say, learn_estimator, batch_size)
+               threads, device, say, learn_estimator, batch_size, validation_games, retry_lr_factor)
         return
     dataset = env[len("dataset:"):] if env.startswith("dataset:") else None
     if dataset is not None:
@@ -137,7 +139,7 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
            states: int, policy_rollouts: int, random_rollouts: int, rollout_moves: int, value_targets: bool,
            epochs: int, lr: float, rank: int, max_tokens: int, retries: int, seed: int, model: Optional[str],
            backend: Optional[str], threads: Optional[int], device: str, say: Any, estimator: str = "mc",
-           batch_size: int = 8) -> None:
+           batch_size: int = 8, validation_games: int = 30, retry_lr_factor: float = 0.25) -> None:
     """``--learn``: evaluate -> improve -> distil through the hf backend, in a resumable run dir."""
     import os
 
@@ -156,7 +158,8 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
                          policy_rollouts=policy_rollouts, random_rollouts=random_rollouts,
                          rollout_moves=rollout_moves, value_targets=value_targets, epochs=epochs, lr=lr,
                          rank=rank, max_tokens=max_tokens, retries=retries, seed=seed, estimator=estimator,
-                         batch_size=batch_size)
+                         batch_size=batch_size, validation_games=validation_games,
+                         retry_lr_factor=retry_lr_factor)
     out.mkdir(parents=True, exist_ok=True)
     try:
         import torch

@@ -20,7 +20,18 @@ Each iteration i (1..K), with the model as trained after iteration i-1:
 Run directory: ``config.json``, ``iterations/NNNN.json`` (one per finished iteration, 0 = the
 untrained model), ``adapters/iter-i/``, ``dataset.jsonl`` (every target with its iteration and
 source), ``results.json`` and ``gpi.png`` (rewritten after each iteration). A run that was
-killed resumes from its last finished iteration with the same settings.
+killed resumes from its last finished iteration with the same settings, or from its last
+finished try (``iterations/NNNN.partial.json``).
+
+**The validation gate** (``validation_games`` > 0): each try of step 3 is played on
+``validation_games`` episodes whose seeds are disjoint from the measured ones (both are in
+results.json), and compared with the kept policy's validation (measured once per policy, kept in
+its iteration's row): it is rejected when its mean metric (win rate, or mean return) is lower or
+its fallback rate higher (:func:`gate_reason`). A rejected first try is retried once from the
+kept adapter at ``lr * retry_lr_factor`` with a fresh optimizer; if that is rejected too, the
+iteration keeps the previous adapter (its measurement stands, copied) and is marked rejected
+(``gate``). The measured episodes never influence the choice. Targets of a rejected iteration
+stay in the dataset (they come from rollouts, not from the model).
 """
 
 from __future__ import annotations
@@ -65,6 +76,8 @@ class LearnConfig:
     max_tokens: int = 40
     retries: int = 1
     seed: int = 0
+    validation_games: int = 30    # the gate's episodes (seeds disjoint from the measured ones); 0: no gate
+    retry_lr_factor: float = 0.25  # a rejected try is retried once from the kept adapter at lr * this
 
     def __post_init__(self) -> None:
         for name in ("games", "rollouts", "states", "rollout_moves", "epochs", "rank", "batch_size", "max_tokens"):
@@ -83,6 +96,11 @@ class LearnConfig:
             raise ConfigError("the td estimator reads the model's language values: keep value targets on")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ConfigError(f"learning setting lr must be > 0, got {self.lr!r}")
+        v = self.validation_games
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ConfigError(f"learning setting validation_games must be an integer >= 0, got {v!r}")
+        if not (isinstance(self.retry_lr_factor, (int, float)) and 0 < self.retry_lr_factor <= 1):
+            raise ConfigError(f"learning setting retry_lr_factor must be in (0, 1], got {self.retry_lr_factor!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +171,40 @@ def failed_answers(failures: list[dict[str, Any]], keep: int = 40) -> dict[str, 
     return {"failure_kinds": dict(kinds.most_common()), "failed_answers": failures[:keep]}
 
 
+#: an iteration row's keys that are not its measurement (a rejected iteration copies the rest)
+NOT_MEASURED = frozenset({"iteration", "gain", "evaluated_states", "new_targets", "targets", "improved_actions",
+                          "rollout_model_calls", "evaluate_s", "target_tokens", "td_value_failures", "train",
+                          "adapter", "gate", "reports", "wall_s", "validation", "measured_by"})
+
+
+def gate_reason(new: dict[str, Any], kept: dict[str, Any]) -> str | None:
+    """Why a try's validation is worse than the kept policy's, or None when it is not.
+
+    The rule: a try is worse when its mean validation metric (win rate, or mean return) is lower,
+    or when more of its moves are fallbacks (a higher fallback rate: its answer format broke)."""
+    if new["score"] < kept["score"]:
+        return f"{new['metric']} {new['score']} < {kept['score']}"
+    if new["fallback_rate"] > kept["fallback_rate"]:
+        return (f"fallback rate {new['fallback_rate']} ({new['fallbacks']}/{new['moves']}) > "
+                f"{kept['fallback_rate']} ({kept['fallbacks']}/{kept['moves']})")
+    return None
+
+
+def validation_plan(env: TextEnv, games: int, rollouts: int, seed: int, avoid: EpisodePlan) -> EpisodePlan:
+    """The gate's episodes: drawn like the measured ones, with seeds disjoint from theirs (an
+    episode uses its seed and seed + 1, so neither may meet a measured episode's)."""
+    plan = EpisodePlan.build(env, games, rollouts, seed + 1_000_003)
+    taken = {s + d for s in avoid.seeds for d in (-1, 0, 1)}
+    rng = random.Random(seed * 7 + 1)
+    seeds = []
+    for s in plan.seeds:
+        while s in taken:
+            s = rng.randrange(2**31)
+        taken.update((s - 1, s, s + 1))
+        seeds.append(s)
+    return EpisodePlan(plan.starts, tuple(seeds))
+
+
 def _per_episode(env: TextEnv, figures: dict[str, Any]) -> list[float]:
     """The primary metric episode by episode (win indicator, or return)."""
     if env.primary_metric == "win":
@@ -177,6 +229,7 @@ class LearningRun:
         self.prompts = load_prompts(env.name).require("learn_policy", "learn_value")
         c = self.config
         self.plan = EpisodePlan.build(env, c.games, c.rollouts, c.seed)
+        self.validation = validation_plan(env, c.validation_games, c.rollouts, c.seed, self.plan)
         self.evaluator = RolloutEvaluator(env, policy_rollouts=c.policy_rollouts, random_rollouts=c.random_rollouts,
                                           max_moves=c.rollout_moves, estimator=c.estimator,
                                           value=self._value if c.estimator == "td" else None,
@@ -247,11 +300,12 @@ class LearningRun:
         ans = self._value_caller.ask("value", prompt, required=VALUE_KEYS, nonempty=("final_evaluation",))
         return _evaluation(ans.value)
 
-    def _measure(self, policy: Policy, *, keep_states: bool = False) -> dict[str, Any]:
+    def _measure(self, policy: Policy, *, keep_states: bool = False, plan: EpisodePlan | None = None) -> dict[str, Any]:
         before, t0 = self.ledger.copy(), time.perf_counter()
         log = PlayLog()
-        n = len(self.plan.starts)
-        for j, (start, seed) in enumerate(zip(self.plan.starts, self.plan.seeds), 1):
+        plan = plan or self.plan
+        n = len(plan.starts)
+        for j, (start, seed) in enumerate(zip(plan.starts, plan.seeds), 1):
             play_episode(self.env, policy, start, seed, log)
             if keep_states and (j % 10 == 0 or j == n):
                 self._say(f"  {j}/{n} episodes played ({time.perf_counter() - t0:.0f}s)")
@@ -320,29 +374,55 @@ class LearningRun:
         self._check_settings()
         rows = self.finished()
         distiller = self._ensure_distiller()
+        start = self.out / "adapters" / "iter-0"
+        if not (start / "adapter_config.json").is_file():
+            distiller.save(start)  # the untrained model (LoRA starts at zero): what a rejection can return to
         if len(rows) > 1:
-            last = rows[-1]["iteration"]
-            distiller.load(self.out / "adapters" / f"iter-{last}")
-            self._say(f"resuming after iteration {last} (adapter {self.out / 'adapters' / f'iter-{last}'})")
-        self._load_dataset(rows[-1]["iteration"] if rows else 0)
+            kept = rows[-1]["adapter"]
+            distiller.load(self.out / kept)
+            self._say(f"resuming after iteration {rows[-1]['iteration']} (adapter {self.out / kept})")
+        partial = self.out / "iterations" / f"{len(rows):04d}.partial.json"
+        self._load_dataset(len(rows) if partial.is_file() else (rows[-1]["iteration"] if rows else 0))
         base = self.baselines()
         self._say("baselines: " + "; ".join(f"{k} {self._headline(v)}" for k, v in base.items()))
         if not rows:
             self._say(f"iteration 0: measuring the untrained model on {len(self.plan.starts)} episodes")
             figures = self._measure(self._policy(0), keep_states=True)
-            rows.append({"iteration": 0, **figures})
+            row0: dict[str, Any] = {"iteration": 0, **figures, "adapter": "adapters/iter-0"}
+            if self.gated:
+                self._say(f"iteration 0: validating the untrained model on {len(self.validation.starts)} episodes")
+                row0["validation"] = self._validate(self._policy(0))
+            rows.append(row0)
             _write_json(self.out / "iterations" / "0000.json", rows[0])
             self._say(f"iteration 0: {self._headline(figures)}")
             self._write_results(base, rows, started)
         for it in range(len(rows), iterations + 1):
             rows.append(self._iteration(it, rows[-1], base))
             _write_json(self.out / "iterations" / f"{it:04d}.json", rows[-1])
+            (self.out / "iterations" / f"{it:04d}.partial.json").unlink(missing_ok=True)
             self._write_results(base, rows, started)
         return self._write_results(base, rows, started)
 
-    def _iteration(self, it: int, previous: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    @property
+    def gated(self) -> bool:
+        return self.config.validation_games > 0
+
+    def _validate(self, policy: LanguagePolicy) -> dict[str, Any]:
+        """The gate's measurement of a policy: its validation episodes only (never the measured ones)."""
+        f = self._measure(policy, plan=self.validation)
+        per = _per_episode(self.env, f)
+        out = {"score": round(sum(per) / max(len(per), 1), 4), "metric": self.env.primary_metric,
+               **{k: f[k] for k in self.env.metric_keys if k in f}, "ci95": f["ci95"],
+               "fallbacks": f["fallbacks"], "moves": f["moves"],
+               "fallback_rate": round(f["fallbacks"] / max(f["moves"], 1), 4),
+               "failure_kinds": f.get("failure_kinds", {}), "measure_s": f["measure_s"]}
+        self._say(f"  validation: {out['metric']} {out['score']}, fallbacks {out['fallbacks']}/{out['moves']} "
+                  f"({out['measure_s']:.0f}s)")
+        return out
+
+    def _evaluate(self, it: int, policy: LanguagePolicy, previous: dict[str, Any]) -> dict[str, Any]:
+        """Step 1-2: rollout evaluations of the selected states and their targets (added to the dataset)."""
         t0 = time.perf_counter()
-        policy = self._policy(it)
         self._value_caller = policy.caller
         value_failures = self.evaluator.value_failures
         rng = random.Random(self.config.seed * 7919 + it)
@@ -353,48 +433,114 @@ class LearningRun:
         for j, state in enumerate(states, 1):
             report = self.evaluator.evaluate(state, policy, rng)
             reports.append(report)
-            for row in self._examples(policy, report, it):
-                self.dataset[(row["kind"], row["key"])] = row
-                new.append(row)
+            new.extend(self._examples(policy, report, it))
             if j % 10 == 0 or j == len(states):
                 self._say(f"  {j}/{len(states)} states evaluated ({time.perf_counter() - t0:.0f}s)")
-        rollout_calls = self.ledger.minus(before).total().calls
         lengths = self._target_tokens(new)
         over = sum(1 for n in lengths if n > self.config.max_tokens)
         if over:
             self._say(f"  warning: {over} of {len(lengths)} targets are longer than max_tokens="
                       f"{self.config.max_tokens} (longest {max(lengths)} tokens): their answers cannot be finished")
-        evaluate_s = time.perf_counter() - t0
+        return {"new": new, "evaluated_states": len(states),
+                "improved_actions": dict(Counter(r.best for r in reports)),
+                "rollout_model_calls": self.ledger.minus(before).total().calls,
+                "evaluate_s": round(time.perf_counter() - t0, 2),
+                "target_tokens": {"max": max(lengths, default=0),
+                                  "mean": round(sum(lengths) / max(len(lengths), 1), 1), "over_max_tokens": over},
+                "td_value_failures": self.evaluator.value_failures - value_failures,
+                "reports": [r.to_dict(self.env) for r in reports[:3]]}
+
+    def _train_try(self, it: int, n: int, lr: float, start: str, new_ex: list[Example],
+                   all_ex: list[Example]) -> dict[str, Any]:
+        """One distillation try: from the adapter ``start`` (the current weights when it is the one
+        in the model), at ``lr``; saved as ``adapters/iter-it`` (try 1) or ``iter-it-retry``."""
         distiller = self._ensure_distiller()
-        new_ex = [Example(r["prompt"], r["target"], r["kind"]) for r in new]
-        all_ex = [Example(r["prompt"], r["target"], r["kind"]) for r in self.dataset.values()]
+        if n > 1:  # a retry: back to the kept adapter, fresh optimizer state at the lower lr
+            distiller.load(self.out / start)
+            distiller.reset_optimizer(lr)
         loss_before = distiller.loss(new_ex)
-        self._say(f"iteration {it}: training on {len(all_ex)} targets ({len(new_ex)} new; loss on new {loss_before:.3f})")
+        self._say(f"iteration {it} try {n}: training on {len(all_ex)} targets ({len(new_ex)} new; "
+                  f"loss on new {loss_before:.3f}; lr {lr:g}; from {start})")
         fit = distiller.fit(all_ex, progress=self._say)
         loss_after = distiller.loss(new_ex)
         by_kind = {kind: round(distiller.loss([e for e in new_ex if e.kind == kind]), 4)
                    for kind in sorted({e.kind for e in new_ex})}
-        adapter = distiller.save(self.out / "adapters" / f"iter-{it}")
-        self._save_dataset()
-        policy = self._policy(it)  # a fresh policy: nothing remembered from the model before training
-        self._say(f"iteration {it}: measuring the trained model")
-        figures = self._measure(policy, keep_states=True)
+        adapter = distiller.save(self.out / "adapters" / (f"iter-{it}" if n == 1 else f"iter-{it}-retry"))
+        return {"try": n, "lr": lr, "start_adapter": start, "adapter": str(adapter.relative_to(self.out)),
+                "train": {**fit, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4),
+                          "loss_after_by_kind": by_kind, "lr": lr,
+                          "trainable_params": distiller.trainable, "total_params": distiller.total}}
+
+    def _iteration(self, it: int, previous: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        partial_path = self.out / "iterations" / f"{it:04d}.partial.json"
+        partial = json.loads(partial_path.read_text(encoding="utf-8")) if partial_path.is_file() else None
+        if partial is None:
+            ev = self._evaluate(it, self._policy(it), previous)
+            for row in ev["new"]:
+                self.dataset[(row["kind"], row["key"])] = row
+            self._save_dataset()
+            partial = {"evaluation": ev, "tries": []}
+            _write_json(partial_path, partial)
+        else:
+            ev = partial["evaluation"]
+            self._say(f"iteration {it}: resuming after {len(partial['tries'])} finished tries")
+        new = ev["new"]
+        new_ex = [Example(r["prompt"], r["target"], r["kind"]) for r in new]
+        all_ex = [Example(r["prompt"], r["target"], r["kind"]) for r in self.dataset.values()]
+        kept_before = previous["adapter"]
+        tries: list[dict[str, Any]] = partial["tries"]
+        c = self.config
+        max_tries = 2 if self.gated else 1
+        while len(tries) < max_tries and not (tries and tries[-1]["accepted"]):
+            n = len(tries) + 1
+            lr = c.lr if n == 1 else c.lr * c.retry_lr_factor
+            t = self._train_try(it, n, lr, kept_before, new_ex, all_ex)
+            if self.gated:
+                self._say(f"iteration {it} try {n}: validating on {len(self.validation.starts)} episodes")
+                t["validation"] = self._validate(self._policy(it))
+                t["rejected_because"] = gate_reason(t["validation"], previous["validation"])
+                t["accepted"] = t["rejected_because"] is None
+                self._say(f"iteration {it} try {n}: " + ("accepted" if t["accepted"] else
+                                                          f"rejected ({t['rejected_because']})"))
+            else:
+                t["accepted"] = True
+            tries.append(t)
+            _write_json(partial_path, partial)  # a kill after this point does not redo the try
+        final = tries[-1]
+        distiller = self._ensure_distiller()
+        if final["accepted"]:
+            kept = final["adapter"]
+            distiller.load(self.out / kept)  # the model holds it already, unless this is a resume
+            if final["try"] > 1:
+                distiller.reset_optimizer(c.lr)  # the next iteration starts at the configured lr again
+            self._say(f"iteration {it}: measuring the trained model")
+            figures = self._measure(self._policy(it), keep_states=True)
+            reason = ("no gate (validation_games 0)" if not self.gated else
+                      f"try {final['try']} validated no worse than the kept policy")
+        else:
+            kept = kept_before
+            distiller.load(self.out / kept)
+            distiller.reset_optimizer(c.lr)
+            # the same adapter on the same episodes (greedy play, seeded fallbacks): its measurement stands
+            figures = {k: v for k, v in previous.items() if k not in NOT_MEASURED}
+            figures["measured_by"] = previous.get("measured_by", previous["iteration"])
+            reason = f"both tries validated worse than the kept policy; kept {kept}"
         gain = self._gain(previous, figures)
         row = {"iteration": it, **figures, "gain": gain,
-               "evaluated_states": len(states), "new_targets": len(new), "targets": len(all_ex),
-               "improved_actions": dict(Counter(r.best for r in reports)),
-               "rollout_model_calls": rollout_calls, "evaluate_s": round(evaluate_s, 2),
-               "target_tokens": {"max": max(lengths, default=0), "mean": round(sum(lengths) / max(len(lengths), 1), 1),
-                                 "over_max_tokens": over},
-               "td_value_failures": self.evaluator.value_failures - value_failures,
-               "train": {**fit, "loss_before": round(loss_before, 4), "loss_after": round(loss_after, 4),
-                         "loss_after_by_kind": by_kind,
-                         "trainable_params": distiller.trainable, "total_params": distiller.total},
-               "adapter": str(adapter.relative_to(self.out)),
-               "reports": [r.to_dict(self.env) for r in reports[:3]],
+               "evaluated_states": ev["evaluated_states"], "new_targets": len(new), "targets": len(all_ex),
+               **{k: ev[k] for k in ("improved_actions", "rollout_model_calls", "evaluate_s", "target_tokens",
+                                     "td_value_failures")},
+               "train": final["train"], "adapter": kept,
+               "gate": {"accepted": final["accepted"], "kept": kept, "reason": reason,
+                        "compared_with": previous.get("validation"),
+                        "tries": [{k: v for k, v in t.items()} for t in tries]},
+               "reports": ev["reports"],
                "wall_s": round(time.perf_counter() - t0, 2)}
+        if self.gated:
+            row["validation"] = final["validation"] if final["accepted"] else previous["validation"]
         self._say(f"iteration {it}: {self._headline(figures)}; gain {gain['value']:+.3f} "
-                  f"[{gain['ci95'][0]:+.3f}, {gain['ci95'][1]:+.3f}] ({row['wall_s']:.0f}s)")
+                  f"[{gain['ci95'][0]:+.3f}, {gain['ci95'][1]:+.3f}]; kept {kept} ({row['wall_s']:.0f}s)")
         return row
 
     def _gain(self, previous: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
@@ -421,6 +567,7 @@ class LearningRun:
             "settings": self.config.to_dict(), "model": getattr(self.backend, "model_name", "?"),
             "backend": getattr(self.backend, "name", "?"), "device": getattr(self.backend, "device", None),
             "episodes": len(self.plan.starts),
+            "episode_seeds": list(self.plan.seeds), "validation_seeds": list(self.validation.seeds),
             "baselines": {k: {kk: vv for kk, vv in v.items() if kk not in drop} for k, v in base.items()},
             "iterations": [{k: v for k, v in r.items() if k not in drop} for r in rows],
             "usage": self.ledger.to_dict(),

@@ -129,7 +129,15 @@ class Distiller:
         self.model.eval()
         self.trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.total = sum(p.numel() for p in model.parameters())
-        self._opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+        self.reset_optimizer(lr)
+
+    def reset_optimizer(self, lr: float | None = None) -> None:
+        """A fresh optimizer (no moments) at ``lr`` (default: the current one)."""
+        if lr is not None:
+            if not lr > 0:
+                raise ConfigError(f"lr must be > 0, got {lr!r}")
+            self.lr = lr
+        self._opt = self._torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.lr)
 
     # ---- batches ------------------------------------------------------------------------------
 

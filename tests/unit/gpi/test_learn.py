@@ -63,7 +63,7 @@ def backend(tiny_dir):
 
 
 SMALL = dict(games=4, states=3, policy_rollouts=1, random_rollouts=4, rollout_moves=4, epochs=2, lr=5e-3,
-             batch_size=4, max_tokens=12, retries=0)
+             batch_size=4, max_tokens=12, retries=0, validation_games=2)
 
 
 def test_rollout_evaluations_are_grounded_and_sourced():
@@ -198,7 +198,7 @@ def test_cli_learn_writes_a_resumable_run(tiny_dir, tmp_path):
     out = tmp_path / "cli-run"
     args = ["gpi", "--env", "tictactoe", "--learn", "--iterations", "1", "--out", str(out), "--model", str(tiny_dir),
             "--games", "2", "--states", "2", "--policy-rollouts", "0", "--random-rollouts", "2",
-            "--rollout-moves", "2", "--epochs", "1", "--max-tokens", "6", "--retries", "0", "--device", "cpu", "-q"]
+            "--rollout-moves", "2", "--epochs", "1", "--max-tokens", "6", "--retries", "0", "--device", "cpu", "--validation-games", "2", "-q"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     result = json.loads((out / "results.json").read_text())
@@ -220,3 +220,108 @@ def test_td_variant_reads_the_models_values(backend, tmp_path):
     assert values and all(v["source"] == "rollouts+model" for v in values)
     with pytest.raises(ConfigError, match="estimator"):
         LearnConfig(estimator="sarsa")
+
+
+# ---- the validation gate ---------------------------------------------------------------------------
+
+
+def _scripted_validation(run, scores, log):
+    """Replace the gate's measurement with scripted outcomes (score, fallbacks of 10 moves); each
+    call records the loss of the current weights on the dataset, i.e. which adapter was validated.
+    A score of None is a kill."""
+    def validate(policy):
+        if not scores:
+            raise AssertionError("validated more often than expected")
+        score = scores.pop(0)
+        if score is None:
+            raise KeyboardInterrupt("killed")
+        log.append(score)
+        fb = 0 if isinstance(score, float) else score[1]
+        s = score if isinstance(score, float) else score[0]
+        return {"score": s, "metric": "win", "fallbacks": fb, "moves": 10, "fallback_rate": fb / 10}
+    run._validate = validate
+
+
+GATED = {**SMALL, "games": 2, "states": 2, "epochs": 1, "validation_games": 3}
+
+
+def test_gate_retries_at_a_lower_lr_from_the_kept_adapter_then_keeps_it(backend, tmp_path):
+    env = make_env("tictactoe")
+    run = LearningRun(env, backend, tmp_path / "g", LearnConfig(**GATED))
+    seen: list = []
+    # untrained 0.5; iteration 1: worse, then worse by fallbacks -> rejected; iteration 2: accepted
+    _scripted_validation(run, [0.5, 0.25, (0.5, 3), 0.75], seen)
+    result = run.run(iterations=2)
+    it0, it1, it2 = result["iterations"]
+    gate = it1["gate"]
+    assert not gate["accepted"] and it1["adapter"] == "adapters/iter-0" == gate["kept"]
+    t1, t2 = gate["tries"]
+    assert t1["lr"] == GATED["lr"] and t2["lr"] == GATED["lr"] * 0.25 and t2["train"]["lr"] == t2["lr"]
+    assert t1["start_adapter"] == t2["start_adapter"] == "adapters/iter-0"
+    # the retry starts from the kept weights, not from the rejected try's
+    assert t2["train"]["loss_before"] == pytest.approx(t1["train"]["loss_before"], abs=1e-4)
+    assert "win 0.25 < 0.5" in t1["rejected_because"] and "fallback rate" in t2["rejected_because"]
+    assert (tmp_path / "g" / t2["adapter"] / "adapter_config.json").is_file()
+    # the rejected iteration keeps the previous policy: its validation and its measurement stand
+    assert it1["validation"] == it0["validation"] and it1["win"] == it0["win"] and it1["gain"]["value"] == 0
+    assert it1["measured_by"] == 0
+    g2 = it2["gate"]
+    assert g2["compared_with"] == it0["validation"] and g2["accepted"] and len(g2["tries"]) == 1
+    assert g2["tries"][0]["start_adapter"] == "adapters/iter-0" and it2["adapter"] == "adapters/iter-2"
+    assert it2["validation"]["score"] == 0.75 and "measured_by" not in it2
+    assert run.distiller._opt.param_groups[0]["lr"] == GATED["lr"]
+    assert seen == [0.5, 0.25, (0.5, 3), 0.75]  # each policy validated once: iteration 0 is not revalidated
+
+
+def test_gate_resumes_between_tries_with_its_decisions(backend, tmp_path, tiny_dir):
+    env = make_env("tictactoe")
+    out = tmp_path / "r"
+    run = LearningRun(env, backend, out, LearnConfig(**GATED))
+    seen: list = []
+    _scripted_validation(run, [0.5, 0.25, None], seen)  # killed while validating the retry
+    with pytest.raises(KeyboardInterrupt):
+        run.run(iterations=1)
+    partial = json.loads((out / "iterations" / "0001.partial.json").read_text())
+    assert [t["try"] for t in partial["tries"]] == [1] and not partial["tries"][0]["accepted"]
+    other = HFBackend(str(tiny_dir), device="cpu", chat=False)
+    again = LearningRun(env, other, out, LearnConfig(**GATED))
+    resumed: list = []
+    _scripted_validation(again, [0.75], resumed)  # only the retry is validated again
+    result = again.run(iterations=1)
+    row = result["iterations"][1]
+    assert resumed == [0.75]
+    t1, t2 = row["gate"]["tries"]
+    assert t1 == partial["tries"][0]  # the first try's decision is kept, not redone
+    assert t2["accepted"] and t2["lr"] == GATED["lr"] * 0.25 and row["adapter"] == "adapters/iter-1-retry"
+    assert t2["train"]["loss_before"] == pytest.approx(t1["train"]["loss_before"], abs=1e-4)
+    assert row["evaluated_states"] == partial["evaluation"]["evaluated_states"]
+    assert not (out / "iterations" / "0001.partial.json").exists()
+    rows = [json.loads(line) for line in (out / "dataset.jsonl").read_text().splitlines()]
+    assert {r["iteration"] for r in rows} == {1}
+
+
+def test_no_gate_when_validation_games_is_zero(backend, tmp_path):
+    env = make_env("tictactoe")
+    result = LearningRun(env, backend, tmp_path / "n", LearnConfig(**{**GATED, "validation_games": 0})).run(1)
+    row = result["iterations"][1]
+    assert "validation" not in row and "validation" not in result["iterations"][0]
+    assert row["gate"]["accepted"] and len(row["gate"]["tries"]) == 1 and row["adapter"] == "adapters/iter-1"
+    assert result["validation_seeds"] == []
+
+
+@pytest.mark.parametrize("spec", ["tictactoe", "maze:umaze"])
+def test_validation_seeds_never_meet_the_measured_ones(spec):
+    from nlrl.gpi.learn import validation_plan
+    from nlrl.gpi.loop import EpisodePlan
+
+    env = make_env(spec)
+    plan = EpisodePlan.build(env, 100, 1, 0)
+    for avoid in (plan, EpisodePlan.build(env, 100, 1, 1_000_003)):  # the second: every drawn seed collides
+        val = validation_plan(env, 30, 1, 0, avoid)
+        near = {s + d for s in avoid.seeds for d in (-1, 0, 1)}
+        assert len(val.seeds) == len(val.starts) and not near & set(val.seeds)
+        assert len(set(val.seeds)) == len(val.seeds)
+    with pytest.raises(ConfigError, match="validation_games"):
+        LearnConfig(validation_games=-1)
+    with pytest.raises(ConfigError, match="retry_lr_factor"):
+        LearnConfig(retry_lr_factor=0)
