@@ -79,7 +79,7 @@ from nlrl.strategies.voting import equivalence_for  # noqa: E402
 from nlrl.tasks.task import Task  # noqa: E402
 
 # the same 60 generated sums as the N = 8 DeepConf benchmark, graded the same way
-from deepconf import correct, problems  # noqa: E402
+from deepconf import correct, problems, ratio_interval  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 PLOT = ROOT / "docs" / "img" / "search.png"
@@ -243,14 +243,6 @@ def run_search(backend, i: int, question: str, gold: str, done: set[str], fh) ->
 
 
 # ---- summaries ---------------------------------------------------------------------------------
-
-def ratio_interval(num: np.ndarray, den: np.ndarray, iterations: int = 2000, seed: int = 0) -> list[float]:
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(num), size=(iterations, len(num)))
-    ratios = num[idx].sum(axis=1) / den[idx].sum(axis=1)
-    lo, hi = np.quantile(ratios, [0.025, 0.975])
-    return [round(float(lo), 4), round(float(hi), 4)]
-
 
 def method_summary(rows: list[dict], key: str) -> dict:
     tok = np.array([r[key]["tokens"] for r in rows], dtype=float)

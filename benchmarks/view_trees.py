@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from view_scale import viewer_in_chromium  # noqa: E402  (the benchmarks folder is on sys.path)
+from view_scale import timed, viewer_in_chromium  # noqa: E402  (the benchmarks folder is on sys.path)
 
 SIZES = {"particle-filter": [("n", 4), ("n", 16), ("n", 64)],
          "mcts": [("iterations", 16), ("iterations", 64), ("iterations", 256)]}
@@ -54,15 +54,6 @@ def search_run(root: Path, strategy: str, key: str, value: int) -> Path:
     BenchRunner(ScriptedBackend(endless, logprob=lambda tok: -0.1), strategy=strategy, n=n, temperature=0.7,
                 max_tokens=64, strategy_options=options, progress=False, plots=False).run(ds, out)
     return out
-
-
-def timed(fn, repeat: int):
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), result
 
 
 def server_side(run_dir: Path, repeat: int) -> dict:
