@@ -48,15 +48,11 @@ _RANDOM_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: llama.cpp draws a fresh seed
 DEFAULT_N_CTX = 4096
 
 
-def default_threads() -> int:
-    """llama.cpp threads when none are given: ``NLRL_THREADS`` if set, else one per core.
-
-    On a busy shared machine one thread is much faster than one per core: every decode waits for
-    all its threads, so one descheduled thread stalls it (the search benchmark measured about 5x
-    the CPU per token with 2 threads on 2 oversubscribed cores)."""
+def env_threads() -> int | None:
+    """``NLRL_THREADS`` as a thread count, or None when it is unset or blank."""
     raw = os.environ.get("NLRL_THREADS", "").strip()
     if not raw:
-        return max(1, os.cpu_count() or 1)
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -64,6 +60,15 @@ def default_threads() -> int:
     if value < 1:
         raise ConfigError(f"NLRL_THREADS must be a positive integer, got {raw!r}")
     return value
+
+
+def default_threads() -> int:
+    """llama.cpp threads when none are given: ``NLRL_THREADS`` if set, else one per core.
+
+    On a busy shared machine one thread is much faster than one per core: every decode waits for
+    all its threads, so one descheduled thread stalls it (the search benchmark measured about 5x
+    the CPU per token with 2 threads on 2 oversubscribed cores)."""
+    return env_threads() or max(1, os.cpu_count() or 1)
 
 
 def default_model_path() -> str:
@@ -151,20 +156,21 @@ class LlamaCppBackend(Backend):
             raise ModelLoadError("llama-cpp-python is not installed: pip install llama-cpp-python",
                                  provider=self.name) from exc
         route_llama_log()
+        threads = n_threads or default_threads()
         try:
             self._llm = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_batch=n_batch,
-                n_threads=n_threads or default_threads(),
-                n_threads_batch=n_threads or default_threads(),
+                n_threads=threads,
+                n_threads_batch=threads,
                 logits_all=False,
                 verbose=verbose,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(f"cannot load model {path}: {exc}", provider=self.name) from exc
         self._path = path
-        self._n_threads = n_threads or default_threads()
+        self._n_threads = threads
         self._batched: BatchedSampler | None = None
         self._batch_opts = (batched, batch_n_ctx, batch_n_seq, n_batch)
         self._is_eog = lambda tok: bool(llama_vocab_is_eog(self._llm._model.vocab, tok))

@@ -141,7 +141,6 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
            backend: Optional[str], threads: Optional[int], device: str, say: Any, estimator: str = "mc",
            batch_size: int = 8, validation_games: int = 30, retry_lr_factor: float = 0.25) -> None:
     """``--learn``: evaluate -> improve -> distil through the hf backend, in a resumable run dir."""
-    import os
 
     from ..gpi.envs import make_env
     from ..gpi.learn import LearnConfig, LearningRun
@@ -165,8 +164,10 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
         import torch
     except ImportError:
         raise ConfigError("--learn needs torch, transformers and peft: pip install 'nlrl[train]'") from None
-    n_threads = threads or int(os.environ.get("NLRL_THREADS", "0") or 0)
-    if n_threads > 0:
+    from ..backends.llama import env_threads
+
+    n_threads = threads or env_threads()
+    if n_threads:
         torch.set_num_threads(n_threads)
     if model:
         from ..backends.hf import HFBackend
