@@ -290,3 +290,62 @@ def test_greedy_draws_one_sample():
 def test_bad_options_raise_config_errors(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         get_strategy("deepconf", **kw)
+
+
+# ---- the shared pieces of the online rule, and the warm-up's own consensus check ----------------
+
+def test_group_window_is_the_gates_rule():
+    from nlrl.strategies.deepconf import GroupWindow
+
+    w = GroupWindow(2, math.exp(-1.0))
+    assert [w.push(x) for x in (-0.5, -1.0, -1.5)] == [False, False, True]  # means -0.75, then -1.25
+    assert w.seen == 3 and w.confidence == pytest.approx(math.exp(-1.25))
+    assert not GroupWindow(1, 0.0).push(-50.0)  # threshold 0: never stops
+
+
+def test_voters_and_consensus_are_the_strategys():
+    from nlrl.strategies.deepconf import consensus, voters
+
+    assert voters([0.9, 0.5, None, 0.95, 0.7], [False, False, False, True, False], 0.6) == [0, 4]
+    from nlrl.strategies.voting import equivalence_for
+
+    eq = equivalence_for("math", "What is 2 + 2?")
+    beta, answered, leader = consensus(["4", "5", "4.0", None], [0.5, 0.3, 0.2, 0.9], eq)
+    assert (round(beta, 6), answered, leader) == (0.7, 3, "4")  # None abstains: 0.9 is not counted
+    assert round(consensus(["4", "5", "4.0"], [0.5, 0.3, 0.2])[0], 6) == 0.5  # without equivalence: 3 groups
+    assert consensus([], []) == (0.0, 0, None)
+
+
+def test_warmup_consensus_ends_a_warmup_that_already_agrees():
+    b = backend([SURE, SURE, UNSURE], cycle=True)
+    res = DeepConf(window=4, warmup=4, eta=90, warmup_consensus=True)(math_task(), b, budget=Budget(n=8, seed=2))
+    # one at a time; after 2 samples both vote (eta 90: the 10th percentile of two equal values) and agree
+    assert [(r.params.n, r.params.seed) for r in b.requests] == [(1, 2), (1, 3)]
+    checks = [e.data for e in events(res, "consensus")]
+    assert [(c["samples"], c["voters"], c["reached"]) for c in checks] == [(2, [0, 1], True)]
+    assert res.answer == "4" and res.extra["samples"] == 2 and res.extra["consensus_reached"] is True
+    assert res.usage.completion_tokens == 2 * len(tokenize(SURE))
+    assert [s.data["phase"] for s in events(res, "sample")] == ["warmup", "warmup"]
+
+
+def test_warmup_consensus_goes_on_when_the_warmup_disagrees():
+    b = backend([SURE, SURE5, SURE, SURE], cycle=True)
+    res = DeepConf(window=4, warmup=3, eta=90, warmup_consensus=True)(math_task(), b, budget=Budget(n=8, seed=0))
+    # after 2: "4" vs "5" (no consensus); the 3rd warm-up sample completes the warm-up; then the usual checks
+    assert [r.params.n for r in b.requests][:3] == [1, 1, 1]
+    assert [s.data["phase"] for s in events(res, "sample")][:3] == ["warmup"] * 3
+    assert events(res, "consensus")[0].data["samples"] == 2 and not events(res, "consensus")[0].data["reached"]
+    assert res.answer == "4"
+
+
+@pytest.mark.parametrize("cap", [16, 40])
+def test_warmup_consensus_honours_the_token_cap(cap):
+    b = backend([SURE, SURE5, UNSURE], cycle=True)
+    res = DeepConf(window=4, warmup=4, warmup_consensus=True)(
+        math_task(), b, budget=Budget(n=8, max_tokens=16, max_total_tokens=cap, seed=0))
+    assert res.usage.completion_tokens <= cap
+
+
+def test_warmup_consensus_must_be_a_bool():
+    with pytest.raises(ConfigError, match="warmup_consensus"):
+        get_strategy("deepconf", warmup_consensus="yes")
