@@ -110,8 +110,9 @@ class EventRecorder(TokenObserver):
 
 def event_positions(token_ids: list[int], logprobs: list[float],
                     events: list[tuple[int | None, float | None, bool]]) -> list[list]:
-    """``[tokens so far, logprob, ended by the gist stream]`` per event that carries a
-    log-probability: each event is matched to the next token with its id and log-probability."""
+    """``[tokens so far, ended by the gist stream]`` per event that carries a log-probability
+    (its token's, ``logprobs[tokens so far - 1]``): each event is matched to the next token with
+    its id and log-probability."""
     out, k = [], 0
     for tok, lp, stop in events:
         if lp is None:
@@ -121,7 +122,7 @@ def event_positions(token_ids: list[int], logprobs: list[float],
         if k == len(token_ids):
             raise ValueError("an event matches no token")
         k += 1
-        out.append([k, lp, stop])
+        out.append([k, stop])
     return out
 
 
@@ -237,10 +238,10 @@ def replay(row: dict, n: int, *, warmup: int, eta: float, window: int, tau: floa
         cut = None
         if s is not None:  # through the gate: the gist stream's own stop comes first and is not an early stop
             gate = GroupWindow(window, s)
-            for k, lp, gist_stop in rec["events"]:
+            for k, gist_stop in rec["events"]:
                 if gist_stop:
                     break
-                if gate.push(lp):
+                if gate.push(rec["logprobs"][k - 1]):
                     cut = k
                     break
         lps = rec["logprobs"] if cut is None else rec["logprobs"][:cut]
