@@ -276,7 +276,7 @@ class DeepConf(Strategy):
                                   n, temp, eq, ())
         if self.mode == "offline":
             return self._finish(run, self._draw(run, n, (), temp, None, "full"), n, temp, eq)
-        warm = min(n, self.warmup or max(2, math.ceil(n / 4)))
+        warm = self.warmup_size(n)
         if self.consensus is None or not self.warmup_consensus:
             return self._finish(run, self._draw(run, warm, (), temp, None, "warmup"), n, temp, eq)
         samples: list[Sample] = []
@@ -294,6 +294,11 @@ class DeepConf(Strategy):
             if basis and self._consensus(run, samples, confs, {}, threshold(basis, self.eta), eq):
                 return self._finish(run, samples, n, temp, eq, settled=True)
         return self._finish(run, samples, n, temp, eq)
+
+    def warmup_size(self, n: int) -> int:
+        """The online warm-up at ``n`` samples: ``warmup`` if given, else the default rule; at
+        most ``n``."""
+        return min(n, self.warmup or max(2, math.ceil(n / 4)))
 
     # -- steps -------------------------------------------------------------------------------
 
