@@ -183,8 +183,9 @@ def load_samples() -> list[dict]:
 
 WARMUPS: dict[str, Any] = {"2": 2, "3": 3, "4": 4, "max(2, ceil(N/4))": lambda n: max(2, math.ceil(n / 4))}
 ETAS = (10.0, 30.0, 50.0, 70.0, 90.0)
-WINDOWS = (2, 4, 6, 8, 12, 16)
-TAUS = (0.7, 0.8, 0.9, 0.95, None)
+# widened after a look at the first 29 dev problems put the best at the smallest window and tau
+WINDOWS = (1, 2, 3, 4, 6, 8, 12, 16)
+TAUS = (0.6, 0.7, 0.8, 0.9, 0.95, None)
 VOTES = (1, 2, 3)
 WARMUP_CONSENSUS = (False, True)
 
@@ -350,7 +351,7 @@ def write_replay() -> dict:
                  "consensus_votes": list(VOTES), "warmup_consensus": list(WARMUP_CONSENSUS),
                  "configurations": len(results)},
         "rule": choose.__doc__.split("rule, fixed before the replay ran: ")[1].replace("\n   ", "").strip(),
-        "chosen": {"config": cfg, **detail},
+        "chosen": {"config": cfg, "warmup_sizes": {str(n): warmup_size(cfg["warmup"], n) for n in NS}, **detail},
         "top20_by_smaller_saving": [{"config": c, **public(mm)} for c, mm in ranked[:20]],
         "all": [{"config": c, **public(mm)} for c, mm in results],
         "replay_s": round(time.perf_counter() - t0, 1),

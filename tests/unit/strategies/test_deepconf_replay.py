@@ -87,3 +87,16 @@ def test_dev_problems_share_no_question_with_the_test_set(dev):
     qs = [q for q, _ in dev.dev_problems(120)]
     assert len(set(qs)) == 120 and not set(qs) & test
     assert dev.dev_problems(120) == dev.dev_problems(120)
+
+
+def test_the_strategys_defaults_are_the_dev_set_choice():
+    import json
+
+    path = BENCH / "results" / "deepconf_dev.json"
+    if not path.exists():
+        pytest.skip("benchmarks/results/deepconf_dev.json is not in this checkout")
+    chosen = json.loads(path.read_text())["chosen"]
+    cfg, d = chosen["config"], DeepConf()
+    assert (d.mode, d.eta, d.window, d.consensus, d.consensus_votes, d.warmup_consensus) == (
+        "online", cfg["eta"], cfg["window"], cfg["consensus"], cfg["consensus_votes"], cfg["warmup_consensus"])
+    assert {str(n): d.warmup_size(n) for n in (8, 16)} == chosen["warmup_sizes"]
