@@ -1,7 +1,8 @@
 """DeepConf's online parameters chosen on a development set, never on the test problems.
 
-    NLRL_THREADS=1 python benchmarks/deepconf_dev.py --part collect --problems 80
+    NLRL_THREADS=1 python benchmarks/deepconf_dev.py --part collect --problems 120
     python benchmarks/deepconf_dev.py --part replay      # the grid, written to deepconf_dev.json
+    NLRL_THREADS=1 python benchmarks/deepconf_dev.py --part fidelity --problems 20
 
 **The dev set** (:func:`dev_problems`): the same generator as the test set of
 ``benchmarks/deepconf.py`` / ``benchmarks/search.py`` ("What is X + Y?", X in [10, 40], Y in
@@ -27,7 +28,12 @@ samples a real one would draw, up to the engine's last-bit differences between a
 one-at-a-time call. Self-consistency at N is the majority over the first N recorded samples.
 Every configuration of the grid gets its tokens and accuracy at N = 8 and 16 (paired against
 self-consistency), and :func:`choose` picks one by the rule stated there, fixed before the
-replay was run.
+replay was run (the grid's window and tau ranges were widened once, after a first look at 29
+dev problems put the best configuration at their smallest values).
+
+**Fidelity** (:func:`fidelity`): the real strategy, at its defaults (which must be the chosen
+configuration), on the first dev problems, against the replay: how often answer, tokens and
+samples drawn agree, and the token saving each gives.
 """
 
 from __future__ import annotations
@@ -361,13 +367,65 @@ def write_replay() -> dict:
     return out
 
 
+
+# ---- fidelity: the real strategy on dev problems vs the replay --------------------------------
+
+def fidelity(count: int) -> dict:
+    """The real strategy (its defaults: the chosen configuration) on the first ``count`` dev
+    problems, against the replay of the same configuration on their recorded samples."""
+    from nlrl.backends import load_backend
+    from nlrl.gists import GistStream
+    from nlrl.strategies import Budget
+    from nlrl.strategies.deepconf import DeepConf
+    from nlrl.tasks.task import Task
+
+    out = json.loads(OUT.read_text())
+    cfg = out["chosen"]["config"]
+    d = DeepConf()
+    assert (d.eta, d.window, d.consensus, d.consensus_votes, d.warmup_consensus) == (
+        cfg["eta"], cfg["window"], cfg["consensus"], cfg["consensus_votes"], cfg["warmup_consensus"]), \
+        "the strategy's defaults are not the chosen configuration"
+    backend = load_backend("embedded", n_ctx=2048, n_threads=int(os.environ.get("NLRL_THREADS") or 0) or None)
+    rows, t0 = [], time.perf_counter()
+    for r in load_samples()[:count]:
+        task = Task.build(r["question"], domain="math", difficulty="easy")
+        for n in NS:
+            res = DeepConf()(task, backend, budget=Budget(n=n, max_tokens=MAX_TOKENS, temperature=TEMPERATURE,
+                                                          seed=r["seed"]), on_token=GistStream("math"))
+            ans, tok, drawn = replay(r, n, warmup=d.warmup_size(n), eta=d.eta, window=d.window, tau=d.consensus,
+                                     votes=d.consensus_votes, warmup_consensus=d.warmup_consensus)
+            rows.append({"i": r["i"], "n": n, "real": [res.answer, res.usage.completion_tokens, res.extra["samples"]],
+                         "replay": [ans, tok, drawn],
+                         "sc_tokens": sum(x["tokens"] for x in r["samples"][:n])})
+            print(f"[fidelity {r['i']} N={n}] real {rows[-1]['real']} replay {rows[-1]['replay']}", flush=True)
+    summary = {}
+    for n in NS:
+        part = [x for x in rows if x["n"] == n]
+        sc = sum(x["sc_tokens"] for x in part)
+        summary[f"n{n}"] = {
+            "problems": len(part),
+            "identical": sum(x["real"] == x["replay"] for x in part),
+            "same_answer": sum(x["real"][0] == x["replay"][0] for x in part),
+            "tokens_real": sum(x["real"][1] for x in part), "tokens_replay": sum(x["replay"][1] for x in part),
+            "saved_real": round(1 - sum(x["real"][1] for x in part) / sc, 4),
+            "saved_replay": round(1 - sum(x["replay"][1] for x in part) / sc, 4),
+        }
+    out["fidelity"] = {"what": "the real strategy with the chosen defaults on the first dev problems, against "
+                               "the replay on their recorded samples (answer, generated tokens, samples drawn)",
+                       "summary": summary, "rows": rows, "wall_s": round(time.perf_counter() - t0, 1)}
+    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    return out["fidelity"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("collect", "replay"), required=True)
-    ap.add_argument("--problems", type=int, default=80, help="collect: the first K dev problems")
+    ap.add_argument("--part", choices=("collect", "replay", "fidelity"), required=True)
+    ap.add_argument("--problems", type=int, default=120, help="collect, fidelity: the first K dev problems")
     args = ap.parse_args()
     if args.part == "collect":
         collect(args.problems)
+    elif args.part == "fidelity":
+        print(json.dumps(fidelity(args.problems)["summary"], indent=1))
     else:
         out = write_replay()
         print(json.dumps(out["chosen"], indent=1))
