@@ -326,6 +326,18 @@ def public(m: dict) -> dict:
     return {k: {f: v for f, v in part.items() if not f.startswith("_")} for k, part in m.items()}
 
 
+ALL_COLUMNS = ["warmup", "eta", "window", "consensus", "consensus_votes", "warmup_consensus"] + [
+    f"n{n}_{f}" for n in NS for f in ("accuracy", "accuracy_diff", "tokens_saved")]
+
+
+def compact(results: list[tuple[dict, dict]]) -> dict:
+    """Every configuration's figures as one short row each (``columns`` names them)."""
+    return {"columns": ALL_COLUMNS,
+            "rows": [[c[k] for k in ALL_COLUMNS[:6]] + [m[f"n{n}"][f] for n in NS
+                                                         for f in ("accuracy", "accuracy_diff", "tokens_saved")]
+                     for c, m in results]}
+
+
 def write_replay() -> dict:
     rows = load_samples()
     t0 = time.perf_counter()
@@ -359,12 +371,19 @@ def write_replay() -> dict:
         "rule": choose.__doc__.split("rule, fixed before the replay ran: ")[1].replace("\n   ", "").strip(),
         "chosen": {"config": cfg, "warmup_sizes": {str(n): warmup_size(cfg["warmup"], n) for n in NS}, **detail},
         "top20_by_smaller_saving": [{"config": c, **public(mm)} for c, mm in ranked[:20]],
-        "all": [{"config": c, **public(mm)} for c, mm in results],
+        "all": compact([(c, public(mm)) for c, mm in results]),
         "replay_s": round(time.perf_counter() - t0, 1),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }
-    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    write_out(out)
     return out
+
+
+def write_out(out: dict) -> None:
+    """deepconf_dev.json: indented, except the grid's rows (one line each)."""
+    rows = out["all"]["rows"]
+    text = json.dumps({**out, "all": {**out["all"], "rows": "@ROWS@"}}, indent=1)
+    OUT.write_text(text.replace('"@ROWS@"', "[\n" + ",\n".join("  " + json.dumps(r) for r in rows) + "\n ]") + "\n")
 
 
 
@@ -413,7 +432,7 @@ def fidelity(count: int) -> dict:
     out["fidelity"] = {"what": "the real strategy with the chosen defaults on the first dev problems, against "
                                "the replay on their recorded samples (answer, generated tokens, samples drawn)",
                        "summary": summary, "rows": rows, "wall_s": round(time.perf_counter() - t0, 1)}
-    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    write_out(out)
     return out["fidelity"]
 
 

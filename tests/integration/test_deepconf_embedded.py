@@ -62,7 +62,7 @@ def test_offline_votes_the_confident_half_with_real_logprobs(embedded):
 
 def test_adaptive_sampling_stops_at_consensus_within_n_on_real_logprobs(embedded):
     task = Task.build(Q, domain="math", difficulty="easy")
-    res = get_strategy("deepconf", eta=50, window=4, warmup=2)(
+    res = get_strategy("deepconf", eta=50, window=4, warmup=2, consensus=0.95, consensus_votes=2)(
         task, embedded, budget=Budget(n=8, max_tokens=16, max_total_tokens=96, temperature=0.7, seed=3))
     samples = [e for e in res.trace if e.kind == "sample"]
     checks = [e.data for e in res.trace if e.kind == "consensus"]

@@ -230,9 +230,10 @@ class DeepConf(Strategy):
 
     name = "deepconf"
 
-    def __init__(self, n: int | None = None, *, mode: str = "online", eta: float = 10.0,
-                 window: int = 16, warmup: int | None = None, temperature: float | None = None,
-                 consensus: float | None = 0.95, consensus_votes: int = 2, warmup_consensus: bool = False,
+    # the defaults of eta, window and consensus were chosen on a dev set (benchmarks/deepconf_dev.py)
+    def __init__(self, n: int | None = None, *, mode: str = "online", eta: float = 90.0,
+                 window: int = 1, warmup: int | None = None, temperature: float | None = None,
+                 consensus: float | None = 0.6, consensus_votes: int = 2, warmup_consensus: bool = False,
                  equivalent: Equivalence | None = None) -> None:
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise ConfigError(f"deepconf n must be an integer >= 1, got {n!r}")
