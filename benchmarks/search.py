@@ -465,6 +465,7 @@ def plot(out: dict) -> None:
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(PLOT, dpi=110)
+    plt.close(fig)  # write_report runs after every problem: do not keep every figure open
 
 
 def _acc(m: dict) -> str:
