@@ -25,7 +25,8 @@ Two modes:
   Stopped samples do not vote; complete ones whose trace confidence is at least ``s`` (warm-up
   samples included) vote, each weighted by its confidence.
   **Adaptive sampling** (the paper's consensus stop, Algorithm 2): with ``consensus`` = tau (the
-  paper's 0.95, the default), the samples after the warm-up are generated one at a time, and after
+  paper's 0.95; the default 0.6, chosen on a dev set), the samples after the warm-up are generated
+  one at a time, and after
   each one (and after the warm-up) the vote's consensus ``beta = V(top answer) / sum_a V(a)``
   (the confidence-weighted share of the leading answer among the voters so far) is checked:
   sampling stops once ``beta >= tau`` with at least ``consensus_votes`` voters (default 2: a
@@ -226,6 +227,13 @@ class DeepConf(Strategy):
     the samples are drawn one at a time and sampling stops once the confidence-weighted share of
     the leading answer among at least ``consensus_votes`` voters reaches it; ``None`` or 1.0
     disables it (every sample up to ``n``, the later ones in one batched call).
+    ``warmup_consensus`` (with ``consensus`` on) draws the warm-up one sample at a time too and
+    checks the consensus from the ``consensus_votes``-th warm-up sample on, under the threshold
+    of the warm-up so far: a warm-up that already agrees ends the run.
+
+    The defaults of ``eta`` (90), ``window`` (1), ``consensus`` (0.6), ``consensus_votes``,
+    the warm-up rule and ``warmup_consensus`` were chosen by replaying the online rule on
+    recorded samples of a dev set (``benchmarks/deepconf_dev.py``; docs/strategies.md).
     """
 
     name = "deepconf"
