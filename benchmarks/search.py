@@ -37,7 +37,12 @@ sample ends at its final-answer line as ``nlrl solve`` does):
   N = 16: its later samples are drawn one at a time, really stopped early by the backend, and
   sampling ends once the voters agree;
 * ``gate``: the same online run without adaptive sampling (``consensus`` None: every sample up to
-  N, the later ones in one call), to show what each part saves.
+  N, the later ones in one call), to show what each part saves;
+* ``defaults``: ``deepconf`` online with the strategy's defaults (what ``nlrl solve --strategy
+  deepconf`` runs), whose parameters were chosen by replaying the online rule on recorded samples
+  of a dev set that shares no question with these problems (``benchmarks/deepconf_dev.py`` ->
+  ``deepconf_dev.json``); nothing was tuned on these problems. Its key records every resolved
+  default, so a change of default reruns it.
 
 Part 1 resumes per arm and configuration: each row carries the digest of every arm's
 configuration (``keys``) and an arm is read back only under the current one. Rows from before
@@ -90,9 +95,13 @@ NS = (8, 16)
 # online: the paper's online mode with adaptive sampling (consensus stop at tau = 0.95, at least 2
 # voters); gate: the same without adaptive sampling (every sample up to N, the early-stop gate only)
 ONLINE = {"mode": "online", "eta": 10.0, "window": 8, "consensus": 0.95, "consensus_votes": 2}
+# defaults: DeepConf online as ``nlrl solve --strategy deepconf`` runs it, with the parameters chosen
+# on a dev set disjoint from these problems (benchmarks/deepconf_dev.py -> deepconf_dev.json)
+DEFAULTS = {"mode": "online"}
 GATE = {"mode": "online", "eta": 10.0, "window": 8, "consensus": None}
 OFFLINE = {"mode": "offline", "eta": 50.0, "window": 8}
-DC_ARMS = ("sc", "offline", "gate", "online")
+DC_ARMS = ("sc", "offline", "gate", "online", "defaults")
+ONLINE_ARMS = ("gate", "online", "defaults")
 BUDGETS = (128, 256)
 STEP = {"step_tokens": 16, "max_steps": 6}
 SEARCH: dict[str, tuple[str, dict[str, Any]]] = {
@@ -127,7 +136,8 @@ def offline_vote(samples: list[dict], question: str) -> str | None:
 # each of its arms ran with (``keys``), and a problem's arm is read back only from a row whose key for
 # it equals the current configuration's. "offline" covers the 16 full samples, so sc, offline and
 # sample_correct; "gate" and "online" their own runs.
-ARM_PARTS = {"offline": ("sc", "offline", "sample_correct"), "gate": ("gate",), "online": ("online",)}
+ARM_PARTS = {"offline": ("sc", "offline", "sample_correct"), "gate": ("gate",), "online": ("online",),
+             "defaults": ("defaults",)}
 # Rows written before the keys existed (the first 60-problem run) ran this configuration: the
 # offline arm as OFFLINE, and an online arm that had no adaptive sampling, i.e. GATE (deepconf's
 # consensus stop did not exist; ``consensus=None`` is that same code path). Their "online{n}" is
@@ -137,10 +147,23 @@ LEGACY = {"offline": {"mode": "offline", "eta": 50.0, "window": 8},
 
 
 def arm_config(arm: str) -> dict:
+    if arm == "defaults":  # the strategy's defaults, resolved: a change of default is a new configuration
+        return {"seed": SEED, "max_tokens": MAX_TOKENS, "temperature": TEMPERATURE, "ns": list(NS),
+                "prompt": "math, easy", "strategy": resolved_defaults()}
     opts = {"offline": OFFLINE, "gate": GATE, "online": ONLINE}[arm]
     return {"seed": SEED, "max_tokens": MAX_TOKENS, "temperature": TEMPERATURE, "ns": list(NS),
             "prompt": "math, easy", "strategy": opts,
             "warmup": None if arm == "offline" else "max(2, ceil(N / 4))"}
+
+
+def resolved_defaults() -> dict:
+    """Every parameter of DeepConf online at its default (warm-up sizes at each N)."""
+    from nlrl.strategies.deepconf import DeepConf
+
+    d = DeepConf(**DEFAULTS)
+    return {"mode": d.mode, "eta": d.eta, "window": d.window, "consensus": d.consensus,
+            "consensus_votes": d.consensus_votes, "warmup_consensus": d.warmup_consensus,
+            "warmup": {str(n): d.warmup_size(n) for n in NS}}
 
 
 def arm_key(arm: str, config: dict | None = None) -> str:
@@ -178,7 +201,7 @@ def run_deepconf(backend, i: int, question: str, gold: str, arms: list[str]) -> 
     if "offline" in arms:
         _run_offline(backend, task, i, question, gold, row, eq)
     for n in NS:
-        for arm, opts in (("gate", GATE), ("online", ONLINE)):
+        for arm, opts in (("gate", GATE), ("online", ONLINE), ("defaults", DEFAULTS)):
             if arm not in arms:
                 continue
             t1 = time.perf_counter()
@@ -271,13 +294,15 @@ def summarize_deepconf(rows: list[dict]) -> dict:
             part[m]["vs_sc"] = paired(rows, f"{m}{n}", f"sc{n}")
             part[m]["vs_sc"]["goal_met"] = bool(part[m]["vs_sc"]["tokens_saved_fraction"] >= 0.40
                                                 and part[m]["vs_sc"]["accuracy_diff_ci95"][1] >= 0)
-        for m in ("gate", "online"):
+        for m in ONLINE_ARMS:
             # a legacy gate row has no "samples": without adaptive sampling (and no token cap) it drew all n
             part[m]["samples"] = int(sum(r[f"{m}{n}"].get("samples") or n for r in rows))
             part[m]["stopped_early"] = int(sum(r[f"{m}{n}"]["stopped_early"] or 0 for r in rows))
-            part[m]["stoppable_samples"] = len(rows) * (n - max(2, math.ceil(n / 4)))
-        part["online"]["consensus_reached"] = int(sum(bool(r[f"online{n}"]["consensus_reached"]) for r in rows))
-        part["online"]["vs_gate"] = paired(rows, f"online{n}", f"gate{n}")
+            warm = resolved_defaults()["warmup"][str(n)] if m == "defaults" else max(2, math.ceil(n / 4))
+            part[m]["stoppable_samples"] = len(rows) * (n - warm)
+        for m in ("online", "defaults"):
+            part[m]["consensus_reached"] = int(sum(bool(r[f"{m}{n}"]["consensus_reached"]) for r in rows))
+            part[m]["vs_gate"] = paired(rows, f"{m}{n}", f"gate{n}")
         part["sample_accuracy"] = round(sum(r[f"sample_correct{n}"] for r in rows) / (n * len(rows)), 4)
         out[f"n{n}"] = part
     return out
@@ -369,6 +394,9 @@ def write_report(model: str | None = None) -> dict:
         "problem_set": "What is X + Y?, X in [10, 40], Y in [2, 9], random.Random(2025) (benchmarks/deepconf.py's)",
         "config": {"seed": SEED, "max_tokens": MAX_TOKENS, "temperature": TEMPERATURE, "prompt": "math, easy (one example)",
                    "deepconf": {"ns": list(NS), "online": ONLINE, "gate": GATE, "offline": OFFLINE,
+                                "defaults": resolved_defaults(),
+                                "defaults_chosen_by": "benchmarks/deepconf_dev.py on a dev set disjoint from "
+                                                      "these problems (deepconf_dev.json)",
                                 "warmup": "max(2, ceil(N / 4))",
                                 "keys": {a: arm_key(a) for a in ARM_PARTS},
                                 "sc": "majority over the first N of the offline run's 16 samples"},
@@ -388,7 +416,7 @@ def write_report(model: str | None = None) -> dict:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "note": "a shared 2-core machine: wall times are not comparable, tokens are"},
         "wall_s": {"deepconf": round(sum(r.get("offline_wall_s", 0.0) + sum(r[f"{m}{n}"]["wall_s"] for n in NS
-                                                                            for m in ("gate", "online")) for r in dc), 1),
+                                                                            for m in ONLINE_ARMS) for r in dc), 1),
                    "search": round(sum(v["wall_s"] for r in se for k, v in r.items() if isinstance(v, dict)), 1),
                    "search_cpu": round(sum(v.get("cpu_s", 0.0) for r in se for k, v in r.items()
                                            if isinstance(v, dict)), 1)},
@@ -422,8 +450,9 @@ def plot(out: dict) -> None:
         ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=label, alpha=0.85)
     dc = out["deepconf"]["summary"]
     if dc:
-        names = {"sc": "self-consistency", "gate": "deepconf online, no consensus stop", "online": "deepconf online"}
-        for m, mk in (("sc", "s"), ("gate", "v"), ("online", "^")):
+        names = {"sc": "self-consistency", "gate": "deepconf online, no consensus stop",
+                 "online": "deepconf online, consensus 0.95", "defaults": "deepconf online, dev-chosen defaults"}
+        for m, mk in (("sc", "s"), ("gate", "v"), ("online", "^"), ("defaults", "D")):
             xs = [dc[f"n{n}"][m]["tokens_per_problem"] for n in NS]
             ys = [dc[f"n{n}"][m]["accuracy"] for n in NS]
             ax.plot(xs, ys, marker=mk, linestyle="--", label=f"{names[m]} (N=8, 16)")
@@ -436,6 +465,7 @@ def plot(out: dict) -> None:
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(PLOT, dpi=110)
+    plt.close(fig)  # write_report runs after every problem: do not keep every figure open
 
 
 def _acc(m: dict) -> str:
@@ -462,21 +492,23 @@ def markdown(out: dict) -> str:
             for m in DC_ARMS[1:]:
                 v = part[m]["vs_sc"]
                 lo, hi = v["token_ratio_ci95"]
-                label = {"gate": "online, no consensus stop", "online": "online (consensus 0.95)"}.get(m, m)
+                label = {"gate": "online, no consensus stop", "online": "online (consensus 0.95)",
+                         "defaults": "online, dev-chosen defaults"}.get(m, m)
                 lines.append(f"| {n} | deepconf {label} | {_acc(part[m])} | {part[m]['tokens']} | "
                              f"{v['token_ratio']:.4f} [{lo:.4f}, {hi:.4f}] | {_diff(v)} |")
         lines += ["", "| N | online arm | samples drawn | stopped early | consensus reached | "
                   "tokens / no-consensus arm | accuracy − no-consensus arm |", "|---|---|---|---|---|---|---|"]
         for n in NS:
             part = dc[f"n{n}"]
-            for m in ("gate", "online"):
+            for m in ONLINE_ARMS:
                 g = part[m]
                 if m == "gate":
                     lines.append(f"| {n} | no consensus stop | {g['samples']} | {g['stopped_early']} | - | 1 | 0 |")
                     continue
                 v = g["vs_gate"]
                 lo, hi = v["token_ratio_ci95"]
-                lines.append(f"| {n} | consensus 0.95 | {g['samples']} | {g['stopped_early']} | "
+                label = "consensus 0.95" if m == "online" else "dev-chosen defaults"
+                lines.append(f"| {n} | {label} | {g['samples']} | {g['stopped_early']} | "
                              f"{g['consensus_reached']}/{out['deepconf']['problems']} | "
                              f"{v['token_ratio']:.4f} [{lo:.4f}, {hi:.4f}] | {_diff(v)} |")
         lines.append("")

@@ -62,7 +62,7 @@ def test_offline_votes_the_confident_half_with_real_logprobs(embedded):
 
 def test_adaptive_sampling_stops_at_consensus_within_n_on_real_logprobs(embedded):
     task = Task.build(Q, domain="math", difficulty="easy")
-    res = get_strategy("deepconf", eta=50, window=4, warmup=2)(
+    res = get_strategy("deepconf", eta=50, window=4, warmup=2, consensus=0.95, consensus_votes=2)(
         task, embedded, budget=Budget(n=8, max_tokens=16, max_total_tokens=96, temperature=0.7, seed=3))
     samples = [e for e in res.trace if e.kind == "sample"]
     checks = [e.data for e in res.trace if e.kind == "consensus"]
@@ -77,3 +77,21 @@ def test_adaptive_sampling_stops_at_consensus_within_n_on_real_logprobs(embedded
         assert res.answer == [e for e in res.trace if e.kind == "consensus"][-1].text
     else:  # no consensus: it sampled until N or the token cap
         assert len(samples) == 8 or res.usage.completion_tokens + 16 > 96
+
+
+def test_defaults_and_warmup_consensus_on_real_logprobs(embedded):
+    # the dev-chosen defaults (eta 90, window 1, consensus 0.6), with the warm-up drawn one at a time
+    task = Task.build(Q, domain="math", difficulty="easy")
+    res = get_strategy("deepconf", warmup=4, warmup_consensus=True)(
+        task, embedded, budget=Budget(n=8, max_tokens=16, max_total_tokens=128, temperature=0.7, seed=3))
+    samples = [e for e in res.trace if e.kind == "sample"]
+    checks = [e.data for e in res.trace if e.kind == "consensus"]
+    assert res.usage.completion_tokens <= 128 and not [e for e in res.trace if e.kind == "fallback"]
+    assert res.usage.completion_tokens == sum(e.data["tokens"] for e in samples)
+    # a check after the 2nd and 3rd warm-up samples, after the warm-up, and after each later sample
+    assert [c["samples"] for c in checks] == list(range(2, len(samples) + 1))
+    assert not any(c["reached"] for c in checks[:-1])
+    warm = [e for e in samples if e.data["phase"] == "warmup"]
+    assert len(warm) == min(4, len(samples)) and not any(e.data["stopped_early"] for e in warm)
+    if checks[-1]["reached"]:
+        assert checks[-1]["beta"] >= 0.6 and len(checks[-1]["voters"]) >= 2

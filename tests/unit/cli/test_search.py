@@ -61,3 +61,15 @@ def test_solve_rejects_an_option_the_strategy_does_not_take(tmp_path):
                          "-O", "depth_charge=3", "--run-dir", str(tmp_path / "run")])
     assert r.exit_code != 0 and r.stderr.startswith("error: ") and "depth_charge" in r.stderr, r.output
     assert r.stderr.count("\n") == 1
+
+
+def test_solve_takes_deepconfs_warmup_consensus_option(tmp_path):
+    s = script(tmp_path / "s.json", ["Final Answer: 4\n"] * 20)
+    base = ["solve", "What is 2 + 2?", "-b", "scripted", "-m", s, "--strategy", "deepconf", "--domain", "math",
+            "--run-dir", str(tmp_path / "run")]
+    r = cli.invoke(app, base + ["-O", "warmup_consensus=true", "-O", "consensus_votes=1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["final_answer"] == "4"
+    r = cli.invoke(app, base + ["-O", "warmup_consensus=sometimes"])
+    assert r.exit_code == 1 and r.stderr.startswith("error: ") and "warmup_consensus" in r.stderr, r.output
+    assert r.stderr.count("\n") == 1

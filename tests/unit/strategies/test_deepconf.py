@@ -81,7 +81,7 @@ def test_gate_stops_once_the_window_mean_drops_and_forwards_to_the_inner_hook():
 
 def test_online_stops_low_confidence_samples_and_saves_their_tokens():
     b = backend([SURE, UNSURE], cycle=True)
-    res = DeepConf(window=4, warmup=2, consensus=None)(math_task("What is 2 + 2?"), b, budget=Budget(n=6, seed=1))
+    res = DeepConf(eta=10, window=4, warmup=2, consensus=None)(math_task("What is 2 + 2?"), b, budget=Budget(n=6, seed=1))
     sure_len, unsure_len = len(tokenize(SURE)), len(tokenize(UNSURE))
     # warm-up confidences: SURE exp(-0.1); UNSURE's lowest window is four "um": exp(-3)
     thr = events(res, "threshold")[0].data
@@ -106,14 +106,14 @@ def test_online_stops_low_confidence_samples_and_saves_their_tokens():
 
 def test_online_seeds_follow_sample_indices_and_asks_for_logprobs():
     b = backend([SURE], cycle=True)
-    DeepConf(window=4, warmup=3, consensus=None)(math_task(), b, budget=Budget(n=8, seed=10))
+    DeepConf(eta=10, window=4, warmup=3, consensus=None)(math_task(), b, budget=Budget(n=8, seed=10))
     assert [(r.params.n, r.params.seed, r.params.logprobs) for r in b.requests] == [(3, 10, True), (5, 13, True)]
 
 
 def test_online_keeps_the_runs_own_observer_and_its_stops_are_not_early_stops():
     b = backend([SURE, UNSURE], cycle=True)
     gists = GistStream("math")
-    res = DeepConf(window=4, warmup=2, consensus=None)(math_task(), b, budget=Budget(n=4, seed=1), on_token=gists)
+    res = DeepConf(eta=10, window=4, warmup=2, consensus=None)(math_task(), b, budget=Budget(n=4, seed=1), on_token=gists)
     gists.finish()
     assert {g.sample for g in gists.gists} == {0, 1, 2, 3}
     samples = events(res, "sample")
@@ -136,7 +136,7 @@ SURE5 = "2 + 3 = 5.\nFinal Answer: 5\n"  # as sure as SURE, another answer
 
 def test_consensus_stops_sampling_once_the_voters_agree():
     b = backend([SURE, UNSURE], cycle=True)
-    res = DeepConf(window=4, warmup=2)(math_task(), b, budget=Budget(n=8, seed=5))
+    res = DeepConf(eta=10, consensus=0.95, window=4, warmup=2)(math_task(), b, budget=Budget(n=8, seed=5))
     # warm-up: SURE votes alone (one voter is no consensus); sample 2 (SURE) agrees: beta = 1 >= 0.95
     assert [(r.params.n, r.params.seed) for r in b.requests] == [(2, 5), (1, 7)]
     checks = [e.data for e in events(res, "consensus")]
@@ -148,7 +148,7 @@ def test_consensus_stops_sampling_once_the_voters_agree():
 
 def test_no_consensus_samples_up_to_n_one_at_a_time():
     b = backend([SURE, UNSURE, SURE5], cycle=True)
-    res = DeepConf(window=4, warmup=2)(math_task(), b, budget=Budget(n=6, seed=0))
+    res = DeepConf(eta=10, consensus=0.95, window=4, warmup=2)(math_task(), b, budget=Budget(n=6, seed=0))
     assert [r.params.n for r in b.requests] == [2, 1, 1, 1, 1]
     assert [r.params.seed for r in b.requests] == [0, 2, 3, 4, 5]
     # voters: 0 (4), 2 (5), 3 (4), then 4 (UNSURE) is stopped early, 5 (5): beta 1/2, 2/3, 2/3, 1/2
@@ -162,7 +162,7 @@ def test_no_consensus_samples_up_to_n_one_at_a_time():
 
 def test_a_lower_tau_stops_on_a_weaker_majority():
     b = backend([SURE, UNSURE, SURE5, SURE], cycle=True)
-    res = DeepConf(window=4, warmup=2, consensus=0.6)(math_task(), b, budget=Budget(n=8, seed=0))
+    res = DeepConf(eta=10, window=4, warmup=2, consensus=0.6)(math_task(), b, budget=Budget(n=8, seed=0))
     # voters 0 (4), 2 (5): beta 1/2; then 3 (4): beta 2/3 >= 0.6
     assert [e.data["reached"] for e in events(res, "consensus")] == [False, False, True]
     assert res.extra["samples"] == 4 and res.answer == "4"
@@ -170,7 +170,7 @@ def test_a_lower_tau_stops_on_a_weaker_majority():
 
 def test_early_stopped_samples_do_not_count_toward_consensus():
     b = backend([SURE, UNSURE, UNSURE, SURE])
-    res = DeepConf(window=4, warmup=2)(math_task(), b, budget=Budget(n=8, seed=0))
+    res = DeepConf(eta=10, consensus=0.95, window=4, warmup=2)(math_task(), b, budget=Budget(n=8, seed=0))
     assert [e.data["voters"] for e in events(res, "consensus")] == [[0], [0], [0, 3]]
     assert res.usage.completion_tokens == 2 * len(tokenize(SURE)) + len(tokenize(UNSURE)) + 4
     assert res.extra["stopped_early"] == 1 and res.extra["samples"] == 4
@@ -179,7 +179,7 @@ def test_early_stopped_samples_do_not_count_toward_consensus():
 @pytest.mark.parametrize("cap", [40, 64, 100])
 def test_consensus_sampling_honours_the_token_cap(cap):
     b = backend([SURE, UNSURE, SURE5], cycle=True)
-    res = DeepConf(window=4, warmup=2)(math_task(), b,
+    res = DeepConf(eta=10, consensus=0.95, window=4, warmup=2)(math_task(), b,
                                          budget=Budget(n=16, max_tokens=16, max_total_tokens=cap, seed=0))
     assert res.usage.completion_tokens <= cap
     spent = 0
@@ -198,7 +198,7 @@ def _request_tokens(res):
 @pytest.mark.parametrize("off", [None, 1.0])
 def test_consensus_off_draws_every_sample_in_one_later_call(off):
     b = backend([SURE], cycle=True)
-    res = DeepConf(window=4, warmup=2, consensus=off)(math_task(), b, budget=Budget(n=8, seed=0))
+    res = DeepConf(eta=10, window=4, warmup=2, consensus=off)(math_task(), b, budget=Budget(n=8, seed=0))
     assert [r.params.n for r in b.requests] == [2, 6]
     assert not events(res, "consensus") and res.extra["samples"] == 8 and res.extra["consensus_reached"] is None
 
@@ -236,7 +236,7 @@ def test_offline_vote_is_weighted_by_confidence():
 def test_falls_back_to_self_consistency_without_logprobs(caplog):
     b = ScriptedBackend(["Final Answer: 5\n", "Final Answer: 4\n", "Final Answer: 5\n"])
     with caplog.at_level("WARNING"):
-        res = DeepConf(window=4)(math_task(), b, budget=Budget(n=3, seed=0))
+        res = DeepConf(eta=10, consensus=0.95, window=4)(math_task(), b, budget=Budget(n=3, seed=0))
     fb = events(res, "fallback")
     assert len(fb) == 1 and "no log-probabilities" in fb[0].text and fb[0].data["to"] == "self-consistency"
     assert "falls back to self-consistency" in caplog.text
@@ -268,7 +268,7 @@ def test_token_cap_is_never_exceeded(mode, cap):
 def test_early_stops_let_the_budget_pay_for_more_samples():
     cap = 16 * 4
     outs = [SURE, UNSURE]
-    on = DeepConf(window=4, warmup=2, consensus=None)(math_task(), backend(outs, cycle=True),
+    on = DeepConf(eta=10, window=4, warmup=2, consensus=None)(math_task(), backend(outs, cycle=True),
                                       budget=Budget(n=8, max_tokens=16, max_total_tokens=cap, seed=0))
     off = DeepConf(mode="offline", window=4)(math_task(), backend(outs, cycle=True),
                                              budget=Budget(n=8, max_tokens=16, max_total_tokens=cap, seed=0))
@@ -290,3 +290,62 @@ def test_greedy_draws_one_sample():
 def test_bad_options_raise_config_errors(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         get_strategy("deepconf", **kw)
+
+
+# ---- the shared pieces of the online rule, and the warm-up's own consensus check ----------------
+
+def test_group_window_is_the_gates_rule():
+    from nlrl.strategies.deepconf import GroupWindow
+
+    w = GroupWindow(2, math.exp(-1.0))
+    assert [w.push(x) for x in (-0.5, -1.0, -1.5)] == [False, False, True]  # means -0.75, then -1.25
+    assert w.seen == 3 and w.confidence == pytest.approx(math.exp(-1.25))
+    assert not GroupWindow(1, 0.0).push(-50.0)  # threshold 0: never stops
+
+
+def test_voters_and_consensus_are_the_strategys():
+    from nlrl.strategies.deepconf import consensus, voters
+
+    assert voters([0.9, 0.5, None, 0.95, 0.7], [False, False, False, True, False], 0.6) == [0, 4]
+    from nlrl.strategies.voting import equivalence_for
+
+    eq = equivalence_for("math", "What is 2 + 2?")
+    beta, answered, leader = consensus(["4", "5", "4.0", None], [0.5, 0.3, 0.2, 0.9], eq)
+    assert (round(beta, 6), answered, leader) == (0.7, 3, "4")  # None abstains: 0.9 is not counted
+    assert round(consensus(["4", "5", "4.0"], [0.5, 0.3, 0.2])[0], 6) == 0.5  # without equivalence: 3 groups
+    assert consensus([], []) == (0.0, 0, None)
+
+
+def test_warmup_consensus_ends_a_warmup_that_already_agrees():
+    b = backend([SURE, SURE, UNSURE], cycle=True)
+    res = DeepConf(window=4, warmup=4, eta=90, warmup_consensus=True)(math_task(), b, budget=Budget(n=8, seed=2))
+    # one at a time; after 2 samples both vote (eta 90: the 10th percentile of two equal values) and agree
+    assert [(r.params.n, r.params.seed) for r in b.requests] == [(1, 2), (1, 3)]
+    checks = [e.data for e in events(res, "consensus")]
+    assert [(c["samples"], c["voters"], c["reached"]) for c in checks] == [(2, [0, 1], True)]
+    assert res.answer == "4" and res.extra["samples"] == 2 and res.extra["consensus_reached"] is True
+    assert res.usage.completion_tokens == 2 * len(tokenize(SURE))
+    assert [s.data["phase"] for s in events(res, "sample")] == ["warmup", "warmup"]
+
+
+def test_warmup_consensus_goes_on_when_the_warmup_disagrees():
+    b = backend([SURE, SURE5, SURE, SURE], cycle=True)
+    res = DeepConf(window=4, warmup=3, eta=90, warmup_consensus=True)(math_task(), b, budget=Budget(n=8, seed=0))
+    # after 2: "4" vs "5" (no consensus); the 3rd warm-up sample completes the warm-up; then the usual checks
+    assert [r.params.n for r in b.requests][:3] == [1, 1, 1]
+    assert [s.data["phase"] for s in events(res, "sample")][:3] == ["warmup"] * 3
+    assert events(res, "consensus")[0].data["samples"] == 2 and not events(res, "consensus")[0].data["reached"]
+    assert res.answer == "4"
+
+
+@pytest.mark.parametrize("cap", [16, 40])
+def test_warmup_consensus_honours_the_token_cap(cap):
+    b = backend([SURE, SURE5, UNSURE], cycle=True)
+    res = DeepConf(eta=10, window=4, warmup=4, warmup_consensus=True)(
+        math_task(), b, budget=Budget(n=8, max_tokens=16, max_total_tokens=cap, seed=0))
+    assert res.usage.completion_tokens <= cap
+
+
+def test_warmup_consensus_must_be_a_bool():
+    with pytest.raises(ConfigError, match="warmup_consensus"):
+        get_strategy("deepconf", warmup_consensus="yes")
