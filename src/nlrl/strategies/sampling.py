@@ -4,8 +4,10 @@
 allows. A call never asks for more samples than the generated-token cap can pay for at
 ``max_tokens`` each, so ``Budget.max_total_tokens`` is never exceeded; samples usually stop
 early (at the final-answer line), so later calls can afford more. Sample ``i`` is drawn with
-seed ``seed + i`` whichever call draws it, so seeded runs are reproducible and N samples are a
-prefix of 2N samples.
+seed ``seed + i`` whichever call draws it, so seeded runs are reproducible, and N samples are a
+prefix of 2N wherever a sample depends on its seed alone. The embedded engine's batched path does
+not promise that across calls of different sizes (llama.cpp's numbers depend on the batch's shape:
+docs/core.md), so code that compares N with 2N samples draws 2N once and takes the prefix.
 """
 
 from __future__ import annotations
