@@ -332,10 +332,16 @@ class LearningRun:
         return json.dumps(self.env.state_to_json(self.env.state_key(state)))
 
     def _select(self, previous: dict[str, Any]) -> list[Hashable]:
+        """The states to evaluate: those visited in the last measurement with a choice of
+        actions, new ones (not yet in the data set) first, then the busiest; then those with one
+        legal action (the model must still answer there: a maze's dead ends). Each is evaluated
+        as the policy sees it (``state_key``: in a maze the position with a fresh step budget, so
+        a cell first reached late in a looping episode is not judged by truncated rollouts)."""
         seen = {key for _, key in self.dataset}
-        visited = [(self.env.state_from_json(v["state"]), v["visits"]) for v in previous.get("visited", [])]
-        visited = [(s, n) for s, n in visited if not self.env.is_terminal(s) and len(self.env.legal_actions(s)) > 1]
-        visited.sort(key=lambda sv: (self._key(sv[0]) in seen, -sv[1]))  # new states first, then busy ones
+        visited = [(self.env.state_key(self.env.state_from_json(v["state"])), v["visits"])
+                   for v in previous.get("visited", [])]
+        visited = [(s, n) for s, n in visited if not self.env.is_terminal(s) and self.env.legal_actions(s)]
+        visited.sort(key=lambda sv: (len(self.env.legal_actions(sv[0])) < 2, self._key(sv[0]) in seen, -sv[1]))
         return [s for s, _ in visited[: self.config.states]]
 
     def _examples(self, policy: LanguagePolicy, report: StateReport, iteration: int) -> list[dict[str, Any]]:
