@@ -353,3 +353,30 @@ def test_random_rollouts_improve_to_the_shortest_path_in_the_official_mazes(layo
     rng = random.Random(0)
     wrong = [s for s in env.start_states() if ev.evaluate(s, RandomPolicy(), rng).best != env.optimal_action(s)]
     assert len(wrong) <= len(env.start_states()) // 20
+
+
+class _FallsBack:
+    """A policy whose every move is a fallback (an untrained model's)."""
+
+    def act(self, env, state, rng):
+        from nlrl.gpi.policy import PolicyDecision
+
+        return PolicyDecision(rng.choice(env.legal_actions(state)), source="fallback")
+
+
+def test_policy_rollouts_count_only_the_policys_own_moves():
+    from nlrl.gpi.policy import OptimalMazePolicy
+
+    maze = make_env("maze:umaze")
+    far = maze.reset(random.Random(0), (1, 2))  # right is the way; left leads to a detour
+    ev = RolloutEvaluator(maze, policy_rollouts=3, random_rollouts=8, max_moves=12, cite=1)
+    r = ev.evaluate(far, _FallsBack(), random.Random(0))
+    assert all("policy" not in a.returns for a in r.actions)  # random walks, not the policy's
+    assert ev.fallback_rollouts == 3 * len(r.actions)
+    own = RolloutEvaluator(maze, policy_rollouts=1, random_rollouts=8, max_moves=12, cite=1)
+    r = own.evaluate(far, OptimalMazePolicy(), random.Random(0))
+    assert own.fallback_rollouts == 0 and r.best == "right"
+    assert r.report("right").returns["policy"] == (maze.optimal_return(far),)
+    # without random rollouts the fallen-back ones are all there is: kept
+    alone = RolloutEvaluator(maze, policy_rollouts=2, random_rollouts=0, max_moves=12)
+    assert all(len(a.returns["policy"]) == 2 for a in alone.evaluate(far, _FallsBack(), random.Random(0)).actions)
