@@ -41,8 +41,9 @@ SECTIONS: dict[str, dict[str, Any]] = {
     # enough random rollouts rank the move towards the goal first (16 of <= 30 moves got 6 of
     # double-T's 25 cells wrong); one rollout of the current greedy policy per action (its
     # answers are remembered per cell, so it costs at most one call per cell) lets later
-    # iterations fix the near-ties far from the goal (only rollouts of its own moves count). The gate's episodes are the same starts
-    # (a maze has no others), with other seeds for the fallback draws.
+    # iterations fix the near-ties far from the goal (only rollouts of its own moves count). The
+    # gate's episodes are the same starts (a maze has no others), with other seeds for the
+    # fallback draws.
     "maze_double_t": {"env": "maze:double_t", "iterations": 3, "games": 25, "states": 26, "policy_rollouts": 1,
                       "random_rollouts": 512, "rollout_moves": 60, "epochs": 3, "lr": 2e-3, "batch_size": 4,
                       "max_tokens": 20, "retries": 0, "value_targets": False,
