@@ -78,6 +78,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                        train_loss_after=r["train"]["loss_after"], train_examples=r["train"]["examples"],
                        train_s=r["train"]["train_s"], s_per_example=r["train"]["s_per_example"],
                        evaluate_s=r["evaluate_s"], wall_s=r["wall_s"])
+            if "fallback_rollouts" in r:  # current-policy rollouts left out (the model fell back in them)
+                row["fallback_rollouts"] = r["fallback_rollouts"]
         if "validation" in r:
             row["validation"] = {k: r["validation"][k] for k in ("score", "fallbacks", "moves")}
         if "gate" in r:
