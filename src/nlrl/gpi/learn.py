@@ -174,7 +174,7 @@ def failed_answers(failures: list[dict[str, Any]], keep: int = 40) -> dict[str, 
 #: an iteration row's keys that are not its measurement (a rejected iteration copies the rest)
 NOT_MEASURED = frozenset({"iteration", "gain", "evaluated_states", "new_targets", "targets", "improved_actions",
                           "rollout_model_calls", "evaluate_s", "target_tokens", "td_value_failures", "train",
-                          "adapter", "gate", "reports", "wall_s", "validation", "measured_by"})
+                          "fallback_rollouts", "adapter", "gate", "reports", "wall_s", "validation", "measured_by"})
 
 
 def gate_reason(new: dict[str, Any], kept: dict[str, Any]) -> str | None:
@@ -332,10 +332,16 @@ class LearningRun:
         return json.dumps(self.env.state_to_json(self.env.state_key(state)))
 
     def _select(self, previous: dict[str, Any]) -> list[Hashable]:
+        """The states to evaluate: those visited in the last measurement with a choice of
+        actions, new ones (not yet in the data set) first, then the busiest; then those with one
+        legal action (the model must still answer there: a maze's dead ends). Each is evaluated
+        as the policy sees it (``state_key``: in a maze the position with a fresh step budget, so
+        a cell first reached late in a looping episode is not judged by truncated rollouts)."""
         seen = {key for _, key in self.dataset}
-        visited = [(self.env.state_from_json(v["state"]), v["visits"]) for v in previous.get("visited", [])]
-        visited = [(s, n) for s, n in visited if not self.env.is_terminal(s) and len(self.env.legal_actions(s)) > 1]
-        visited.sort(key=lambda sv: (self._key(sv[0]) in seen, -sv[1]))  # new states first, then busy ones
+        visited = [(self.env.state_key(self.env.state_from_json(v["state"])), v["visits"])
+                   for v in previous.get("visited", [])]
+        visited = [(s, n) for s, n in visited if not self.env.is_terminal(s) and self.env.legal_actions(s)]
+        visited.sort(key=lambda sv: (len(self.env.legal_actions(sv[0])) < 2, self._key(sv[0]) in seen, -sv[1]))
         return [s for s, _ in visited[: self.config.states]]
 
     def _examples(self, policy: LanguagePolicy, report: StateReport, iteration: int) -> list[dict[str, Any]]:
@@ -425,6 +431,7 @@ class LearningRun:
         t0 = time.perf_counter()
         self._value_caller = policy.caller
         value_failures = self.evaluator.value_failures
+        fallback_rollouts = self.evaluator.fallback_rollouts
         rng = random.Random(self.config.seed * 7919 + it)
         states = self._select(previous)
         self._say(f"iteration {it}: evaluating {len(states)} states by rollouts")
@@ -448,6 +455,7 @@ class LearningRun:
                 "target_tokens": {"max": max(lengths, default=0),
                                   "mean": round(sum(lengths) / max(len(lengths), 1), 1), "over_max_tokens": over},
                 "td_value_failures": self.evaluator.value_failures - value_failures,
+                "fallback_rollouts": self.evaluator.fallback_rollouts - fallback_rollouts,
                 "reports": [r.to_dict(self.env) for r in reports[:3]]}
 
     def _train_try(self, it: int, n: int, lr: float, start: str, new_ex: list[Example],
@@ -531,6 +539,7 @@ class LearningRun:
                "evaluated_states": ev["evaluated_states"], "new_targets": len(new), "targets": len(all_ex),
                **{k: ev[k] for k in ("improved_actions", "rollout_model_calls", "evaluate_s", "target_tokens",
                                      "td_value_failures")},
+               "fallback_rollouts": ev.get("fallback_rollouts", 0),
                "train": final["train"], "adapter": kept,
                "gate": {"accepted": final["accepted"], "kept": kept, "reason": reason,
                         "compared_with": previous.get("validation"),

@@ -9,7 +9,11 @@ with a uniformly random one. Q(s, a) under each rollout policy is the mean retur
 The improvement operator is generalized policy improvement (Barreto et al. 2017): the improved
 action maximises, over the rollout policies, the best mean return, ``argmax_a max_pi Q^pi(s, a)``,
 so it improves on the current policy and on random play at once (ties: the random rollouts'
-mean, then the order of the legal actions).
+mean, then the order of the legal actions). Q^pi of the current policy counts only the rollouts
+made of its own moves: one in which the model fell back (a random legal move stood in for a
+failed answer) is a sample of neither policy, and a single such lucky walk would outrank the
+mean of many random ones (the max of noisy estimates); those are left out and counted
+(``fallback_rollouts``), unless there are no random rollouts to rank by.
 
 Every text here is composed from the statistics by code and carries ``source="rollouts"``; none
 is ever passed off as model-written. The TD variant (``estimator="td"``) is the paper's language
@@ -28,7 +32,7 @@ from typing import Any, Callable, Hashable, Mapping
 
 from .._exceptions import ConfigError
 from .envs.base import TextEnv
-from .policy import Policy, RandomPolicy
+from .policy import Policy, PolicyDecision, RandomPolicy
 from .value import Evaluation, play_segment
 
 #: V^L(s') for the TD variant: the successor state -> its language evaluation
@@ -88,6 +92,19 @@ class StateReport:
                 "value": self.value.to_dict(), "actions": [a.to_dict() for a in self.actions]}
 
 
+class _Watch:
+    """A policy seen through: notes whether any of its decisions was a fallback."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.fell_back = False
+
+    def act(self, env: TextEnv, state: Hashable, rng: random.Random) -> PolicyDecision:
+        decision = self.policy.act(env, state, rng)
+        self.fell_back = self.fell_back or decision.source == "fallback"
+        return decision
+
+
 class RolloutEvaluator:
     """Monte-Carlo rollouts per legal action, composed into language evaluations.
 
@@ -118,6 +135,7 @@ class RolloutEvaluator:
         self.cite = cite
         self.estimator, self.value, self.lookaheads = estimator, value, lookaheads
         self.value_failures = 0  # TD: successor evaluations that did not parse (counted as even)
+        self.fallback_rollouts = 0  # current-policy rollouts left out: the policy fell back in them
         self._random = RandomPolicy()
 
     def _td(self, state: Hashable, action: str, rng: random.Random) -> tuple[tuple[float, ...], list[str]]:
@@ -145,6 +163,18 @@ class RolloutEvaluator:
         return tuple(play_segment(self.env, state, action, policy, rng, moves_after=self.max_moves - 1,
                                   first_random=False).reward for _ in range(n))
 
+    def _policy_returns(self, state: Hashable, action: str, policy: Policy,
+                        rng: random.Random) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The current policy's rollouts, split: those made of its own moves, and those in which
+        it fell back (a random move stood in for an answer that failed)."""
+        own, mixed = [], []
+        for _ in range(self.policy_rollouts):
+            watch = _Watch(policy)
+            reward = play_segment(self.env, state, action, watch, rng, moves_after=self.max_moves - 1,
+                                  first_random=False).reward
+            (mixed if watch.fell_back else own).append(reward)
+        return tuple(own), tuple(mixed)
+
     def evaluate(self, state: Hashable, policy: Policy, rng: random.Random) -> StateReport:
         env = self.env
         legal = env.legal_actions(state)
@@ -162,7 +192,11 @@ class RolloutEvaluator:
                                                                           "rollouts+model")))
                 continue
             if self.policy_rollouts:
-                returns["policy"] = self._returns(state, a, policy, self.policy_rollouts, rng)
+                own, mixed = self._policy_returns(state, a, policy, rng)
+                self.fallback_rollouts += len(mixed)
+                kept = own if self.random_rollouts else own + mixed  # without random rollouts, all there is
+                if kept:
+                    returns["policy"] = kept
             if self.random_rollouts:
                 returns["random"] = self._returns(state, a, self._random, self.random_rollouts, rng)
             parts = [note] if note else []

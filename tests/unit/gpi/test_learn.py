@@ -325,3 +325,58 @@ def test_validation_seeds_never_meet_the_measured_ones(spec):
         LearnConfig(validation_games=-1)
     with pytest.raises(ConfigError, match="retry_lr_factor"):
         LearnConfig(retry_lr_factor=0)
+
+
+def test_selected_states_are_positions_with_a_fresh_step_budget(tmp_path):
+    from nlrl.backends.scripted import ScriptedBackend
+    from nlrl.gpi.envs.maze import MazeState
+
+    env = make_env("maze:umaze")
+    run = LearningRun(env, ScriptedBackend(), tmp_path, LearnConfig(games=6, states=10, validation_games=0))
+    # (3, 1) is a dead end (only up); (1, 1) and (2, 3) have a choice; (3, 3) is the goal
+    previous = {"visited": [{"state": [3, 1, 57], "visits": 9}, {"state": [1, 1, 80], "visits": 3},
+                            {"state": [2, 3, 4], "visits": 1}, {"state": [3, 3, 9], "visits": 1}]}
+    assert run._select(previous) == [MazeState(1, 1), MazeState(2, 3), MazeState(3, 1)]
+    run.dataset[("policy", run._key(MazeState(1, 1)))] = {}  # already learned: after the new ones
+    assert run._select(previous) == [MazeState(2, 3), MazeState(1, 1), MazeState(3, 1)]
+    assert LearningRun(env, ScriptedBackend(), tmp_path / "b", LearnConfig(games=6, states=1, validation_games=0)
+                       )._select(previous) == [MazeState(1, 1)]
+
+
+@pytest.mark.parametrize("layout, rollouts, moves", [("umaze", 32, 12), ("double_t", 256, 60)])
+def test_random_rollouts_improve_to_the_shortest_path_in_the_official_mazes(layout, rollouts, moves):
+    # both mazes are trees: the move towards the goal shortens a random walk's time to it, so
+    # enough random rollouts make the improved action the shortest-path move at (nearly) every
+    # cell; 16 rollouts of <= 30 moves (the first maze runs' setting) got 6 of double-T's 25 wrong
+    env = make_env(f"maze:{layout}")
+    ev = RolloutEvaluator(env, policy_rollouts=0, random_rollouts=rollouts, max_moves=moves, cite=1)
+    rng = random.Random(0)
+    wrong = [s for s in env.start_states() if ev.evaluate(s, RandomPolicy(), rng).best != env.optimal_action(s)]
+    assert len(wrong) <= len(env.start_states()) // 20
+
+
+class _FallsBack:
+    """A policy whose every move is a fallback (an untrained model's)."""
+
+    def act(self, env, state, rng):
+        from nlrl.gpi.policy import PolicyDecision
+
+        return PolicyDecision(rng.choice(env.legal_actions(state)), source="fallback")
+
+
+def test_policy_rollouts_count_only_the_policys_own_moves():
+    from nlrl.gpi.policy import OptimalMazePolicy
+
+    maze = make_env("maze:umaze")
+    far = maze.reset(random.Random(0), (1, 2))  # right is the way; left leads to a detour
+    ev = RolloutEvaluator(maze, policy_rollouts=3, random_rollouts=8, max_moves=12, cite=1)
+    r = ev.evaluate(far, _FallsBack(), random.Random(0))
+    assert all("policy" not in a.returns for a in r.actions)  # random walks, not the policy's
+    assert ev.fallback_rollouts == 3 * len(r.actions)
+    own = RolloutEvaluator(maze, policy_rollouts=1, random_rollouts=8, max_moves=12, cite=1)
+    r = own.evaluate(far, OptimalMazePolicy(), random.Random(0))
+    assert own.fallback_rollouts == 0 and r.best == "right"
+    assert r.report("right").returns["policy"] == (maze.optimal_return(far),)
+    # without random rollouts the fallen-back ones are all there is: kept
+    alone = RolloutEvaluator(maze, policy_rollouts=2, random_rollouts=0, max_moves=12)
+    assert all(len(a.returns["policy"]) == 2 for a in alone.evaluate(far, _FallsBack(), random.Random(0)).actions)
