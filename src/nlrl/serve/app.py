@@ -68,9 +68,17 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        # uvicorn has stopped accepting and waited out its grace period: stop what is left.
-        await asyncio.to_thread(engine.close, True)
+        # A backend whose I/O is asynchronous (the openai proxy) does it on this loop: a cot
+        # request then makes its upstream call right here, crossing no thread.
+        engine.on_loop = backend.attach_loop(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            # uvicorn has stopped accepting and waited out its grace period: stop what is left.
+            await asyncio.to_thread(engine.close, True)
+            if engine.on_loop:
+                engine.on_loop = False
+                await backend.detach_loop()
 
     app = FastAPI(title="nlrl", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.engine, app.state.metrics, app.state.request_log = engine, metrics, reqlog

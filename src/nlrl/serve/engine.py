@@ -1,7 +1,10 @@
 """Strategy runs behind a bounded queue, each cancellable while it generates.
 
 At most ``max_concurrency`` runs execute at once, each in a worker thread; at most ``max_queue``
-more wait for a slot. A request beyond that is refused at once (429), never piled up. One
+more wait for a slot. A run that needs no thread is a task on the server's event loop instead:
+a strategy that declares ``runs_on_loop`` (``cot``) on a backend that took the loop
+(:meth:`Backend.attach_loop`: the ``openai`` proxy), neither streamed nor watched token by token.
+It makes its upstream request right there, so a proxied ``cot`` request crosses no thread. A request beyond that is refused at once (429), never piled up. One
 backend instance serves every run; the engines lock their own generation, so runs interleave
 between model calls, never inside one.
 
@@ -64,6 +67,16 @@ class ServedRun(Run):
         self._record(kind, gens)
         return gens
 
+    async def agenerate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True,
+                        kind: str = "sample") -> list[Generation]:
+        if self.cancel.is_set():
+            raise RunCancelled()
+        if stream:
+            return await super().agenerate(prompts, params, stream=True, kind=kind)
+        gens = await self.backend.agenerate(list(prompts), params, on_token=self._check if self.watch else None)
+        self._record(kind, gens)
+        return gens
+
     def _check(self, _event: TokenEvent) -> None:
         if self.cancel.is_set():
             raise RunCancelled()
@@ -76,6 +89,7 @@ class _TokenTap(TokenObserver):
                  on_token: Callable[[TokenEvent], None] | None) -> None:
         self.gists, self.job, self.on_token = gists, job, on_token
         self.events: list[TokenEvent] = []
+        self.emitted: list[TraceEvent] = []  # trace events the run reported as they happened
 
     def __call__(self, event: TokenEvent) -> bool:
         if self.job.cancel.is_set():
@@ -155,6 +169,8 @@ class Engine:
         self.running = 0
         self.jobs: set[Job] = set()
         self.closed = False
+        self.on_loop = False  # the backend took the server's loop: runs_on_loop strategies run there
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def admit(self) -> None:
         """Wait for a slot, or refuse at once when the queue is full."""
@@ -188,9 +204,31 @@ class Engine:
         def put(kind: str, index: int, item: Any) -> None:
             loop.call_soon_threadsafe(job.queue.put_nowait, (kind, index, item))
 
-        fut = loop.run_in_executor(self._pool, self._execute, job, put if emit else None)
+        if self.runs_on_loop(job.spec, emit):
+            task = loop.create_task(self._aexecute(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            fut: asyncio.Future[list[ChoiceResult]] = task
+        else:
+            fut = loop.run_in_executor(self._pool, self._execute, job, put if emit else None)
         fut.add_done_callback(lambda _f: self._release(job))
         return fut
+
+    def runs_on_loop(self, spec: JobSpec, emit: bool) -> bool:
+        """Whether ``spec`` runs as a task on the event loop rather than in a worker thread."""
+        return (self.on_loop and not emit and not spec.watch
+                and get_strategy(spec.strategy).runs_on_loop)
+
+    async def _aexecute(self, job: Job) -> list[ChoiceResult]:
+        spec = job.spec
+        out: list[ChoiceResult] = []
+        for ti, task in enumerate(spec.tasks):
+            for j in range(spec.n):
+                if job.cancel.is_set():
+                    raise RunCancelled()
+                solve, taps = self._solve(job, ti * spec.n + j, j, None)
+                out.append(ChoiceResult(ti * spec.n + j, await solve.acall(task), taps[0].events))
+        return out
 
     def _execute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
         spec = job.spec
@@ -204,32 +242,10 @@ class Engine:
         return out
 
     def _one(self, job: Job, task: Task, index: int, j: int, emit: Emit | None) -> ChoiceResult:
-        spec = job.spec
-        forward: Callable[[TokenEvent], None] | None = None
-        if emit is not None and spec.stream_tokens:
-            forward = lambda ev: emit("token", index, ev)  # noqa: E731
-        taps: list[_TokenTap] = []  # the one run's token tap, once Solve has built the run
-        emitted: set[int] = set()
-
-        def on_event(ev: TraceEvent) -> None:
-            emitted.add(id(ev))
-            if emit is not None:
-                emit("trace", index, ev)
-
-        def make_run(task: Task, backend: Backend, *, on_token: GistStream, **kw: Any) -> ServedRun:
-            tap = _TokenTap(on_token, job, forward)
-            taps.append(tap)
-            return ServedRun(task, backend, cancel=job.cancel, on_event=on_event, top_p=spec.top_p,
-                             logprobs=spec.logprobs, watch=spec.watch, on_token=tap if spec.watch else None, **kw)
-
-        seed = spec.budget.seed
-        # n independent runs
-        budget = dataclasses.replace(spec.budget, seed=None if seed is None else seed + 100_003 * j)
-        settings = SolveSettings(budget=budget, reward=spec.reward, adaptive=spec.adaptive)
-        on_gist = (lambda g: emit("gist", index, g)) if emit is not None else None
-        result = Solve(get_strategy(spec.strategy), self.backend, settings, on_gist=on_gist,
-                       make_run=make_run)(task)
+        solve, taps = self._solve(job, index, j, emit)
+        result = solve(task)
         if emit is not None:  # events a strategy recorded without the run (none of nlrl's own)
+            emitted = {id(ev) for ev in taps[0].emitted}
             for ev in result.trace:
                 if id(ev) not in emitted:
                     emit("trace", index, ev)
@@ -238,9 +254,41 @@ class Engine:
             emit("done", index, choice)
         return choice
 
+    def _solve(self, job: Job, index: int, j: int, emit: Emit | None) -> tuple[Solve, list[_TokenTap]]:
+        """The solve of choice ``index`` (sample ``j`` of its task), and the list that gets its
+        run's token tap once it is built."""
+        spec = job.spec
+        forward: Callable[[TokenEvent], None] | None = None
+        if emit is not None and spec.stream_tokens:
+            forward = lambda ev: emit("token", index, ev)  # noqa: E731
+        taps: list[_TokenTap] = []  # the one run's token tap, once Solve has built the run
+
+        def make_run(task: Task, backend: Backend, *, on_token: GistStream, **kw: Any) -> ServedRun:
+            tap = _TokenTap(on_token, job, forward)
+            taps.append(tap)
+
+            def on_event(ev: TraceEvent) -> None:
+                tap.emitted.append(ev)
+                if emit is not None:
+                    emit("trace", index, ev)
+
+            return ServedRun(task, backend, cancel=job.cancel, on_event=on_event, top_p=spec.top_p,
+                             logprobs=spec.logprobs, watch=spec.watch, on_token=tap if spec.watch else None, **kw)
+
+        seed = spec.budget.seed
+        # n independent runs
+        budget = dataclasses.replace(spec.budget, seed=None if seed is None else seed + 100_003 * j)
+        settings = SolveSettings(budget=budget, reward=spec.reward, adaptive=spec.adaptive)
+        on_gist = (lambda g: emit("gist", index, g)) if emit is not None else None
+        return Solve(get_strategy(spec.strategy), self.backend, settings, on_gist=on_gist,
+                     make_run=make_run), taps
+
     def cancel_all(self) -> None:
         for job in list(self.jobs):
             job.cancel.set()
+        for task in list(self._tasks):  # runs on the loop: stop their requests too
+            if not task.get_loop().is_closed():
+                task.get_loop().call_soon_threadsafe(task.cancel)
 
     def close(self, wait: bool = True) -> None:
         self.closed = True
