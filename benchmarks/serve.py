@@ -13,7 +13,9 @@ Writes benchmarks/results/serve.json:
   each side first on half the prompts; a control run of the same pairs with the upstream on both
   sides gives the noise floor. Goal: median ratio <= 1.05 (median over prompts of the pair's
   ratio, the larger of cold and warm). Measured ``--overhead-runs`` times (default 2) with the
-  same servers: ``overhead`` is the first, ``overhead_repeats`` the others' ratios.
+  same servers: ``overhead`` is the first, ``overhead_repeats`` the others' ratios. Beside the
+  times, what nlrl spends per request: CPU time and context switches of its process (both
+  hardly depend on the machine's load, which the times do).
 * ``throughput``: requests/s through ``nlrl serve`` at concurrency 1, 8 and 32; the run at 32 is
   256 requests (goal: 0 errors). ``throughput_upstream_direct``: the upstream alone at 8, for scale.
 * ``optillm``: optillm (PyPI, installed by this script with uv into its own virtual environment
@@ -113,6 +115,21 @@ def cpu_s(pid: int) -> float | None:
         return None
 
 
+def switches(pid: int) -> int | None:
+    """Context switches (voluntary and not) of all a process's threads so far; None off Linux."""
+    total = 0
+    try:
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            try:
+                total += sum(int(line.split()[1]) for line in status.read_text().splitlines()
+                             if "ctxt_switches:" in line)
+            except OSError:
+                pass  # a thread that ended meanwhile
+    except OSError:
+        return None
+    return total
+
+
 def client(url: str, key: str = "EMPTY") -> openai.OpenAI:
     return openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=600)
 
@@ -124,7 +141,8 @@ RESET = "Reset.\n"  # a prompt sharing no prefix with the timed ones
 
 
 def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control: bool = True,
-                   cpu: Callable[[], float | None] = lambda: None) -> dict[str, Any]:
+                   cpu: Callable[[], float | None] = lambda: None,
+                   ctx: Callable[[], int | None] = lambda: None) -> dict[str, Any]:
     """Latency of the same prompts sent to the upstream directly and through nlrl, in pairs.
 
     llama-cpp-python's server keeps the last request's KV cache, so a prompt it has just seen is
@@ -146,7 +164,9 @@ def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control
     both); the ratio of the two sides' medians is reported beside it. ``control``: the same pairs
     with the upstream on both sides (a second client): what zero overhead shows in this run, the
     noise floor of the ratios.
-    ``cpu``: the nlrl process's CPU seconds so far, read around its pairs (not the control).
+    ``cpu``: the nlrl process's CPU seconds so far, read around its pairs (not the control);
+    ``ctx``: its threads' context switches so far (each thread a request wakes is one or more:
+    a figure that, unlike the times, hardly moves with the machine's load).
     """
 
     sent: dict[int, int] = {}  # requests per client
@@ -184,10 +204,10 @@ def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control
 
     direct, ours = client(upstream), client(nlrl)
     call(direct, "warm up"), call(ours, "warm up")
-    cpu0, sent0 = cpu(), sent.get(id(ours), 0)
+    cpu0, ctx0, sent0 = cpu(), ctx(), sent.get(id(ours), 0)
     res: dict[str, Any] = {"requests_each": k, "max_tokens": max_tokens, "route": "/v1/completions, strategy cot",
                            **pairs(direct, ours)}
-    cpu1, through_nlrl = cpu(), sent.get(id(ours), 0) - sent0
+    cpu1, ctx1, through_nlrl = cpu(), ctx(), sent.get(id(ours), 0) - sent0
     res["ratio_median"] = max(res["cold"]["ratio_median_paired"], res["warm"]["ratio_median_paired"])
     res["ratio_median_is"] = "the median over prompts of nlrl's latency / the upstream's, the larger of cold and warm"
     res["goal"] = "ratio_median <= 1.05"
@@ -196,6 +216,8 @@ def bench_overhead(upstream: str, nlrl: str, k: int, max_tokens: int, *, control
         # 1-token requests), idle moments between them included
         res["nlrl_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / through_nlrl, 2)
         res["nlrl_requests_in_pairs"] = through_nlrl
+    if ctx0 is not None and ctx1 is not None:
+        res["nlrl_context_switches_per_request"] = round((ctx1 - ctx0) / through_nlrl, 1)
     if control:
         ctl = pairs(direct, client(upstream))
         res["control_upstream_vs_itself"] = {
@@ -371,7 +393,7 @@ def main() -> None:
         runs = []
         for _ in range(args.overhead_runs):
             runs.append(bench_overhead(upstream.base + "/v1", nlrl.base + "/v1", args.overhead_requests,
-                                       args.max_tokens, cpu=lambda: cpu_s(pid)))
+                                       args.max_tokens, cpu=lambda: cpu_s(pid), ctx=lambda: switches(pid)))
             runs[-1]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps(runs[-1]), flush=True)
         out["overhead"] = runs[0]

@@ -3,8 +3,9 @@
 At most ``max_concurrency`` runs execute at once, each in a worker thread; at most ``max_queue``
 more wait for a slot. A run that needs no thread is a task on the server's event loop instead:
 a strategy that declares ``runs_on_loop`` (``cot``) on a backend that took the loop
-(:meth:`Backend.attach_loop`: the ``openai`` proxy), neither streamed nor watched token by token.
-It makes its upstream request right there, so a proxied ``cot`` request crosses no thread. A request beyond that is refused at once (429), never piled up. One
+(:meth:`Backend.attach_loop`: the ``openai`` proxy). It makes its upstream request right there
+and its token callbacks and stream events happen there too, so a proxied ``cot`` request
+crosses no thread. A request beyond that is refused at once (429), never piled up. One
 backend instance serves every run; the engines lock their own generation, so runs interleave
 between model calls, never inside one.
 
@@ -197,37 +198,41 @@ class Engine:
         self._slots.release()
 
     def submit(self, job: Job, emit: bool) -> "asyncio.Future[list[ChoiceResult]]":
-        """Run ``job`` on a worker (after :meth:`admit`); the slot is freed when it ends."""
+        """Run ``job`` on a worker, or as a task on the loop (:meth:`runs_on_loop`), after
+        :meth:`admit`; the slot is freed when it ends."""
         loop = asyncio.get_running_loop()
         self.jobs.add(job)
+        fut: asyncio.Future[list[ChoiceResult]]
+        if self.runs_on_loop(job.spec):
+            def here(kind: str, index: int, item: Any) -> None:
+                job.queue.put_nowait((kind, index, item))
 
-        def put(kind: str, index: int, item: Any) -> None:
-            loop.call_soon_threadsafe(job.queue.put_nowait, (kind, index, item))
-
-        if self.runs_on_loop(job.spec, emit):
-            task = loop.create_task(self._aexecute(job))
+            task = loop.create_task(self._aexecute(job, here if emit else None))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            fut: asyncio.Future[list[ChoiceResult]] = task
+            fut = task
         else:
+            def put(kind: str, index: int, item: Any) -> None:
+                loop.call_soon_threadsafe(job.queue.put_nowait, (kind, index, item))
+
             fut = loop.run_in_executor(self._pool, self._execute, job, put if emit else None)
         fut.add_done_callback(lambda _f: self._release(job))
         return fut
 
-    def runs_on_loop(self, spec: JobSpec, emit: bool) -> bool:
+    def runs_on_loop(self, spec: JobSpec) -> bool:
         """Whether ``spec`` runs as a task on the event loop rather than in a worker thread."""
-        return (self.on_loop and not emit and not spec.watch
-                and get_strategy(spec.strategy).runs_on_loop)
+        return self.on_loop and get_strategy(spec.strategy).runs_on_loop
 
-    async def _aexecute(self, job: Job) -> list[ChoiceResult]:
+    async def _aexecute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
         spec = job.spec
         out: list[ChoiceResult] = []
         for ti, task in enumerate(spec.tasks):
             for j in range(spec.n):
+                index = ti * spec.n + j
                 if job.cancel.is_set():
                     raise RunCancelled()
-                solve, taps = self._solve(job, ti * spec.n + j, j, None)
-                out.append(ChoiceResult(ti * spec.n + j, await solve.acall(task), taps[0].events))
+                solve, taps = self._solve(job, index, j, emit)
+                out.append(self._done(index, await solve.acall(task), taps[0], emit))
         return out
 
     def _execute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
@@ -238,18 +243,18 @@ class Engine:
                 index = ti * spec.n + j
                 if job.cancel.is_set():
                     raise RunCancelled()
-                out.append(self._one(job, task, index, j, emit))
+                solve, taps = self._solve(job, index, j, emit)
+                out.append(self._done(index, solve(task), taps[0], emit))
         return out
 
-    def _one(self, job: Job, task: Task, index: int, j: int, emit: Emit | None) -> ChoiceResult:
-        solve, taps = self._solve(job, index, j, emit)
-        result = solve(task)
+    @staticmethod
+    def _done(index: int, result: SolveResult, tap: "_TokenTap", emit: Emit | None) -> ChoiceResult:
         if emit is not None:  # events a strategy recorded without the run (none of nlrl's own)
-            emitted = {id(ev) for ev in taps[0].emitted}
+            emitted = {id(ev) for ev in tap.emitted}
             for ev in result.trace:
                 if id(ev) not in emitted:
                     emit("trace", index, ev)
-        choice = ChoiceResult(index, result, taps[0].events)
+        choice = ChoiceResult(index, result, tap.events)
         if emit is not None:
             emit("done", index, choice)
         return choice

@@ -87,40 +87,46 @@ def test_cot_completion_is_proxied_on_the_loop(proxy):
     assert [x["status"] for x in log] == [200, 200] and log[0]["completion_tokens"] == 9
 
 
-def test_other_requests_run_in_workers_with_the_backend_on_the_loop(proxy):
-    c, up, _ = proxy
+def test_every_cot_request_stays_on_the_loop_and_others_use_workers(proxy):
+    c, up, app = proxy
+    engine = app.app.state.engine
     r = c.post("/v1/completions", json={"prompt": "Q: 2+2?\nA:", "max_tokens": 9})
     loop_name = up.threads[-1]
+    # a chat request stops adaptively: it watches the tokens, so its upstream call streams
+    r = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "What is 2+2?"}]})
+    assert r.status_code == 200 and "Final Answer: 4" in r.json()["choices"][0]["message"]["content"]
+    assert up.bodies[-1]["stream"] is True
+    # a streamed cot completion streams its tokens, a streamed chat its deltas
+    r = c.post("/v1/completions", json={"prompt": "Q: 2+2?\nA:", "max_tokens": 9, "stream": True,
+                                        "stream_options": {"include_usage": True}})
+    events = [json.loads(x[6:]) for x in r.text.splitlines() if x.startswith("data: {")]
+    assert "".join(e["choices"][0]["text"] for e in events if e["choices"]) == "".join(WORDS)
+    assert events[-1]["usage"]["completion_tokens"] == 9
+    r = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "What is 2+2?"}],
+                                             "stream": True})
+    deltas = [json.loads(x[6:]) for x in r.text.splitlines() if x.startswith("data: {")]
+    assert "Final Answer: 4" in "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"])
+    assert not engine._pool._threads  # no worker thread was ever started
     # self-consistency: a worker thread runs it, its requests go out from the loop
     r = c.post("/v1/completions", json={"prompt": "Q: 2+2?\nA:", "max_tokens": 9, "temperature": 0.7,
                                         "nlrl": {"strategy": "self-consistency", "n": 3}})
     assert r.status_code == 200, r.text
     assert r.json()["nlrl"]["choices"][0]["final_answer"] == "4"
     assert r.json()["usage"]["completion_tokens"] == 27
-    # a chat request stops adaptively: it watches the tokens, so its upstream call streams
-    r = c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "What is 2+2?"}]})
-    assert r.status_code == 200 and "Final Answer: 4" in r.json()["choices"][0]["message"]["content"]
-    assert up.bodies[-1]["stream"] is True
-    # and a streamed cot completion streams its tokens
-    r = c.post("/v1/completions", json={"prompt": "Q: 2+2?\nA:", "max_tokens": 9, "stream": True})
-    pieces = [json.loads(x[6:])["choices"] for x in r.text.splitlines() if x.startswith("data: {")]
-    assert "".join(p[0]["text"] for p in pieces if p) == "".join(WORDS)
+    assert engine._pool._threads
     assert set(up.threads[1:]) == {loop_name}
+    assert engine.running == 0 and not engine.jobs
 
 
-def test_runs_on_loop_only_where_nothing_needs_a_thread():
+def test_runs_on_loop_only_for_a_declared_strategy_on_a_backend_that_took_the_loop():
     def spec(strategy: str = "cot", **kw) -> JobSpec:
-        kw.setdefault("adaptive", False)
         return JobSpec((completion_task("Q: 1?\nA:"),), 1, strategy, Budget(max_tokens=4), **kw)
 
     engine = Engine(OpenAIBackend("m", base_url="http://up.test/v1"), max_concurrency=1)
-    assert not engine.runs_on_loop(spec(), emit=False)  # the backend has not taken a loop
+    assert not engine.runs_on_loop(spec())  # the backend has not taken a loop
     engine.on_loop = True
-    assert engine.runs_on_loop(spec(), emit=False)
-    assert not engine.runs_on_loop(spec(stream=True), emit=True)
-    assert not engine.runs_on_loop(spec(adaptive=True), emit=False)  # watches every token
-    assert not engine.runs_on_loop(spec(logprobs=True), emit=False)
-    assert not engine.runs_on_loop(spec("self-consistency"), emit=False)
+    assert engine.runs_on_loop(spec()) and engine.runs_on_loop(spec(stream=True, logprobs=True))
+    assert not engine.runs_on_loop(spec("self-consistency"))
     engine.close()
 
 
@@ -132,7 +138,7 @@ def test_a_run_on_the_loop_is_cancelled_and_frees_its_slot():
         engine = Engine(backend, max_concurrency=1, max_queue=0)
         engine.on_loop = backend.attach_loop(asyncio.get_running_loop())
         up.hold = asyncio.Event()
-        spec = JobSpec((completion_task("Q: 1?\nA:"),), 1, "cot", Budget(max_tokens=4), adaptive=False)
+        spec = JobSpec((completion_task("Q: 1?\nA:"),), 1, "cot", Budget(max_tokens=4))
         # cancelled before it starts: never reaches the upstream
         await engine.admit()
         job = Job(spec, "r0")
