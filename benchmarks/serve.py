@@ -435,20 +435,26 @@ def main() -> None:
                                       "load_avg_after": o["load_avg_after"]} for o in runs[1:]]
         if args.overhead_only:
             return
-        out["throughput"] = []
-        for conc, reqs in ((1, 16), (8, 64), (32, args.load_requests)):
-            print(f"throughput at {conc} ...", flush=True)
-            out["throughput"].append(bench_throughput(nlrl.base + "/v1", conc, reqs, args.max_tokens))
-            print(json.dumps(out["throughput"][-1]), flush=True)
-        print("upstream directly at 8 ...", flush=True)
-        out["throughput_upstream_direct"] = bench_throughput(upstream.base + "/v1", 8, 64, args.max_tokens)
-        load = out["throughput"][-1]
-        out["load"] = {"requests": load["requests"], "concurrency": 32, "errors": load["errors"], "goal": "0 errors"}
-        if not args.skip_optillm:
-            print("optillm ...", flush=True)
-            out["optillm"] = bench_optillm(upstream, nlrl.base + "/v1", log_dir, args.cache, reps=6,
-                                           max_tokens=24)
-            print(json.dumps(out["optillm"])[:3000], flush=True)
+        try:
+            out["throughput"] = []
+            for conc, reqs in ((1, 16), (8, 64), (32, args.load_requests)):
+                print(f"throughput at {conc} ...", flush=True)
+                out["throughput"].append(bench_throughput(nlrl.base + "/v1", conc, reqs, args.max_tokens))
+                print(json.dumps(out["throughput"][-1]), flush=True)
+            print("upstream directly at 8 ...", flush=True)
+            out["throughput_upstream_direct"] = bench_throughput(upstream.base + "/v1", 8, 64, args.max_tokens)
+            load = out["throughput"][-1]
+            out["load"] = {"requests": load["requests"], "concurrency": 32, "errors": load["errors"],
+                           "goal": "0 errors"}
+            if not args.skip_optillm:
+                print("optillm ...", flush=True)
+                out["optillm"] = bench_optillm(upstream, nlrl.base + "/v1", log_dir, args.cache, reps=6,
+                                               max_tokens=24)
+                print(json.dumps(out["optillm"])[:3000], flush=True)
+        except Exception as exc:  # the machine failing a later part (no thread to start, say): the
+            # overhead figures measured so far are still written, with what stopped the run
+            out["incomplete"] = f"{type(exc).__name__}: {exc}"
+            print(f"stopped: {out['incomplete']}", flush=True)
     finally:
         out["nlrl_exit_code_after_sigterm"] = nlrl.stop()
         upstream.stop()
