@@ -286,6 +286,7 @@ class Backend(ABC):
     async def detach_loop(self) -> None:
         """Give back the loop :meth:`attach_loop` took (its connections are closed on it); the
         backend then works as before it was attached."""
+
     def close(self) -> None:
         """Release the engine's resources."""
 

@@ -1,13 +1,15 @@
 """Strategy runs behind a bounded queue, each cancellable while it generates.
 
 At most ``max_concurrency`` runs execute at once, each in a worker thread; at most ``max_queue``
-more wait for a slot. A run that needs no thread is a task on the server's event loop instead:
-a strategy that declares ``runs_on_loop`` (``cot``) on a backend that took the loop
-(:meth:`Backend.attach_loop`: the ``openai`` proxy). It makes its upstream request right there
-and its token callbacks and stream events happen there too, so a proxied ``cot`` request
-crosses no thread. A request beyond that is refused at once (429), never piled up. One
+more wait for a slot. A request beyond that is refused at once (429), never piled up. One
 backend instance serves every run; the engines lock their own generation, so runs interleave
 between model calls, never inside one.
+
+A run that needs no thread is a task on the server's event loop instead: a strategy that
+declares ``runs_on_loop`` (``cot``) on a backend that took the loop
+(:meth:`Backend.attach_loop`: the ``openai`` proxy). It makes its upstream request right there
+and its token callbacks and stream events happen there too, so a proxied ``cot`` request
+crosses no thread.
 
 Cancellation is a flag checked at every generated token (and before every model call): when
 it is set the token callback raises :class:`RunCancelled`, which the engines treat like a stop
