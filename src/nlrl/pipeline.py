@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from .backends import Backend, Usage, load_backend
 from .gists import Gist, GistCallback, GistStream
-from .strategies import Budget, Run, Strategy, TraceEvent, get_strategy
+from .strategies import Budget, Run, Strategy, StrategyResult, TraceEvent, get_strategy
 from .tasks.task import Task, ensure_text
 
 log = logging.getLogger(__name__)
@@ -136,11 +136,26 @@ class Solve:
             self.task = prompt
         else:
             self.prepare(prompt, domain=domain, classifier_backend=classifier_backend, **extra)
+        return self._result(self.strategy.run(self._start()), start)
+
+    async def acall(self, task: Task) -> SolveResult:
+        """Solve ``task`` from an event loop: the strategy's :meth:`~nlrl.strategies.Strategy.arun`
+        (its model calls awaited on the loop where it declares ``runs_on_loop``)."""
+        start = time.perf_counter()
+        self.task = task
+        return self._result(await self.strategy.arun(self._start()), start)
+
+    def _start(self) -> Run:
         task = self.task
+        assert task is not None
         self.stream = GistStream(task.domain, on_gist=self.on_gist, adaptive=self.settings.adaptive)
         self.run = self.make_run(task, self.run_backend, reward=self.settings.reward,
                                  budget=self.settings.budget, on_token=self.stream)
-        result = self.strategy.run(self.run)
+        return self.run
+
+    def _result(self, result: StrategyResult, start: float) -> SolveResult:
+        task = self.task
+        assert task is not None and self.stream is not None
         self.stream.finish()
         log.info("solved domain=%s strategy=%s answer=%r tokens=%d", task.domain, result.strategy,
                  result.answer, result.usage.completion_tokens)

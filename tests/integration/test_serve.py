@@ -371,6 +371,16 @@ def test_proxy_in_front_of_llama_cpp_python(llama_server, tmp_path):
         assert r2.model_extra["nlrl"]["usage"]["calls"] >= 4  # 2 answers x 2 samples, all counted
         chunks = list(c.chat.completions.create(model=NAME, messages=Q, max_tokens=6, stream=True))
         assert sum(bool(ch.choices and ch.choices[0].delta.content) for ch in chunks) >= 2
+        # a raw cot completion (made on the server's event loop) is the upstream's own answer
+        direct = openai.OpenAI(base_url=llama_server.url, api_key="none", max_retries=0, timeout=120)
+        for p in ("Q: What is 3 + 4?\nA:", "Q: Name a colour.\nA:"):
+            ours = c.completions.create(model=NAME, prompt=p, max_tokens=8, temperature=0.0)
+            theirs = direct.completions.create(model=NAME, prompt=p, max_tokens=8, temperature=0.0)
+            assert ours.choices[0].text == theirs.choices[0].text
+            assert ours.choices[0].finish_reason == theirs.choices[0].finish_reason
+            assert (ours.usage.prompt_tokens, ours.usage.completion_tokens) == (
+                theirs.usage.prompt_tokens, theirs.usage.completion_tokens)
+        direct.close()
         c.close()
     finally:
         assert s.stop() == 0

@@ -11,6 +11,7 @@ That is how the pipeline stops as soon as the final-answer line is written.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
@@ -260,6 +261,31 @@ class Backend(ABC):
                 f"prompt is {count} tokens; with max_tokens={max_tokens} it exceeds the "
                 f"{limit}-token context of {self.model_name}"
             )
+
+    # ---- callers on an event loop (``nlrl serve``) ---------------------------------------
+
+    async def agenerate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams,
+        *,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        """:meth:`generate` for a caller on an event loop. By default it runs in a worker thread;
+        a backend whose I/O is asynchronous runs it on the caller's loop once
+        :meth:`attach_loop` has given it that loop (``on_token`` is then called on it)."""
+        return await asyncio.to_thread(self.generate, prompts, params, on_token=on_token)
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Offer ``loop`` (the running loop of the caller, who calls this on it) to do this
+        backend's I/O from now on: True when the backend takes it, so :meth:`agenerate` awaits
+        its requests there with no thread in between. A caller that got True calls
+        :meth:`detach_loop` on that loop before the loop ends. The default takes nothing."""
+        return False
+
+    async def detach_loop(self) -> None:
+        """Give back the loop :meth:`attach_loop` took (its connections are closed on it); the
+        backend then works as before it was attached."""
 
     def close(self) -> None:
         """Release the engine's resources."""

@@ -20,7 +20,10 @@ the error translation ``_openai_errors``, the fleet ``pool``.
 The API is synchronous (:meth:`Backend.generate`) over an async core: one event loop in a
 daemon thread owns the client, all requests of a call run concurrently, bounded by
 ``max_concurrency`` requests in flight across all servers. ``on_token`` is called from that
-loop's thread, one call at a time.
+loop's thread, one call at a time. A caller that is itself an event loop (``nlrl serve``) can
+lend the backend its loop (:meth:`~OpenAIBackend.attach_loop`): the client then lives there,
+:meth:`~OpenAIBackend.agenerate` awaits the requests with no thread hop, and ``generate`` from
+other threads sends its work to that loop.
 
 >>> b = OpenAIBackend("my-model", base_url="http://127.0.0.1:8000/v1")   # doctest: +SKIP
 >>> b.complete("Q: 2+2?\\nA:", SamplingParams(max_tokens=8)).texts      # doctest: +SKIP
@@ -133,6 +136,7 @@ class OpenAIBackend(Backend):
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
         self._start_lock = threading.Lock()
+        self._owns_loop = True  # False while a caller's loop is attached
 
     # ---- capabilities -----------------------------------------------------------------------
 
@@ -182,7 +186,11 @@ class OpenAIBackend(Backend):
 
     def _run(self, coro: Awaitable[T]) -> T:
         if threading.current_thread() is self._thread:
-            raise ConfigError("OpenAIBackend.generate cannot be called from inside on_token")
+            close = getattr(coro, "close", None)
+            if close is not None:
+                close()  # never awaited: no "coroutine was never awaited" warning
+            raise ConfigError("OpenAIBackend.generate cannot be called from inside on_token "
+                              "(nor from the event loop attached to it: await agenerate there)")
         fut = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())  # type: ignore[arg-type]
         try:
             return fut.result()
@@ -203,9 +211,55 @@ class OpenAIBackend(Backend):
             self._sem = asyncio.Semaphore(self._max_concurrency)
         return self._client
 
+    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Do this backend's I/O on ``loop`` (the caller's running loop, this called on it):
+        the loop thread of its own, if one was started, is stopped and its connections closed."""
+        if self._loop is loop:
+            return True
+        self.close()
+        with self._start_lock:
+            self._loop, self._thread, self._owns_loop = loop, threading.current_thread(), False
+            self._client = self._sem = None  # made on the new loop at the first request
+        return True
+
+    async def detach_loop(self) -> None:
+        if self._owns_loop or self._loop is not asyncio.get_running_loop():
+            return
+        client, self._client, self._sem = self._client, None, None
+        with self._start_lock:
+            self._loop = self._thread = None
+            self._owns_loop = True
+        if client is not None:
+            await client.aclose()
+
+    async def agenerate(
+        self,
+        prompts: Sequence[str],
+        params: SamplingParams,
+        *,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        """On the attached loop, the requests are awaited right there; elsewhere they run on the
+        backend's loop and this awaits their result."""
+        check_prompts(prompts)
+        if not prompts:
+            return []
+        coro = self._generate_all(list(prompts), params, on_token)
+        if self._loop is asyncio.get_running_loop():
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._ensure_loop()))
+
     def close(self) -> None:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
+            return
+        if not self._owns_loop:  # a caller's loop: close the client there, leave the loop be
+            client, self._client, self._sem = self._client, None, None
+            with self._start_lock:
+                self._loop = self._thread = None
+                self._owns_loop = True
+            if client is not None and loop.is_running() and threading.current_thread() is not thread:
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=10)
             return
         if self._client is not None:
             asyncio.run_coroutine_threadsafe(self._client.aclose(), loop).result(timeout=10)

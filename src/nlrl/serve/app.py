@@ -40,11 +40,15 @@ AnyRequest = Union[ChatRequest, CompletionRequest]
 
 
 class RequestLog:
-    """One JSON line per request in ``run_dir/serve-requests.jsonl`` (never a key or a prompt)."""
+    """One JSON line per request in ``run_dir/serve-requests.jsonl`` (never a key or a prompt).
+
+    The file stays open while the server runs; each line is flushed to the OS as it is written
+    (a crash loses none), without reopening the file per request."""
 
     def __init__(self, run_dir: Path | None) -> None:
         self.path = None if run_dir is None else Path(run_dir) / "serve-requests.jsonl"
         self._lock = threading.Lock()
+        self._fh: Any = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -52,8 +56,17 @@ class RequestLog:
         if self.path is None:
             return
         line = json.dumps({"ts": round(time.time(), 3), **record}, ensure_ascii=False, default=str)
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        with self._lock:
+            if self._fh is None:
+                self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh.write(line + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
 
 
 def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
@@ -68,9 +81,18 @@ def create_app(backend: Backend, config: ServeConfig | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        # uvicorn has stopped accepting and waited out its grace period: stop what is left.
-        await asyncio.to_thread(engine.close, True)
+        # A backend whose I/O is asynchronous (the openai proxy) does it on this loop: a cot
+        # request then makes its upstream call right here, crossing no thread.
+        engine.on_loop = backend.attach_loop(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            # uvicorn has stopped accepting and waited out its grace period: stop what is left.
+            await asyncio.to_thread(engine.close, True)
+            if engine.on_loop:
+                engine.on_loop = False
+                await backend.detach_loop()
+            reqlog.close()  # a later line (a request refused at the door) opens it again
 
     app = FastAPI(title="nlrl", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.engine, app.state.metrics, app.state.request_log = engine, metrics, reqlog

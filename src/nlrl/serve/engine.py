@@ -5,6 +5,12 @@ more wait for a slot. A request beyond that is refused at once (429), never pile
 backend instance serves every run; the engines lock their own generation, so runs interleave
 between model calls, never inside one.
 
+A run that needs no thread is a task on the server's event loop instead: a strategy that
+declares ``runs_on_loop`` (``cot``) on a backend that took the loop
+(:meth:`Backend.attach_loop`: the ``openai`` proxy). It makes its upstream request right there
+and its token callbacks and stream events happen there too, so a proxied ``cot`` request
+crosses no thread.
+
 Cancellation is a flag checked at every generated token (and before every model call): when
 it is set the token callback raises :class:`RunCancelled`, which the engines treat like a stop
 string (the sample ends, the engine state is reset), and the run unwinds. The slot is released
@@ -64,6 +70,16 @@ class ServedRun(Run):
         self._record(kind, gens)
         return gens
 
+    async def agenerate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True,
+                        kind: str = "sample") -> list[Generation]:
+        if self.cancel.is_set():
+            raise RunCancelled()
+        if stream:
+            return await super().agenerate(prompts, params, stream=True, kind=kind)
+        gens = await self.backend.agenerate(list(prompts), params, on_token=self._check if self.watch else None)
+        self._record(kind, gens)
+        return gens
+
     def _check(self, _event: TokenEvent) -> None:
         if self.cancel.is_set():
             raise RunCancelled()
@@ -76,6 +92,7 @@ class _TokenTap(TokenObserver):
                  on_token: Callable[[TokenEvent], None] | None) -> None:
         self.gists, self.job, self.on_token = gists, job, on_token
         self.events: list[TokenEvent] = []
+        self.emitted: list[TraceEvent] = []  # trace events the run reported as they happened
 
     def __call__(self, event: TokenEvent) -> bool:
         if self.job.cancel.is_set():
@@ -155,6 +172,8 @@ class Engine:
         self.running = 0
         self.jobs: set[Job] = set()
         self.closed = False
+        self.on_loop = False  # the backend took the server's loop: runs_on_loop strategies run there
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def admit(self) -> None:
         """Wait for a slot, or refuse at once when the queue is full."""
@@ -181,16 +200,42 @@ class Engine:
         self._slots.release()
 
     def submit(self, job: Job, emit: bool) -> "asyncio.Future[list[ChoiceResult]]":
-        """Run ``job`` on a worker (after :meth:`admit`); the slot is freed when it ends."""
+        """Run ``job`` on a worker, or as a task on the loop (:meth:`runs_on_loop`), after
+        :meth:`admit`; the slot is freed when it ends."""
         loop = asyncio.get_running_loop()
         self.jobs.add(job)
+        fut: asyncio.Future[list[ChoiceResult]]
+        if self.runs_on_loop(job.spec):
+            def here(kind: str, index: int, item: Any) -> None:
+                job.queue.put_nowait((kind, index, item))
 
-        def put(kind: str, index: int, item: Any) -> None:
-            loop.call_soon_threadsafe(job.queue.put_nowait, (kind, index, item))
+            task = loop.create_task(self._aexecute(job, here if emit else None))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            fut = task
+        else:
+            def put(kind: str, index: int, item: Any) -> None:
+                loop.call_soon_threadsafe(job.queue.put_nowait, (kind, index, item))
 
-        fut = loop.run_in_executor(self._pool, self._execute, job, put if emit else None)
+            fut = loop.run_in_executor(self._pool, self._execute, job, put if emit else None)
         fut.add_done_callback(lambda _f: self._release(job))
         return fut
+
+    def runs_on_loop(self, spec: JobSpec) -> bool:
+        """Whether ``spec`` runs as a task on the event loop rather than in a worker thread."""
+        return self.on_loop and get_strategy(spec.strategy).runs_on_loop
+
+    async def _aexecute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
+        spec = job.spec
+        out: list[ChoiceResult] = []
+        for ti, task in enumerate(spec.tasks):
+            for j in range(spec.n):
+                index = ti * spec.n + j
+                if job.cancel.is_set():
+                    raise RunCancelled()
+                solve, taps = self._solve(job, index, j, emit)
+                out.append(self._done(index, await solve.acall(task), taps[0], emit))
+        return out
 
     def _execute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
         spec = job.spec
@@ -200,25 +245,40 @@ class Engine:
                 index = ti * spec.n + j
                 if job.cancel.is_set():
                     raise RunCancelled()
-                out.append(self._one(job, task, index, j, emit))
+                solve, taps = self._solve(job, index, j, emit)
+                out.append(self._done(index, solve(task), taps[0], emit))
         return out
 
-    def _one(self, job: Job, task: Task, index: int, j: int, emit: Emit | None) -> ChoiceResult:
+    @staticmethod
+    def _done(index: int, result: SolveResult, tap: "_TokenTap", emit: Emit | None) -> ChoiceResult:
+        if emit is not None:  # events a strategy recorded without the run (none of nlrl's own)
+            emitted = {id(ev) for ev in tap.emitted}
+            for ev in result.trace:
+                if id(ev) not in emitted:
+                    emit("trace", index, ev)
+        choice = ChoiceResult(index, result, tap.events)
+        if emit is not None:
+            emit("done", index, choice)
+        return choice
+
+    def _solve(self, job: Job, index: int, j: int, emit: Emit | None) -> tuple[Solve, list[_TokenTap]]:
+        """The solve of choice ``index`` (sample ``j`` of its task), and the list that gets its
+        run's token tap once it is built."""
         spec = job.spec
         forward: Callable[[TokenEvent], None] | None = None
         if emit is not None and spec.stream_tokens:
             forward = lambda ev: emit("token", index, ev)  # noqa: E731
         taps: list[_TokenTap] = []  # the one run's token tap, once Solve has built the run
-        emitted: set[int] = set()
-
-        def on_event(ev: TraceEvent) -> None:
-            emitted.add(id(ev))
-            if emit is not None:
-                emit("trace", index, ev)
 
         def make_run(task: Task, backend: Backend, *, on_token: GistStream, **kw: Any) -> ServedRun:
             tap = _TokenTap(on_token, job, forward)
             taps.append(tap)
+
+            def on_event(ev: TraceEvent) -> None:
+                tap.emitted.append(ev)
+                if emit is not None:
+                    emit("trace", index, ev)
+
             return ServedRun(task, backend, cancel=job.cancel, on_event=on_event, top_p=spec.top_p,
                              logprobs=spec.logprobs, watch=spec.watch, on_token=tap if spec.watch else None, **kw)
 
@@ -227,20 +287,15 @@ class Engine:
         budget = dataclasses.replace(spec.budget, seed=None if seed is None else seed + 100_003 * j)
         settings = SolveSettings(budget=budget, reward=spec.reward, adaptive=spec.adaptive)
         on_gist = (lambda g: emit("gist", index, g)) if emit is not None else None
-        result = Solve(get_strategy(spec.strategy), self.backend, settings, on_gist=on_gist,
-                       make_run=make_run)(task)
-        if emit is not None:  # events a strategy recorded without the run (none of nlrl's own)
-            for ev in result.trace:
-                if id(ev) not in emitted:
-                    emit("trace", index, ev)
-        choice = ChoiceResult(index, result, taps[0].events)
-        if emit is not None:
-            emit("done", index, choice)
-        return choice
+        return Solve(get_strategy(spec.strategy), self.backend, settings, on_gist=on_gist,
+                     make_run=make_run), taps
 
     def cancel_all(self) -> None:
         for job in list(self.jobs):
             job.cancel.set()
+        for task in list(self._tasks):  # runs on the loop: stop their requests too
+            if not task.get_loop().is_closed():
+                task.get_loop().call_soon_threadsafe(task.cancel)
 
     def close(self, wait: bool = True) -> None:
         self.closed = True

@@ -9,6 +9,7 @@ time), by kind of call (``sample``, ``critique``, ``revision``, ``probe``, ``ste
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import math
 import time
@@ -167,6 +168,21 @@ class Run:
         return self.generate([prompt if prompt is not None else self.task.prompt_text],
                              self.params(**overrides), kind=kind)[0]
 
+    async def agenerate(self, prompts: Sequence[str], params: SamplingParams, *, stream: bool = True,
+                        kind: str = "sample") -> list[Generation]:
+        """:meth:`generate` for a strategy run on an event loop (:meth:`Strategy.arun`)."""
+        hook = self.on_token if stream else None
+        if isinstance(hook, TokenObserver):
+            hook.next_call()
+        gens = await self.backend.agenerate(list(prompts), params, on_token=hook)
+        self._record(kind, gens)
+        return gens
+
+    async def asample(self, prompt: str | None = None, *, kind: str = "sample", **overrides: Any) -> Generation:
+        """:meth:`sample` for a strategy run on an event loop."""
+        return (await self.agenerate([prompt if prompt is not None else self.task.prompt_text],
+                                     self.params(**overrides), kind=kind))[0]
+
     def _record(self, kind: str, gens: Sequence[Generation]) -> None:
         self._calls.extend((kind, g.usage) for g in gens)
 
@@ -227,6 +243,9 @@ class Strategy(ABC):
     name: str = "strategy"
     #: :meth:`run_with` continues from given samples (drawn at this strategy's temperature)
     reuses_samples: bool = False
+    #: :meth:`arun` is the strategy itself on the caller's event loop (its model calls awaited),
+    #: not :meth:`run` in a worker thread
+    runs_on_loop: bool = False
 
     def run_with(self, run: Run, prior: Sequence[Any]) -> StrategyResult:
         """Solve continuing from ``prior`` samples (``nlrl.strategies.sampling.Sample``); only
@@ -238,6 +257,12 @@ class Strategy(ABC):
     @abstractmethod
     def run(self, run: Run) -> StrategyResult:
         """Solve ``run.task`` with ``run.backend`` inside ``run.budget``."""
+
+    async def arun(self, run: Run) -> StrategyResult:
+        """:meth:`run` for a caller on an event loop: in a worker thread unless the strategy
+        declares :attr:`runs_on_loop` and overrides this with its model calls awaited
+        (:meth:`Run.agenerate`)."""
+        return await asyncio.to_thread(self.run, run)
 
     def __call__(self, task: "Task", backend: Backend, *, reward: Any = None,
                  budget: Budget | None = None, on_token: TokenCallback | None = None,
