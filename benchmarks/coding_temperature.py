@@ -3,10 +3,11 @@ public-tests@n over a temperature grid on the ``minicode`` **dev** split with th
 written to benchmarks/results/coding_temperature.json. The coding entry of
 ``nlrl.strategies.sampling.DOMAIN_TEMPERATURES`` comes from this file.
 
-    NLRL_THREADS=1 python benchmarks/coding_temperature.py --per-level 8 --n 5 --max-wall-s 1500
+    NLRL_THREADS=1 python benchmarks/coding_temperature.py --per-level 7 --n 5 --max-wall-s 1500
 
-Problems: the first ``--per-level`` tasks of each level of minicode's dev split, levels in turn
-(``benchmarks/public_tests.py``'s order). For each problem, every temperature of the grid runs
+Problems: the first ``--per-level`` tasks of each of ``--levels`` of minicode's dev split, levels
+in turn (``benchmarks/public_tests.py``'s order); by default levels 1-4, where the calibration
+found some correct sample (levels 5 and 6 had none, so they cannot tell temperatures apart). For each problem, every temperature of the grid runs
 ``public_tests.solve`` (n programs sampled once, seed 0, every configuration replaying them, each
 sample graded on the hidden tests afterwards), so all temperatures see the same problems; a run
 stopped by ``--max-wall-s`` reports the problems every temperature finished. Samples are cached
@@ -54,9 +55,10 @@ def choose(by_t: dict[float, list[dict]]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--per-level", type=int, default=8)
+    ap.add_argument("--per-level", type=int, default=7)
     ap.add_argument("--n", type=int, default=5)
     ap.add_argument("--grid", default=",".join(map(str, GRID)))
+    ap.add_argument("--levels", default="1,2,3,4", help="minicode levels swept (default: those with signal)")
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--max-wall-s", type=float, default=1500.0)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NLRL_THREADS", "1")))
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = CachedBackend(RESULTS / "minicode_cache.jsonl", make_inner, domain="coding")
     reward = make_reward("logprob", backend)
     verifier = CodeVerifier(timeout_s=10.0)
-    order = minicode_order("dev", args.per_level)
+    levels = tuple(int(x) for x in args.levels.split(","))
+    order = minicode_order("dev", args.per_level, levels)
     by_t: dict[float, list[dict]] = {t: [] for t in grid}
     start = time.perf_counter()
     stopped = None
@@ -113,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "coding sampling temperature: pass@1 and public-tests@n over a grid, minicode dev split",
         "command": (f"NLRL_THREADS={args.threads} python benchmarks/coding_temperature.py --per-level {args.per_level} "
-                    f"--n {args.n} --grid {args.grid} --max-tokens {args.max_tokens} --max-wall-s {args.max_wall_s:.0f}"),
+                    f"--n {args.n} --grid {args.grid} --levels {args.levels} --max-tokens {args.max_tokens} --max-wall-s {args.max_wall_s:.0f}"),
         "model": "gemma-3-270m (base, q4_k_m, llama.cpp)", "grid": list(grid), "n": args.n,
-        "max_tokens": args.max_tokens, "seed": 0, "sandbox": sandbox_info(),
+        "max_tokens": args.max_tokens, "seed": 0, "sandbox": sandbox_info(), "levels": list(levels),
         "choice_rule": "highest public-tests@n accuracy; ties: higher pass@1 (mean over samples), then lower T",
         "problems": len(by_t[grid[0]]), "stopped_early": stopped,
         "chosen": chosen if any_right else None, "signal": any_right,

@@ -134,9 +134,9 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
     return out
 
 
-def minicode_order(split: str, per_level: int) -> list[Any]:
-    """The first ``per_level`` tasks of every level of a minicode split, levels in turn."""
-    ds = list(minicode(split, per_level=per_level))
+def minicode_order(split: str, per_level: int, levels: tuple[int, ...] = MINICODE_LEVELS) -> list[Any]:
+    """The first ``per_level`` tasks of each of ``levels`` of a minicode split, levels in turn."""
+    ds = list(minicode(split, per_level=per_level, levels=levels))
     return [r for i in range(per_level) for r in ds if r.id.endswith(f"-{i}")]
 
 

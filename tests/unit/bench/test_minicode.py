@@ -142,3 +142,17 @@ def test_cli_level(tmp_path):
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["n"] == 2 and summary["level"] == "6" and summary["accuracy"] == 0.0
+
+
+def test_levels_match_the_recorded_calibration():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "results" / "minicode_calibration.json"
+    if not path.exists():
+        pytest.skip("benchmarks/results/minicode_calibration.json is not in this checkout")
+    cal = json.loads(path.read_text())
+    assert {int(lv): tuple(v["kinds"]) for lv, v in cal["levels"].items()} == LEVEL_KINDS
+    greedy = [cal["levels"][str(lv)]["greedy"]["accuracy"] for lv in LEVELS]
+    assert greedy == sorted(greedy, reverse=True) and greedy[0] >= 0.5
+    # from some success to hopeless: the top two levels' sampled programs are (almost) never right
+    assert all(cal["levels"][str(lv)]["sampled"]["accuracy"] < 0.05 for lv in (5, 6))
