@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NLRL_THREADS", "1")))
     ap.add_argument("--minicode", type=int, default=0, help="tasks per level of the graded coding set")
     ap.add_argument("--split", default="test", choices=("train", "dev", "test"), help="minicode split")
+    ap.add_argument("--levels", default=",".join(map(str, MINICODE_LEVELS)), help="minicode levels")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.out is None:
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     while len(order) < len(sets["mbpp"]) + len(sets["humaneval"]):
         order += [r for r in (next(mb, None), next(mb, None), next(mb, None), next(he, None)) if r is not None]
     if args.minicode:
-        graded = minicode_order(args.split, args.minicode)
+        graded = minicode_order(args.split, args.minicode, tuple(int(x) for x in args.levels.split(",")))
         sets[graded[0].dataset] = graded
         order += graded
     rows: list[dict] = []
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": (f"NLRL_THREADS={args.threads} python benchmarks/public_tests.py --mbpp {args.mbpp} "
                     f"--humaneval {args.humaneval} --n {args.n} --temperature {args.temperature} "
                     f"--max-tokens {args.max_tokens} --max-wall-s {args.max_wall_s:.0f}"
-                    + (f" --minicode {args.minicode} --split {args.split}" if args.minicode else "")),
+                    + (f" --minicode {args.minicode} --split {args.split} --levels {args.levels}" if args.minicode else "")),
         "model": "gemma-3-270m (base, q4_k_m, llama.cpp)", "n": args.n, "temperature": args.temperature,
         "max_tokens": args.max_tokens, "seed": SEED, "sandbox": sandbox_info(),
         "stopped_early": stopped,
