@@ -17,7 +17,19 @@ assert increase_by_17(43) == 60
 
 Each level mixes a few kinds of task (:data:`KINDS`, :data:`LEVEL_KINDS`); the kinds were put in
 levels by measuring the embedded model on each (greedy and sampled pass rates on the dev split,
-``benchmarks/minicode_calibration.py`` -> ``benchmarks/results/minicode_calibration.json``).
+``benchmarks/minicode_calibration.py`` -> ``benchmarks/results/minicode_calibration.json``):
+
+=====  ===================================================  ======  =================
+level  kinds                                                greedy  sampled, T = 0.7
+=====  ===================================================  ======  =================
+1      x times k, a*x + b, x plus k                         0.72    0.48
+2      max of a list, reverse a string, length of a list    0.61    0.31
+3      count evens, upper-case, max minus min               0.39    0.15
+4      reverse a list, first item, larger of two            0.00    0.13
+5      sum, count a character, squares, filter > k          0.00    0.00
+6      two-step (sum of evens, digit sum, second largest,   0.00    0.01
+       long words, capitalise words)
+=====  ===================================================  ======  =================
 
 **Determinism and splits**, as in :mod:`nlrl.bench.arith`: :func:`generate` is a pure function of
 ``(split, per_level, seed)``; a question belongs to exactly one split by a hash of its text
