@@ -1,8 +1,14 @@
 """Public-test filtering (``public-tests``) against plain self-consistency and best-of-N at equal
-samples, on MBPP and HumanEval with the embedded model, written to
-benchmarks/results/public_tests.json.
+samples, on MBPP and HumanEval, or on the graded ``minicode`` set, with the embedded model, written
+to benchmarks/results/public_tests.json (MBPP/HumanEval) or public_tests_minicode.json.
 
     NLRL_THREADS=1 python benchmarks/public_tests.py --mbpp 45 --humaneval 15 --max-wall-s 1740
+    NLRL_THREADS=1 python benchmarks/public_tests.py --mbpp 0 --humaneval 0 --minicode 20 --n 8
+
+``--minicode K`` takes the first K tasks of each level of the ``minicode`` split ``--split``
+(``nlrl.bench.minicode``: two tests shown in the prompt, four hidden), levels in turn (L1-0,
+L2-0, ..., L6-0, L1-1, ...), so a run stopped by ``--max-wall-s`` stays balanced over levels;
+its samples are cached in ``minicode_cache.jsonl`` and the results also break down by level.
 
 Problems: the first ``--mbpp`` records of MBPP (sanitized, file order) and the first
 ``--humaneval`` of HumanEval, taken in blocks (MBPP 0-2, HumanEval 0, MBPP 3-5, HumanEval 1, ...:
@@ -41,6 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from nlrl.bench.datasets import load_dataset  # noqa: E402
 from nlrl.bench.metrics import bootstrap_interval, wilson_interval  # noqa: E402
+from nlrl.bench.minicode import LEVELS as MINICODE_LEVELS, generate as minicode  # noqa: E402
 from nlrl.gists import GistStream  # noqa: E402
 from nlrl.strategies import Budget, get_strategy  # noqa: E402
 from nlrl.tasks.task import Task  # noqa: E402
@@ -127,6 +134,22 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
     return out
 
 
+def minicode_order(split: str, per_level: int, levels: tuple[int, ...] = MINICODE_LEVELS) -> list[Any]:
+    """The first ``per_level`` tasks of each of ``levels`` of a minicode split, levels in turn."""
+    ds = list(minicode(split, per_level=per_level, levels=levels))
+    return [r for i in range(per_level) for r in ds if r.id.endswith(f"-{i}")]
+
+
+def by_level(rows: list[dict]) -> dict[str, Any]:
+    """:func:`summarize` per minicode level (a row's id starts ``L<level>-``)."""
+    out = {}
+    for lv in MINICODE_LEVELS:
+        mine = [r for r in rows if r["id"].startswith(f"L{lv}-")]
+        if mine:
+            out[str(lv)] = summarize(mine)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mbpp", type=int, default=30)
@@ -136,15 +159,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--max-wall-s", type=float, default=1800.0)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NLRL_THREADS", "1")))
-    ap.add_argument("--out", type=Path, default=RESULTS / "public_tests.json")
+    ap.add_argument("--minicode", type=int, default=0, help="tasks per level of the graded coding set")
+    ap.add_argument("--split", default="test", choices=("train", "dev", "test"), help="minicode split")
+    ap.add_argument("--levels", default=",".join(map(str, MINICODE_LEVELS)), help="minicode levels")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS / ("public_tests_minicode.json" if args.minicode else "public_tests.json")
 
     def make_inner():
         from nlrl.backends import load_backend
 
         return load_backend("embedded", n_ctx=4096, n_threads=args.threads)
 
-    backend = CachedBackend(RESULTS / "public_tests_cache.jsonl", make_inner, domain="coding")
+    cache = "minicode_cache.jsonl" if args.minicode else "public_tests_cache.jsonl"
+    backend = CachedBackend(RESULTS / cache, make_inner, domain="coding")
     reward = make_reward("logprob", backend)
     verifier = CodeVerifier(timeout_s=10.0)
     sets = {"mbpp": list(load_dataset("mbpp"))[: args.mbpp], "humaneval": list(load_dataset("humaneval"))[: args.humaneval]}
@@ -153,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     order = []
     while len(order) < len(sets["mbpp"]) + len(sets["humaneval"]):
         order += [r for r in (next(mb, None), next(mb, None), next(mb, None), next(he, None)) if r is not None]
+    if args.minicode:
+        graded = minicode_order(args.split, args.minicode, tuple(int(x) for x in args.levels.split(",")))
+        sets[graded[0].dataset] = graded
+        order += graded
     rows: list[dict] = []
     start = time.perf_counter()
     stopped = None
@@ -168,17 +201,20 @@ def main(argv: list[str] | None = None) -> int:
               + f" samples_right={sum(row['sample_correct'])}/{row['samples']} pt={row['public_tests']['over']}"
               f" {time.perf_counter() - t:.0f}s", flush=True)
     result = {
-        "benchmark": "public-test filtering vs plain self-consistency / best-of-N at equal samples (MBPP, HumanEval)",
+        "benchmark": "public-test filtering vs plain self-consistency / best-of-N at equal samples ("
+                     + ", ".join(name for name, recs in sets.items() if recs) + ")",
         "command": (f"NLRL_THREADS={args.threads} python benchmarks/public_tests.py --mbpp {args.mbpp} "
                     f"--humaneval {args.humaneval} --n {args.n} --temperature {args.temperature} "
-                    f"--max-tokens {args.max_tokens} --max-wall-s {args.max_wall_s:.0f}"),
+                    f"--max-tokens {args.max_tokens} --max-wall-s {args.max_wall_s:.0f}"
+                    + (f" --minicode {args.minicode} --split {args.split} --levels {args.levels}" if args.minicode else "")),
         "model": "gemma-3-270m (base, q4_k_m, llama.cpp)", "n": args.n, "temperature": args.temperature,
         "max_tokens": args.max_tokens, "seed": SEED, "sandbox": sandbox_info(),
         "stopped_early": stopped,
         "all": summarize(rows),
         "by_dataset": {name: summarize([r for r in rows if r["dataset"] == name]) for name in sets},
+        **({"by_level": by_level(rows)} if args.minicode else {}),
         "rows": rows,
-        "cache": "public_tests_cache.jsonl", "cache_hits": backend.hits, "new_samples": backend.misses,
+        "cache": cache, "cache_hits": backend.hits, "new_samples": backend.misses,
         "generation_wall_s_this_run": round(backend.generated_wall, 1),
         "wall_s_this_run": round(time.perf_counter() - start, 1),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,

@@ -1,5 +1,5 @@
 """The vendored benchmarks: how each one's rows become records, their names and aliases, and
-the sets generated in code (:mod:`nlrl.bench.arith`)."""
+the sets generated in code (:mod:`nlrl.bench.arith`, :mod:`nlrl.bench.minicode`)."""
 
 from __future__ import annotations
 
@@ -127,13 +127,17 @@ ALIASES: dict[str, str] = {
     "math-500": "math500", "aime": "aime24", "aime-2024": "aime24", "aime2024": "aime24",
     "human-eval": "humaneval", "csqa": "commonsenseqa", "commonsense-qa": "commonsenseqa",
     "hotpot": "hotpotqa", "gsm-8k": "gsm8k", "collie-v1": "collie",
-    "arith-test": "arith",
+    "arith-test": "arith", "minicode-test": "minicode",
 }
-#: Built-ins generated in code, not read from the data directory (see :mod:`nlrl.bench.arith`).
+#: Built-ins generated in code, not read from the data directory: ``<module>[-<split>]`` names
+#: :mod:`nlrl.bench.arith` or :mod:`nlrl.bench.minicode`.
 GENERATED: dict[str, tuple[str, str]] = {
     "arith": ("test", "graded arithmetic, test split: 6 levels x 100, generated (math; level)"),
     "arith-dev": ("dev", "graded arithmetic, dev split: 6 levels x 100, generated (math; level)"),
     "arith-train": ("train", "graded arithmetic, train split: 6 levels x 100, generated (math; level)"),
+    "minicode": ("test", "graded coding (MBPP-shaped), test split: 6 levels x 100, generated (code; level)"),
+    "minicode-dev": ("dev", "graded coding (MBPP-shaped), dev split: 6 levels x 100, generated (code; level)"),
+    "minicode-train": ("train", "graded coding (MBPP-shaped), train split: 6 levels x 100, generated (code; level)"),
 }
 
 
@@ -164,9 +168,10 @@ def load_builtin(name: str, *, data_dir: str | os.PathLike[str] | None = None, s
     if key is None:
         raise UnknownNameError("dataset", name, dataset_names())
     if key in GENERATED:
-        from .arith import generate
+        from importlib import import_module
 
-        return generate(GENERATED[key][0], name=key)
+        module = import_module(f".{key.split('-')[0]}", __package__)
+        return module.generate(GENERATED[key][0], name=key)
     spec = BUILTIN[key]
     path = resolve_data_dir(data_dir, settings) / spec.path
     if not path.is_file():

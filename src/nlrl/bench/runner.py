@@ -89,7 +89,7 @@ def select_level(ds: Dataset, level: Any) -> Dataset:
     levels = {str(r.metadata["level"]) for r in ds if "level" in r.metadata}
     if not levels:
         raise ConfigError(f"dataset {ds.name!r} has no difficulty levels; --level applies to sets that "
-                          "carry one (arith, math500, math, ...)")
+                          "carry one (arith, minicode, math500, math, ...)")
     if want not in levels:
         raise ConfigError(f"dataset {ds.name!r} has no level {want}; its levels are "
                           f"{', '.join(sorted(levels, key=lambda v: (len(v), v)))}")

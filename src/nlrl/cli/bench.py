@@ -31,7 +31,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 @app.command()
 def bench(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie, arith, arith-dev, arith-train) or a JSONL/JSON/CSV file (LiveCodeBench and APPS row layouts are read as stdio problems)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset (gsm8k, math500, math, aime24, humaneval, mbpp, hotpotqa, hotpotqa-distractor, commonsenseqa, strategyqa, strategyqa-train, collie, arith, arith-dev, arith-train, minicode, minicode-dev, minicode-train) or a JSONL/JSON/CSV file (LiveCodeBench and APPS row layouts are read as stdio problems)."),
     out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Run directory: results.jsonl, summary.json, plots, and the run store that makes reruns resume."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Reasoning strategy (cot, self-consistency, best-of-n, ...)."),
     strategy_option: StrategyOptionOpt = None,
@@ -41,7 +41,7 @@ def bench(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
     seed: int = typer.Option(0, "--seed", help="Random seed for sampling (part of the run's identity)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, metavar="K", help="Only the first K records."),
-    level: Optional[str] = typer.Option(None, "--level", metavar="K", help="Only the records at difficulty level K (arith, math500, math, ...; before --limit)."),
+    level: Optional[str] = typer.Option(None, "--level", metavar="K", help="Only the records at difficulty level K (arith, minicode, math500, math, ...; before --limit)."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/K", help="i/k: every k-th record from the i-th (after --limit)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Benchmark data directory (default: NLRL_DATA_DIR, else the copy shipped with nlrl)."),
     field: Optional[List[str]] = typer.Option(None, "--field", metavar="ATTR=COLUMN", help="For a file: ATTR=COLUMN with ATTR in id, prompt, reference, test_cases, domain, checker (repeatable)."),

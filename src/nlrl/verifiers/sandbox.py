@@ -361,12 +361,19 @@ def _tasks_of(uid: int) -> int:
     return n
 
 
+#: ``ast.parse`` from several threads at once can fail on CPython 3.11 with "SystemError: AST
+#: constructor recursion depth mismatch" (python/cpython#106905: the AST builder's depth counter
+#: is per interpreter); ``run_many``'s workers parse one at a time.
+_AST_LOCK = threading.Lock()
+
+
 def _free_names(tests: str) -> list[str]:
     """Names the tests use but never bind and that are not builtins: the judge looks them up in
     the program. The builtins stay the tests' own, so a program's ``set`` or ``isinstance``
     never judges it. Test code that does not parse gets none (it fails in the judge)."""
     try:
-        tree = ast.parse(tests)
+        with _AST_LOCK:
+            tree = ast.parse(tests)
     except (SyntaxError, ValueError):
         return []
     loaded, stored = [], set()

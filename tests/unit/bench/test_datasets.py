@@ -12,12 +12,14 @@ SIZES = {
     "hotpotqa": 7405, "hotpotqa-distractor": 100, "commonsenseqa": 1221, "strategyqa": 229,
     "strategyqa-train": 2061, "collie": 2080,
     "arith": 600, "arith-dev": 600, "arith-train": 600,
+    "minicode": 600, "minicode-dev": 600, "minicode-train": 600,
 }
 CHECKERS = {
     "gsm8k": "math", "math500": "math", "math": "math", "aime24": "math", "humaneval": "code", "mbpp": "code",
     "hotpotqa": "qa", "hotpotqa-distractor": "qa", "commonsenseqa": "choice", "strategyqa": "yesno",
     "strategyqa-train": "yesno", "collie": "collie",
     "arith": "math", "arith-dev": "math", "arith-train": "math",
+    "minicode": "code", "minicode-dev": "code", "minicode-train": "code",
 }
 
 

@@ -98,7 +98,8 @@ def test_grade_unknown_dataset_lists_known(tmp_path, capsys):
         main(["grade", str(preds), "--dataset", "imagenet"])
     err = capsys.readouterr().err.strip()
     assert err == ("error: unknown dataset 'imagenet'; known: aime24, arith, arith-dev, arith-train, collie, commonsenseqa, gsm8k, hotpotqa, "
-                   "hotpotqa-distractor, humaneval, math, math500, mbpp, strategyqa, strategyqa-train")
+                   "hotpotqa-distractor, humaneval, math, math500, mbpp, minicode, minicode-dev, minicode-train, strategyqa, "
+                   "strategyqa-train")
 
 
 def test_grade_resolves_the_ids_of_every_checker(tmp_path):

@@ -68,7 +68,8 @@ def test_the_table_lookup_and_its_fallback():
 
 
 def test_the_packaged_table_equals_the_measured_choice():
-    """The defaults are the choices recorded in benchmarks/results/temperature.json."""
+    """The defaults are the choices recorded in benchmarks/results/temperature.json (math,
+    commonsense) and coding_temperature.json (coding)."""
     import json
     from pathlib import Path
 
@@ -76,6 +77,9 @@ def test_the_packaged_table_equals_the_measured_choice():
     if not path.exists():
         pytest.skip("benchmarks/results/temperature.json is not in this checkout")
     measured = json.loads(path.read_text())["domains"]
+    coding = path.with_name("coding_temperature.json")  # coding: swept on the minicode dev split
+    if coding.exists() and json.loads(coding.read_text())["chosen"] is not None:
+        measured["coding"] = {"chosen": json.loads(coding.read_text())["chosen"]}
     for domain, temperature in sampling.DOMAIN_TEMPERATURES.items():
         # a domain the sweep did not reach keeps the previous default
         want = measured[domain]["chosen"] if domain in measured else sampling.DEFAULT_TEMPERATURE
