@@ -15,10 +15,11 @@ keyed by request and seed: a rerun replays instead of generating):
    for the table: the packaged table cannot ship a per-model verifier file, and its embeddings
    cost a forward pass per sample, about as much as sampling the answer).
 2. **Fixed strategies** on dev and test: greedy CoT, greedy program-aided, self-consistency
-   (N = 1..16), best-of-N with the log-prob reward (N = 4, 8, 16) and with the learned one (plain
-   N = 2, 4, 8; weighted N = 8); N-sample strategies run on prefixes of one set of 16 seeded
-   samples (T = 0.7), drawn in one batched call (self-consistency@16 runs first, so N < 16 replay
-   its prefixes instead of extending the set 1, 1, 2, 4, 8 samples at a time).
+   (N = 1..16), program-aided voting over N = 2, 4, 8 sampled programs, best-of-N with the
+   log-prob reward (N = 4, 8, 16) and with the learned one (plain N = 2, 4, 8; weighted N = 8);
+   N-sample strategies run on prefixes of one set of 16 seeded samples (T = 0.7; programs: one
+   set of 8), each drawn in one batched call (the largest N runs first, so smaller N replay its
+   prefixes instead of extending the set 1, 1, 2, 4, 8 samples at a time).
 3. **Verifier AUC** on the test split's first 8 samples a question: "this sample is correct"
    scored by the learned verifier, by the mean log-probability, and by agreement.
 4. **The table** (``compute_optimal.learn``): per budget B in {1, 2, 4, 8, 16} sample-equivalents
@@ -93,6 +94,8 @@ def candidates(reward_path: Path, embed_path: Path) -> list[tuple[str, co.Choice
     t = {"temperature": TEMPERATURE}
     out = [("cot greedy", co.Choice("cot", 1)), ("pal greedy", co.Choice("program-aided", 1))]
     out += [(f"sc@{n}", co.Choice("self-consistency", n, t)) for n in (1, 2, 4, 8, 16)]
+    # program-aided with n > 1: sampled programs, a vote over what they print (failures abstain)
+    out += [(f"pal@{n}", co.Choice("program-aided", n, t)) for n in (2, 4, 8)]
     out += [(f"bon-logprob@{n}", co.Choice("best-of-n", n, {**t, "reward": "logprob"})) for n in (4, 8, 16)]
     out += [(f"bon-learned@{n}", co.Choice("best-of-n", n, {**t, "reward": learned})) for n in (2, 4, 8)]
     out += [("wbon-learned@8", co.Choice("weighted-best-of-n", 8, {**t, "reward": learned}))]
@@ -349,11 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     reward_path, embed_path, vinfo = train_verifier(train_ps, backend, n_train)
     lap("train_verifier")
 
-    # 2. fixed strategies on dev and test (sc@16 first: one batched call draws the 16 samples)
+    # 2. fixed strategies on dev and test (largest n first: one batched call draws a family's samples)
     cands = candidates(reward_path, embed_path)
     subset = ablation_subset(test, args.ablation_per_level)
     fixed: dict[str, dict] = {}
-    for label, ch in sorted(cands, key=lambda c: c[0] != "sc@16") + ablations(embed_path):
+    for label, ch in sorted(cands, key=lambda c: -c[1].n) + ablations(embed_path):
         t0 = time.perf_counter()
         ablation = label not in dict(cands)
         fixed[label] = {"choice": ch.to_dict(), "dev": {} if ablation else run_fixed(ch, dev, backend),
@@ -452,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     for lab, base in (("bon-logprob@8", "sc@8"), ("bon-learned@8", "sc@8"), ("wbon-learned@8", "sc@8"),
                       ("bon-learned@8", "bon-logprob@8"), ("wbon-learned@8", "bon-logprob@8"),
                       ("bon-learned-embed@8", "sc@8"), ("bon-learned-embed@8", "bon-logprob@8"),
-                      ("bon-logprob@16", "sc@16"), ("pal greedy", "cot greedy")):
+                      ("bon-logprob@16", "sc@16"), ("pal greedy", "cot greedy"), ("pal@8", "sc@8"),
+                      ("pal@8", "pal greedy")):
         pids = [p.pid for p in test if p.pid in both[lab]["test"] and p.pid in both[base]["test"]]
         a = [int(both[lab]["test"][pid]["correct"]) for pid in pids]
         f = [int(both[base]["test"][pid]["correct"]) for pid in pids]
@@ -578,11 +582,12 @@ def goals(fixed: dict, levels: dict, auto_out: list, target: dict, auc: dict, se
         "sc16_accuracy": target["self_consistency_16"]["accuracy"], "reached_at_budget": target["reached_at_budget"],
         "token_ratio": target.get("token_ratio"), "difference_ci95": target.get("difference_ci95"),
         "met": target.get("token_ratio") is not None and target["token_ratio"] <= 0.25}
-    pal = sel["pal greedy - cot greedy"]
-    out["program_aided_beats_cot"] = {
-        "goal": "program-aided beats its plain counterpart at equal samples (greedy, n = 1)",
-        "pal": fixed["pal greedy"]["test_summary"]["accuracy"], "cot": fixed["cot greedy"]["test_summary"]["accuracy"],
-        "difference": pal["difference"], "ci95": pal["ci95"], "met": pal["ci95"][0] > 0}
+    for key, (a, b) in {"program_aided_beats_cot": ("pal greedy", "cot greedy"),
+                        "program_aided_8_beats_self_consistency_8": ("pal@8", "sc@8")}.items():
+        d = sel[f"{a} - {b}"]
+        out[key] = {"goal": f"program-aided beats its plain counterpart at equal samples ({a} vs {b})",
+                    a: fixed[a]["test_summary"]["accuracy"], b: fixed[b]["test_summary"]["accuracy"],
+                    "difference": d["difference"], "ci95": d["ci95"], "met": d["ci95"][0] > 0}
     out["learned_verifier_auc_beats_logprob"] = {
         "goal": "the learned verifier's held-out AUC for 'this sample is correct' beats the log-prob reward's",
         "auc_learned": auc["auc_learned"], "auc_logprob": auc["auc_logprob"],
