@@ -201,8 +201,10 @@ def train_verifier(train_ps: Sequence[S.Problem], backend: Any, per_level: int) 
     path = verifier.save(WORK / "reward.npz")
     forced = train([run_dir], backend, embed=True)
     embed_path = forced.save(WORK / "reward_embed.npz")
+    # train_*: the training run's counts (the held-out AUC's own counts sit beside them)
+    meta = {(f"train_{k}" if k in ("samples", "positives") else k): v for k, v in verifier.meta.items() if k != "runs"}
     info = {"train_run": os.path.relpath(run_dir, ROOT), "strategy": "best-of-n (logprob reward), n=8",
-            "questions": len(records), **{k: v for k, v in verifier.meta.items() if k != "runs"},
+            "train_questions": len(records), **meta,
             "features": verifier.spec.size, "embedding_dim": verifier.spec.embedding_dim,
             "cheap_features": list(verifier.spec.cheap), "run_s": round(t1 - t0, 1),
             "fit_s": round(time.perf_counter() - t1, 1),
@@ -347,6 +349,39 @@ def main(argv: list[str] | None = None) -> int:
         return load_backend("embedded", n_ctx=4096, n_threads=args.threads)
 
     backend = Backend(CACHE, make_inner, domain="math", embed_cache=WORK / "embeddings.jsonl")
+    command = (f"NLRL_THREADS={args.threads} python benchmarks/compute_optimal.py --dataset arith "
+               f"--per-level {args.per_level} --levels {args.levels} --batch-budgets {args.batch_budgets} "
+               f"--ablation-per-level {args.ablation_per_level}")
+    history = WORK / "invocations.jsonl"  # every invocation of a command, finished or not
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def record(finished: bool) -> None:
+        with open(history, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"command": command, "started": started, "finished": finished,
+                                 "wall_s": round(time.perf_counter() - start, 1), "new_samples": backend.misses,
+                                 "generated_s": round(backend.generated_wall, 1),
+                                 "new_embeddings": backend.embedded, "phases_s": dict(phases)}) + "\n")
+
+    try:
+        rc = _main(args, command, (test, dev, train_ps), n_train, start, phases, lap, backend, history)
+    except BaseException:
+        record(False)
+        raise
+    record(True)
+    return rc
+
+
+def _invocations(history: Path, command: str) -> list[dict]:
+    if not history.exists():
+        return []
+    return [r for r in (json.loads(x) for x in history.read_text().splitlines() if x.strip())
+            if r.get("command") == command]
+
+
+def _main(args: argparse.Namespace, command: str, splits: tuple, n_train: int, start: float,
+          phases: dict, lap: Any, backend: Any, history: Path) -> int:
+    test, dev, train_ps = splits
+    n_test, n_dev = len(test) // len(LEVELS), len(dev) // len(LEVELS)
 
     # 1. the learned verifier, from a benchmark run on the train split
     reward_path, embed_path, vinfo = train_verifier(train_ps, backend, n_train)
@@ -490,9 +525,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = {
         "benchmark": "compute-optimal test-time scaling and a learned verifier on the graded arith set",
-        "command": f"NLRL_THREADS={args.threads} python benchmarks/compute_optimal.py --dataset arith "
-                   f"--per-level {args.per_level} --levels {args.levels} --batch-budgets {args.batch_budgets} "
-                   f"--ablation-per-level {args.ablation_per_level}",
+        "command": command,
         "goals": goals(fixed, levels, auto_out, target, auc, sel, len(test)),
         "meta": {"model": "gemma-3-270m-q4_k_m.gguf", "levels": list(LEVELS),
                  "per_level": {"test": n_test, "dev": n_dev, "train": n_train},
@@ -502,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
                  "generated_s": round(backend.generated_wall, 1), "new_embeddings": backend.embedded,
                  "embedded_s": round(backend.embed_wall, 1), "wall_s": round(time.perf_counter() - start, 1),
                  "cost": {"phases_s": phases, "recorded": backend.recorded_cost(),
+                          "earlier_invocations": _invocations(history, command),
                           "note": "phases_s: this invocation's wall time by phase (generation included where it "
                                   "happened); recorded: the generation and embedding seconds every sample and "
                                   "embedding this run reads took when first computed (possibly in an earlier, "
