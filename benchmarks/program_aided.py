@@ -4,8 +4,11 @@ embedded model, written to benchmarks/results/program_aided.json.
     NLRL_THREADS=1 python benchmarks/program_aided.py --levels 2,3,4 --problems 25 --max-tokens 48
     NLRL_THREADS=1 python benchmarks/program_aided.py --levels 5,6 --problems 25 --max-tokens 96 \
         --only cot@1,program-aided@1 --out benchmarks/results/program_aided_hard.json
+    NLRL_THREADS=1 python benchmarks/program_aided.py --dataset gsm8k --problems 100 --max-tokens 160 \
+        --only cot@1,program-aided@1 --out benchmarks/results/program_aided_gsm8k.json
 
-Two paired comparisons on the same problems:
+``--dataset gsm8k`` takes the first ``--problems`` items of the vendored GSM8K test split instead
+(``--levels`` does not apply; the one group is ``all``). Two paired comparisons on the same problems:
   * ``program-aided`` n=1 (greedy) vs ``cot`` n=1 (greedy);
   * ``program-aided`` n=5 vs ``self-consistency`` n=5 (both T = 0.7, seed 0: sample i seeded i).
 Every configuration runs through ``nlrl bench``'s runner (same few-shot math prompt for cot and
@@ -73,8 +76,10 @@ def _shown(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dataset", default="arith", choices=["arith", "gsm8k"])
     ap.add_argument("--levels", default="2,3,4")
-    ap.add_argument("--problems", type=int, default=25, help="problems per level (the first of the test split)")
+    ap.add_argument("--problems", type=int, default=25,
+                    help="problems per level (the first of the test split); gsm8k: the first items")
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NLRL_THREADS", "1")))
     ap.add_argument("--only", default=None, help="comma-separated configurations to run (default: all)")
@@ -83,8 +88,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from nlrl.backends import load_backend
 
-    levels = tuple(int(x) for x in args.levels.split(","))
-    ds = generate("test", per_level=args.problems, levels=levels, name="arith")
+    if args.dataset == "gsm8k":
+        from nlrl.bench.datasets import load_dataset
+
+        levels: tuple[Any, ...] = ("all",)
+        ds = load_dataset("gsm8k").select(limit=args.problems)
+        level_of = lambda r: "all"  # noqa: E731
+        tag = f"gsm8k-{args.problems}-{args.max_tokens}"
+    else:
+        levels = tuple(int(x) for x in args.levels.split(","))
+        ds = generate("test", per_level=args.problems, levels=levels, name="arith")
+        level_of = lambda r: r.metadata["level"]  # noqa: E731
+        tag = f"L{args.levels.replace(',', '')}-{args.problems}-{args.max_tokens}"
     work = cache_dir()
     engine = CachingBackend(load_backend("embedded", n_ctx=2048, n_threads=args.threads),
                             work / "completions.sqlite")
@@ -97,13 +112,13 @@ def main(argv: list[str] | None = None) -> int:
             strategy, n = CONFIGS[label]
             runner = BenchRunner(engine, strategy=strategy, n=n, max_tokens=args.max_tokens, seed=0,
                                  plots=False, progress=BenchProgress(enabled=False))
-            run_dir = work / f"{label}-L{args.levels.replace(',', '')}-{args.problems}-{args.max_tokens}"
+            run_dir = work / f"{label}-{tag}"
             s = runner.run(ds, run_dir)
             rows = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
             correct[label] = {r["id"]: bool(r.get("correct")) for r in rows}
             configs[label] = {
                 "strategy": strategy, "n": n, "overall": _acc(list(correct[label].values())),
-                "by_level": {str(lv): _acc([correct[label][r.id] for r in ds if r.metadata["level"] == lv])
+                "by_level": {str(lv): _acc([correct[label][r.id] for r in ds if level_of(r) == lv])
                              for lv in levels},
                 "tokens_per_problem": s["tokens_per_sample"]["generated"], "errors": s.get("errors", 0),
                 "no_answer": s.get("no_answer"),
@@ -118,17 +133,22 @@ def main(argv: list[str] | None = None) -> int:
         if a in correct and b in correct:
             comparisons.append({
                 "a": a, "b": b, "overall": _paired([correct[a][i] for i in ids], [correct[b][i] for i in ids]),
-                "by_level": {str(lv): _paired([correct[a][r.id] for r in ds if r.metadata["level"] == lv],
-                                              [correct[b][r.id] for r in ds if r.metadata["level"] == lv])
+                "by_level": {str(lv): _paired([correct[a][r.id] for r in ds if level_of(r) == lv],
+                                              [correct[b][r.id] for r in ds if level_of(r) == lv])
                              for lv in levels}})
     result = {
-        "benchmark": "program-aided vs cot (greedy, n=1) and vs self-consistency (n=5) on the arith test split",
-        "command": f"NLRL_THREADS={args.threads} python benchmarks/program_aided.py --levels {args.levels} "
-                   f"--problems {args.problems} --max-tokens {args.max_tokens}"
+        "benchmark": "program-aided vs cot (greedy, n=1) and vs self-consistency (n=5) on the "
+                     + ("GSM8K test split (its first items)" if args.dataset == "gsm8k" else "arith test split"),
+        "command": f"NLRL_THREADS={args.threads} python benchmarks/program_aided.py "
+                   + ("--dataset gsm8k " if args.dataset == "gsm8k" else f"--levels {args.levels} ")
+                   + f"--problems {args.problems} --max-tokens {args.max_tokens}"
                    + (f" --only {args.only}" if args.only else "")
                    + ("" if args.out == RESULTS / "program_aided.json" else f" --out {_shown(args.out)}"),
-        "model": engine.model_name, "dataset": "arith (test split)", "dataset_digest": ds.digest(),
-        "levels": {str(lv): ABOUT[lv] for lv in levels}, "problems_per_level": args.problems,
+        "model": engine.model_name,
+        "dataset": "gsm8k (test split, vendored)" if args.dataset == "gsm8k" else "arith (test split)",
+        "dataset_digest": ds.digest(),
+        "levels": {str(lv): ABOUT.get(lv, "the first GSM8K test items") for lv in levels},
+        "problems_per_level": args.problems,
         "max_tokens": args.max_tokens, "temperature": {"n=1": 0.0, "n=5": 0.7}, "seed": 0,
         "sandbox": sandbox_info(), "configs": configs, "comparisons": comparisons,
         "wall_s": round(sum(c["wall_s"] for c in configs.values()), 1),
