@@ -22,9 +22,7 @@ paired bootstrap intervals over problems.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,7 +36,7 @@ from nlrl.bench.metrics import bootstrap_interval  # noqa: E402
 from nlrl.verifiers.code import CodeVerifier  # noqa: E402
 from nlrl.verifiers.sandbox import sandbox_info  # noqa: E402
 from public_tests import LABELS, _paired, by_level, minicode_order, solve, summarize  # noqa: E402
-from strategies import CachedBackend, make_reward  # noqa: E402
+from strategies import CachedBackend, make_reward, run_record, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 GRID = (0.2, 0.4, 0.7, 1.0)
@@ -124,15 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         "chosen": chosen if any_right else None, "signal": any_right,
         "by_temperature": temps, "chosen_minus_other": versus,
         "rows": {str(t): rows for t, rows in by_t.items()},
-        "cache": "minicode_cache.jsonl", "cache_hits": backend.hits, "new_samples": backend.misses,
-        "generation_wall_s_this_run": round(backend.generated_wall, 1),
-        "wall_s_this_run": round(time.perf_counter() - start, 1),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
-                    "note": "2 cores shared with other model processes"},
+        **run_record(backend, "minicode_cache.jsonl", args.threads, start),
     }
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    backend.close()
-    print(f"wrote {args.out} (chosen T = {result['chosen']})")
+    write_result(args.out, result, backend)
+    print(f"chosen T = {result['chosen']}")
     return 0
 
 

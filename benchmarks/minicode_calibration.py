@@ -16,9 +16,7 @@ figures. Completions are cached (``minicode_cache.jsonl``, shared with
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ from nlrl.gists import GistStream  # noqa: E402
 from nlrl.strategies import Budget, get_strategy  # noqa: E402
 from nlrl.tasks.task import Task  # noqa: E402
 from nlrl.verifiers.code import CodeVerifier  # noqa: E402
-from strategies import CachedBackend  # noqa: E402
+from strategies import CachedBackend, run_record, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -96,14 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         "model": "gemma-3-270m (base, q4_k_m, llama.cpp)", "split": "dev", "tasks_per_kind": args.tasks,
         "n": args.n, "temperature": args.temperature, "max_tokens": args.max_tokens,
         "kinds": kinds, "levels": levels,
-        "cache": "minicode_cache.jsonl", "cache_hits": backend.hits, "new_samples": backend.misses,
-        "wall_s": round(time.perf_counter() - start, 1),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
-                    "note": "2 cores shared with other model processes"},
+        **run_record(backend, "minicode_cache.jsonl", args.threads, start),
     }
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    backend.close()
-    print(f"wrote {args.out}")
+    write_result(args.out, result, backend)
     return 0
 
 

@@ -33,9 +33,7 @@ Accuracies carry 95% Wilson intervals; differences 95% paired bootstrap interval
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -53,7 +51,7 @@ from nlrl.strategies import Budget, get_strategy  # noqa: E402
 from nlrl.tasks.task import Task  # noqa: E402
 from nlrl.verifiers.code import CodeVerifier  # noqa: E402
 from nlrl.verifiers.sandbox import sandbox_info  # noqa: E402
-from strategies import CachedBackend, make_reward  # noqa: E402
+from strategies import CachedBackend, make_reward, run_record, write_result  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SEED = 0
@@ -214,16 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         "by_dataset": {name: summarize([r for r in rows if r["dataset"] == name]) for name in sets},
         **({"by_level": by_level(rows)} if args.minicode else {}),
         "rows": rows,
-        "cache": cache, "cache_hits": backend.hits, "new_samples": backend.misses,
-        "generation_wall_s_this_run": round(backend.generated_wall, 1),
-        "wall_s_this_run": round(time.perf_counter() - start, 1),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
-                    "note": "2 cores shared with other model processes"},
+        **run_record(backend, cache, args.threads, start),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    backend.close()
-    print(f"wrote {args.out}")
+    write_result(args.out, result, backend)
     return 0
 
 

@@ -208,6 +208,26 @@ class CachedBackend(Backend):
                 fh.write(json.dumps(rec) + "\n")
 
 
+def run_record(backend: CachedBackend, cache: str, threads: int | None, start: float) -> dict[str, Any]:
+    """What a benchmark replaying ``backend`` records about its invocation: the cache, how much
+    of it was new, the wall times (``start`` from ``time.perf_counter``) and the machine."""
+    return {
+        "cache": cache, "cache_hits": backend.hits, "new_samples": backend.misses,
+        "generation_wall_s_this_run": round(backend.generated_wall, 1),
+        "wall_s_this_run": round(time.perf_counter() - start, 1),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": threads,
+                    "note": "2 cores shared with other model processes"},
+    }
+
+
+def write_result(path: Path, result: dict[str, Any], backend: Backend) -> None:
+    """Write a benchmark's results file and release its backend."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    backend.close()
+    print(f"wrote {path}")
+
+
 def _runs(indices: list[int]) -> list[tuple[int, int]]:
     """Contiguous runs of sorted indices as (start, length)."""
     runs: list[tuple[int, int]] = []

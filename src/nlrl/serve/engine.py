@@ -28,7 +28,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..backends import Backend, Generation, SamplingParams, TokenEvent, TokenObserver
 from ..gists import GistStream
@@ -225,29 +225,25 @@ class Engine:
         """Whether ``spec`` runs as a task on the event loop rather than in a worker thread."""
         return self.on_loop and get_strategy(spec.strategy).runs_on_loop
 
-    async def _aexecute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
+    def _runs(self, job: Job, emit: Emit | None) -> Iterator[tuple[int, Solve, list[_TokenTap], Task]]:
+        """The job's runs in choice order, each ``(index, solve, taps, task)`` made when it is
+        due; :class:`RunCancelled` instead of the next one once the job is cancelled."""
         spec = job.spec
-        out: list[ChoiceResult] = []
         for ti, task in enumerate(spec.tasks):
             for j in range(spec.n):
-                index = ti * spec.n + j
                 if job.cancel.is_set():
                     raise RunCancelled()
+                index = ti * spec.n + j
                 solve, taps = self._solve(job, index, j, emit)
-                out.append(self._done(index, await solve.acall(task), taps[0], emit))
-        return out
+                yield index, solve, taps, task
+
+    async def _aexecute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
+        return [self._done(index, await solve.acall(task), taps[0], emit)
+                for index, solve, taps, task in self._runs(job, emit)]
 
     def _execute(self, job: Job, emit: Emit | None) -> list[ChoiceResult]:
-        spec = job.spec
-        out: list[ChoiceResult] = []
-        for ti, task in enumerate(spec.tasks):
-            for j in range(spec.n):
-                index = ti * spec.n + j
-                if job.cancel.is_set():
-                    raise RunCancelled()
-                solve, taps = self._solve(job, index, j, emit)
-                out.append(self._done(index, solve(task), taps[0], emit))
-        return out
+        return [self._done(index, solve(task), taps[0], emit)
+                for index, solve, taps, task in self._runs(job, emit)]
 
     @staticmethod
     def _done(index: int, result: SolveResult, tap: "_TokenTap", emit: Emit | None) -> ChoiceResult:
