@@ -25,10 +25,10 @@ Two modes:
   Stopped samples do not vote; complete ones whose trace confidence is at least ``s`` (warm-up
   samples included) vote, each weighted by its confidence.
   **Adaptive sampling** (the paper's consensus stop, Algorithm 2): with ``consensus`` = tau (the
-  paper's 0.95; the default 0.6, chosen on a dev set), the samples after the warm-up are generated
-  one at a time, and after
-  each one (and after the warm-up) the vote's consensus ``beta = V(top answer) / sum_a V(a)``
-  (the confidence-weighted share of the leading answer among the voters so far) is checked:
+  paper's 0.95; the default 0.6, chosen on a dev set), the samples after the warm-up are
+  generated one at a time, and after each one (and after the warm-up) the vote's consensus
+  ``beta = V(top answer) / sum_a V(a)`` (the confidence-weighted share of the leading answer
+  among the voters so far) is checked:
   sampling stops once ``beta >= tau`` with at least ``consensus_votes`` voters (default 2: a
   single voter is no consensus), else it goes on up to ``n``. ``consensus=None`` (or 1.0) turns it
   off: the later samples are then drawn together in one batched call, all ``n`` of them.
