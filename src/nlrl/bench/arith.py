@@ -200,9 +200,16 @@ def level_records(split: str, level: int, count: int, seed: int = 0, *, name: st
 def generate(split: str = "test", per_level: int = DEFAULT_PER_LEVEL, seed: int = 0,
              levels: tuple[int, ...] = LEVELS, *, name: str | None = None) -> Dataset:
     """The ``split`` of the benchmark: ``per_level`` questions at each of ``levels``, level by level."""
+    return graded("arith", level_records, split, per_level, seed, levels, name=name)
+
+
+def graded(base: str, level_records: Callable[..., list[Record]], split: str, per_level: int, seed: int,
+           levels: tuple[int, ...], *, name: str | None = None) -> Dataset:
+    """A generated, graded set's ``split`` (``base``, ``base-dev``, ...): ``per_level`` records at
+    each of ``levels``, level by level, from its ``level_records`` (shared by arith and minicode)."""
     if not isinstance(per_level, int) or per_level < 1:
-        raise ConfigError(f"arith per_level must be an integer >= 1, got {per_level!r}")
-    label = name or ("arith" if split == "test" else f"arith-{split}")
+        raise ConfigError(f"{base} per_level must be an integer >= 1, got {per_level!r}")
+    label = name or (base if split == "test" else f"{base}-{split}")
     records: list[Record] = []
     for level in levels:
         records += level_records(split, level, per_level, seed, name=label, start_index=len(records))

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .._exceptions import ConfigError, DatasetError
-from .arith import SPLITS, split_of
+from .arith import SPLITS, graded, split_of
 from .datasets import Dataset
 from .records import Record
 
@@ -296,10 +296,4 @@ def level_records(split: str, level: int, count: int, seed: int = 0, *, name: st
 def generate(split: str = "test", per_level: int = DEFAULT_PER_LEVEL, seed: int = 0,
              levels: tuple[int, ...] = LEVELS, *, name: str | None = None) -> Dataset:
     """The ``split`` of the benchmark: ``per_level`` tasks at each of ``levels``, level by level."""
-    if not isinstance(per_level, int) or per_level < 1:
-        raise ConfigError(f"minicode per_level must be an integer >= 1, got {per_level!r}")
-    label = name or ("minicode" if split == "test" else f"minicode-{split}")
-    records: list[Record] = []
-    for level in levels:
-        records += level_records(split, level, per_level, seed, name=label, start_index=len(records))
-    return Dataset(label, records, source=f"generated: split={split} per_level={per_level} seed={seed}")
+    return graded("minicode", level_records, split, per_level, seed, levels, name=name)
