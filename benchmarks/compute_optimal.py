@@ -14,10 +14,13 @@ on held-out questions. Here:
    benchmarks/strategies.py), ``Auto.run_choice`` really runs the choice after the probe (from the
    cache) and records correct / generated tokens (probe included).
 3. For each budget B in {1, 2, 4, 8, 16} sample-equivalents (B x the mean tokens of one sample on
-   dev), the policy - probe size and one choice per agreement bin - with the most dev problems
-   right whose mean tokens fit the budget (ties: fewer tokens) is written to
+   dev): the probe size (none included) with the most dev problems right *out of sample* - each
+   held out in turn, its bins' choices refitted on the others (leave-one-out), so a routed policy
+   must beat a fixed strategy by more than the optimism of its per-bin picks; ties go to no
+   probe, then fewer tokens. Then, with that probe, the choice per agreement bin with the most dev
+   problems right whose mean tokens fit the budget (ties: fewer tokens) is written to
    src/nlrl/strategies/data/compute_optimal.json, with each bin's accuracy/tokens frontier (for
-   the batch allocator).
+   the batch allocator) and the leave-one-out counts (``selection``).
 4. On the test split, ``auto`` (the real strategy, loading the table just written) is run at each
    budget and compared with the fixed configuration picked on dev for that budget (the fair
    comparison) and with the best fixed configuration on test within auto's tokens (a strict one,
@@ -111,30 +114,31 @@ def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend:
         for label, ch in cands:
             table[key][label] = {p.pid: outcome(p, backend, reward, k, t, ch) for p in dev}
     policies = []
+    pids = [p.pid for p in dev]
     for b in BUDGETS:
         allowed = b * unit
-        best = None
+        # Selection rule (adopted after the first arith run, whose in-sample pick - probe-then-route,
+        # one dev question ahead of pal@2 - trailed pal@2 on test): a probe size is chosen by its
+        # leave-one-out accuracy on dev, the bins refitted without each held-out question, so the
+        # optimism of picking a choice per bin is paid for; ties go to no probe, then fewer tokens.
+        # The policy written is then refitted on all of dev with the chosen probe.
+        scored = []
         for key in probes:
-            k, t = key
-            if k > b:
+            if key[0] > b:
                 continue
-            names = ["any"] if k == 0 else [name for name, _ in bins_for(k)]
-            members = {name: [p.pid for p in dev if k == 0 or _bin(table[key], p.pid) == name] for name in names}
-            per_bin = {}
-            for name, pids in members.items():
-                opts = []
-                for label, _ in cands:
-                    rows = [table[key][label][pid] for pid in pids]
-                    opts.append((label, sum(r["correct"] for r in rows), sum(r["tokens"] for r in rows)))
-                per_bin[name] = _pareto(opts)
-            for combo in itertools.product(*per_bin.values()):
-                correct = sum(c[1] for c in combo)
-                tokens = sum(c[2] for c in combo) / len(dev)
-                if tokens <= allowed and (best is None or (correct, -tokens) > (best[0], -best[1])):
-                    best = (correct, tokens, key, dict(zip(per_bin, combo)), members)
-        if best is None:
+            fit = _fit(table[key], key[0], pids, [label for label, _ in cands], allowed)
+            if fit is None:
+                continue
+            loo = _loo_correct(table[key], key[0], pids, [label for label, _ in cands], allowed)
+            scored.append((loo, key[0] == 0, -fit[1], key, fit))
+        if not scored:
             raise SystemExit(f"no policy fits budget {b} ({allowed:.0f} tokens)")
-        correct, tokens, (k, t), combo, members = best
+        loo, _, _, key, (correct, tokens, combo, members) = max(scored, key=lambda x: x[:3])
+        k, t = key
+        selection = {"rule": "probe size by leave-one-out dev accuracy (bins refitted per held-out "
+                             "question); ties: no probe, then fewer tokens",
+                     "loo_correct": {f"probe {kk}@T={tt}": x[0] for x in scored for kk, tt in [x[3]]},
+                     "dev_problems": len(dev)}
         cmap = dict(cands)
         bins = []
         for name, lo in (bins_for(k) if k else [("any", 0.0)]):
@@ -162,10 +166,45 @@ def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend:
                               if all(c["accuracy"] > q["accuracy"] for q in pts[:i])]
         policies.append({"budget": b, "probe": k, "temperature": t, "dev_accuracy": round(correct / len(dev), 4),
                          "dev_tokens": round(tokens, 1), "token_budget": round(allowed, 1),
-                         "bins": bins, "frontier": frontier})
+                         "selection": selection, "bins": bins, "frontier": frontier})
         print(f"budget {b:2d} ({allowed:6.1f} tok): probe {k} at T={t}, dev acc {correct}/{len(dev)}, "
               f"tokens {tokens:6.1f}: " + ", ".join(f"{x['name']}->{x['choice']['label']}" for x in bins), flush=True)
     return policies, table
+
+
+def _fit(outcomes: dict[str, dict[str, dict]], k: int, pids: Sequence[str], labels: Sequence[str],
+         allowed: float) -> tuple[int, float, dict, dict] | None:
+    """The choice per bin with the most of ``pids`` right within ``allowed`` mean tokens (ties:
+    fewer tokens): (correct, mean tokens, bin -> (label, correct, tokens), bin -> pids), or None."""
+    names = ["any"] if k == 0 else [name for name, _ in bins_for(k)]
+    members = {name: [pid for pid in pids if k == 0 or _bin(outcomes, pid) == name] for name in names}
+    per_bin = {}
+    for name, ms in members.items():
+        opts = []
+        for label in labels:
+            rows = [outcomes[label][pid] for pid in ms]
+            opts.append((label, sum(r["correct"] for r in rows), sum(r["tokens"] for r in rows)))
+        per_bin[name] = _pareto(opts)
+    best = None
+    for combo in itertools.product(*per_bin.values()):
+        correct = sum(c[1] for c in combo)
+        tokens = sum(c[2] for c in combo) / max(len(pids), 1)
+        if tokens <= allowed and (best is None or (correct, -tokens) > (best[0], -best[1])):
+            best = (correct, tokens, dict(zip(per_bin, combo)), members)
+    return best
+
+
+def _loo_correct(outcomes: dict[str, dict[str, dict]], k: int, pids: Sequence[str], labels: Sequence[str],
+                 allowed: float) -> int:
+    """Held-out questions right when each is answered by the policy fitted on all the others."""
+    right = 0
+    for i, pid in enumerate(pids):
+        fit = _fit(outcomes, k, [*pids[:i], *pids[i + 1:]], labels, allowed)
+        if fit is not None:
+            name = "any" if k == 0 else _bin(outcomes, pid)
+            label = fit[2][name][0]
+            right += int(outcomes[label][pid]["correct"])
+    return right
 
 
 def _bin(outcomes: dict, pid: str) -> str:

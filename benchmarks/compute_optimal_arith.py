@@ -23,9 +23,9 @@ keyed by request and seed: a rerun replays instead of generating):
 3. **Verifier AUC** on the test split's first 8 samples a question: "this sample is correct"
    scored by the learned verifier, by the mean log-probability, and by agreement.
 4. **The table** (``compute_optimal.learn``): per budget B in {1, 2, 4, 8, 16} sample-equivalents
-   (B x the mean tokens of one sampled CoT answer on dev), the probe and the choice per agreement
-   bin with the most dev questions right within the budget; written to the packaged table under
-   the ``math`` domain.
+   (B x the mean tokens of one sampled CoT answer on dev), the probe size chosen by leave-one-out
+   dev accuracy, then the choice per agreement bin with the most dev questions right within the
+   budget; written to the packaged table under the ``math`` domain.
 5. **Test**: ``auto`` (the real strategy, loading that table) at each budget vs the fixed
    strategy picked on dev for that budget and the best fixed strategy within auto's tokens (picked
    with hindsight); the budget at which auto reaches self-consistency@16 and its tokens there;
