@@ -114,7 +114,7 @@ def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend:
         for label, ch in cands:
             table[key][label] = {p.pid: outcome(p, backend, reward, k, t, ch) for p in dev}
     policies = []
-    pids = [p.pid for p in dev]
+    dev_ids = [p.pid for p in dev]
     for b in BUDGETS:
         allowed = b * unit
         # Selection rule (adopted after the first arith run, whose in-sample pick - probe-then-route,
@@ -126,10 +126,10 @@ def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend:
         for key in probes:
             if key[0] > b:
                 continue
-            fit = _fit(table[key], key[0], pids, [label for label, _ in cands], allowed)
+            fit = _fit(table[key], key[0], dev_ids, [label for label, _ in cands], allowed)
             if fit is None:
                 continue
-            loo = _loo_correct(table[key], key[0], pids, [label for label, _ in cands], allowed)
+            loo = _loo_correct(table[key], key[0], dev_ids, [label for label, _ in cands], allowed)
             scored.append((loo, key[0] == 0, -fit[1], key, fit))
         if not scored:
             raise SystemExit(f"no policy fits budget {b} ({allowed:.0f} tokens)")
