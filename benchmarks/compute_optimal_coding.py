@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import compute_optimal as C  # noqa: E402
 import strategies as S  # noqa: E402
+from compute_optimal_arith import Backend as RecordingBackend  # noqa: E402
 from nlrl.bench.minicode import LEVELS as MINICODE_LEVELS  # noqa: E402
 from nlrl.gists import GistStream  # noqa: E402
 from nlrl.strategies import Budget  # noqa: E402
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return load_backend("embedded", n_ctx=4096, n_threads=args.threads)
 
-    backend = S.CachedBackend(CACHE, make_inner, domain="coding")
+    # the sample cache, recording which samples the run reads (their generation time, when first drawn)
+    backend = RecordingBackend(CACHE, make_inner, domain="coding", embed_cache=ROOT / "runs" / "no-embeddings.jsonl")
     command = (f"NLRL_THREADS={args.threads} python benchmarks/compute_optimal.py --dataset minicode "
                f"--per-level {args.per_level} --levels {args.levels} --batch-budgets {args.batch_budgets}")
     phases: dict[str, float] = {}
@@ -258,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
                  "max_tokens": MAX_TOKENS, "seed": SEED, "unit_tokens": unit, "budgets": list(C.BUDGETS),
                  "cache": os.path.relpath(CACHE, ROOT), "cache_hits": backend.hits, "new_samples": backend.misses,
                  "generated_s": round(backend.generated_wall, 1), "phases_s": phases,
+                 "recorded": {k: v for k, v in backend.recorded_cost().items() if k in ("samples_used", "generation_s")},
+                 "recorded_note": "the samples this run reads and the generation seconds they took when first "
+                                  "drawn (in this invocation or an earlier one, or by public_tests.py / "
+                                  "coding_temperature.py): a replay's estimate of a from-scratch run",
                  "wall_s": round(time.perf_counter() - start, 1),
                  "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": args.threads,
                              "note": "2 cores shared with other processes"}},
