@@ -152,14 +152,14 @@ def learn(dev: Sequence[S.Problem], cands: list[tuple[str, co.Choice]], backend:
                                                 round(tok / n_bin, 1) if n_bin else None).to_dict(),
                                     "label": label}})
         frontier = {}
-        for name, ms in members.items():  # not `pids`: that is every dev problem, for the next budget
+        for name, pids in members.items():
             pts = []
             for label, ch in cands:
-                if ms:
-                    rows = [table[(k, t)][label][pid] for pid in ms]
+                if pids:
+                    rows = [table[(k, t)][label][pid] for pid in pids]
                     pts.append({**co.Choice(ch.strategy, ch.n, ch.options,
-                                            round(sum(r["correct"] for r in rows) / len(ms), 4),
-                                            round(sum(r["tokens"] for r in rows) / len(ms), 1)).to_dict(),
+                                            round(sum(r["correct"] for r in rows) / len(pids), 4),
+                                            round(sum(r["tokens"] for r in rows) / len(pids), 1)).to_dict(),
                                 "label": label})
             # only choices no cheaper one matches: all the allocator can use
             pts.sort(key=lambda c: (c["tokens"], -c["accuracy"]))
