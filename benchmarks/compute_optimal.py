@@ -3,6 +3,7 @@
     python benchmarks/compute_optimal.py            # after benchmarks/strategies.py
     python benchmarks/compute_optimal.py --dataset math-l1
     python benchmarks/compute_optimal.py --dataset arith  # benchmarks/compute_optimal_arith.py
+    python benchmarks/compute_optimal.py --dataset minicode  # benchmarks/compute_optimal_coding.py
 
 Snell et al. (2024) pick, per difficulty bin and budget, the test-time strategy that does best
 on held-out questions. Here:
@@ -223,13 +224,17 @@ def _pareto(opts: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="csqa", choices=["math-l1", "csqa", "arith"])
+    ap.add_argument("--dataset", default="csqa", choices=["math-l1", "csqa", "arith", "minicode"])
     ap.add_argument("--threads", type=int, default=None)
     args, rest = ap.parse_known_args(argv)
     if args.dataset == "arith":  # the graded set and the learned verifier: its own module
         import compute_optimal_arith
 
         return compute_optimal_arith.main(list(argv if argv is not None else sys.argv[1:]))
+    if args.dataset == "minicode":  # the graded coding set, public-test filtering: its own module
+        import compute_optimal_coding
+
+        return compute_optimal_coding.main(list(argv if argv is not None else sys.argv[1:]))
     if rest:
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
     start = time.perf_counter()

@@ -27,6 +27,7 @@ Accuracies carry 95% Wilson intervals.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -99,8 +100,16 @@ def load_problems(dataset: str, count: int) -> list[Problem]:
 def is_correct(problem: Problem, answer: str | None) -> bool:
     if answer is None:
         return False
+    if problem.domain == "coding":  # the program, graded on the reference's (hidden) tests
+        return _code_correct(answer, json.dumps(problem.reference, sort_keys=True))
     checker = get_verifier("math" if problem.domain == "math" else "choice")
     return checker.check(f"Final Answer: {answer}", problem.reference).correct
+
+
+@functools.lru_cache(maxsize=None)
+def _code_correct(program: str, reference: str) -> bool:
+    # Memoised: a table search grades the same program many times; its verdict cannot change.
+    return get_verifier("code").check(program, json.loads(reference)).correct
 
 
 # ---- a disk cache of seeded samples ---------------------------------------------------------

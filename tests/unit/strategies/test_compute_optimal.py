@@ -7,6 +7,7 @@ import pytest
 from nlrl import ConfigError, Pipeline, ScriptedBackend, UnknownNameError
 from nlrl.strategies import STRATEGIES, Budget, get_strategy
 from nlrl.strategies.compute_optimal import Auto, Choice, ComputeOptimalTable, allocate, solve_batch
+from nlrl.tasks.task import Task
 
 from helpers.strategies import math_task
 
@@ -94,6 +95,40 @@ def test_packaged_table_loads():
     t = ComputeOptimalTable.load()
     assert t.policy("coding", 16).budget <= 16
     assert isinstance(get_strategy("auto"), Auto)
+
+
+CODING_Q = ("Write a function `add_two(x)` that returns x plus 2.\nYour code should pass these tests:\n"
+            "assert add_two(1) == 3\nassert add_two(5) == 7")
+RIGHT = "```python\ndef add_two(x):\n    return x + 2\n```\n"
+WRONG = ["```python\ndef add_two(x):\n    return x %s\n```\n" % e for e in ("+ 3", "* 2", "- 2")]
+
+
+def test_packaged_table_has_a_learned_coding_domain():
+    spec = ComputeOptimalTable.load().data["domains"]["coding"]
+    assert spec["learned"] is True and spec["dataset"].startswith("minicode (dev split")
+    assert spec["dev_problems"] > 0 and spec["unit_tokens"] > 0
+    assert [p["budget"] for p in spec["policies"]] == [1, 2, 4, 8, 16]
+    for p in spec["policies"]:
+        assert p["selection"]["dev_problems"] == spec["dev_problems"]
+        assert p["dev_tokens"] <= p["token_budget"]
+        assert sum(b["dev_problems"] for b in p["bins"]) == spec["dev_problems"]
+
+
+@pytest.mark.parametrize("budget", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("outputs", [[RIGHT], [RIGHT, *WRONG]], ids=["agreeing", "all-different"])
+def test_auto_routes_a_coding_task_by_the_packaged_coding_policy(budget, outputs):
+    policy = ComputeOptimalTable.load().policy("coding", budget)
+    b = ScriptedBackend(lambda prompt, i: outputs[i % len(outputs)])
+    res = Auto()(Task.build(CODING_Q, domain="coding"), b, budget=Budget(n=budget, seed=0))
+    if policy.probe:  # the probe's k programs: all the same, or k different ones
+        name, choice = policy.bin_of(1.0 if len(outputs) == 1 else 1 / min(policy.probe, len(outputs)))
+    else:
+        name, choice = policy.bins[0][1:]
+    chosen = res.extra["chosen"]
+    assert (chosen["strategy"], chosen["n"], chosen["bin"], chosen["probe"]) == (
+        choice.strategy, choice.n, name, policy.probe)
+    if len(outputs) == 1 or choice.strategy == "public-tests":  # only the right program passes the shown asserts
+        assert "return x + 2" in res.answer
 
 
 def test_malformed_table(tmp_path):
