@@ -371,19 +371,7 @@ def plot(out: dict, fixed: dict, path: Path) -> None:
         cs = sorted(cs, key=lambda c: c["test"]["tokens"])
         ax.plot([max(c["test"]["tokens"], 1) for c in cs], [c["test"]["accuracy"] for c in cs],
                 "--" if fam_name.startswith("oracle") else "-", marker=".", alpha=0.45, label=fam_name)
-    xs = [max(a["test"]["tokens"], 1) for a in out["auto"]]
-    ys = [a["test"]["accuracy"] for a in out["auto"]]
-    lo = [a["test"]["accuracy"] - a["test"]["ci95"][0] for a in out["auto"]]
-    hi = [a["test"]["ci95"][1] - a["test"]["accuracy"] for a in out["auto"]]
-    ax.errorbar(xs, ys, yerr=[lo, hi], fmt="-o", color="black", lw=2.2, capsize=3, label="auto (learned on dev)")
-    spots: dict[tuple[float, float], list[str]] = {}
-    for a, x, y in zip(out["auto"], xs, ys):
-        spots.setdefault((x, y), []).append(str(a["budget"]))
-    for (x, y), names in spots.items():
-        ax.annotate("B=" + ",".join(names), (x, y), fontsize=7, xytext=(4, -10), textcoords="offset points")
-    if out["batch"]:
-        ax.plot([max(b["test"]["tokens"], 1) for b in out["batch"]], [b["test"]["accuracy"] for b in out["batch"]],
-                "s", color="red", label="batch allocator (global budget)")
+    draw_auto(ax, out)
     if S.CHANCE.get(out["meta"]["dataset"]):
         ax.axhline(S.CHANCE[out["meta"]["dataset"]], ls=":", color="grey", lw=1, label="chance")
     ax.set_xscale("log")
@@ -396,6 +384,24 @@ def plot(out: dict, fixed: dict, path: Path) -> None:
     ax.legend(fontsize=6.5, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def draw_auto(ax: Any, out: dict) -> None:
+    """``auto``'s test accuracy per budget (Wilson error bars, budgets annotated) and the batch
+    allocator's points, on a tokens-vs-accuracy axis (every compute-optimal plot has them)."""
+    xs = [max(a["test"]["tokens"], 1) for a in out["auto"]]
+    ys = [a["test"]["accuracy"] for a in out["auto"]]
+    lo = [a["test"]["accuracy"] - a["test"]["ci95"][0] for a in out["auto"]]
+    hi = [a["test"]["ci95"][1] - a["test"]["accuracy"] for a in out["auto"]]
+    ax.errorbar(xs, ys, yerr=[lo, hi], fmt="-o", color="black", lw=2, capsize=3, label="auto (table learned on dev)")
+    spots: dict[tuple[float, float], list[str]] = {}
+    for a, x, y in zip(out["auto"], xs, ys):
+        spots.setdefault((x, y), []).append(str(a["budget"]))
+    for (x, y), names in spots.items():
+        ax.annotate("auto B=" + ",".join(names), (x, y), fontsize=7, xytext=(6, -12), textcoords="offset points")
+    if out["batch"]:
+        ax.plot([max(b["test"]["tokens"], 1) for b in out["batch"]], [b["test"]["accuracy"] for b in out["batch"]],
+                "s", color="red", label="batch allocator (global budget)")
 
 
 if __name__ == "__main__":

@@ -666,19 +666,7 @@ def plot(out: dict, path: Path) -> None:
     for fam, pts in fams.items():
         pts = sorted(pts, key=lambda t: t["tokens"])
         ax.plot([max(t["tokens"], 1) for t in pts], [t["accuracy"] for t in pts], "-", marker=".", alpha=0.6, label=fam)
-    xs = [max(a["test"]["tokens"], 1) for a in out["auto"]]
-    ys = [a["test"]["accuracy"] for a in out["auto"]]
-    lo = [a["test"]["accuracy"] - a["test"]["ci95"][0] for a in out["auto"]]
-    hi = [a["test"]["ci95"][1] - a["test"]["accuracy"] for a in out["auto"]]
-    ax.errorbar(xs, ys, yerr=[lo, hi], fmt="-o", color="black", lw=2, capsize=3, label="auto (table learned on dev)")
-    spots: dict[tuple[float, float], list[str]] = {}
-    for a, x, y in zip(out["auto"], xs, ys):
-        spots.setdefault((x, y), []).append(str(a["budget"]))
-    for (x, y), names in spots.items():
-        ax.annotate("auto B=" + ",".join(names), (x, y), fontsize=7, xytext=(6, -12), textcoords="offset points")
-    if out["batch"]:
-        ax.plot([max(b["test"]["tokens"], 1) for b in out["batch"]], [b["test"]["accuracy"] for b in out["batch"]],
-                "s", color="red", label="batch allocator (global budget)")
+    C.draw_auto(ax, out)
     ax.set_xscale("log")
     ax.set_xlabel("generated tokens per question, test split (mean, log scale)")
     ax.set_ylabel("test accuracy")
