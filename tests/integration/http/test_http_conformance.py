@@ -185,13 +185,19 @@ def test_matrix(target, endpoint, n, stream, strategy, findings):
     # every other strategy streams its samples when asked to.
     streamed = any(b.get("stream", False) for b in transport.bodies)
     assert streamed == (stream and strategy not in NEVER_STREAMED)
-    if streamed:
+    # The embedded base model may end a chat turn at once (it has no chat training; whether the
+    # first sampled token is the end of turn depends on the CPU kernels' rounding): an empty reply
+    # streams nothing, so gists are asserted only where some text was generated.
+    generated = any(c.text for call in calls for g in call["gens"] for c in g.completions)
+    if streamed and generated:
         assert gists, "no gist arrived"
         assert gists[0][0] < calls[-1]["end"], "the first gist came after generation ended"
         assert any(c["events"] for c in calls)
+    elif streamed:
+        assert endpoint == "chat" and target.name != "conformance", "only a model's chat turn may be empty"
     else:
         assert not any(c["events"] for c in calls)
     findings.cells.append({"server": target.name, "strategy": strategy, "stream": stream, "n": n,
                            "endpoint": endpoint, "http_requests": len(transport.bodies),
-                           "generate_calls": len(calls), "streamed": streamed,
+                           "generate_calls": len(calls), "streamed": streamed, "generated": generated,
                            "seconds": round(time.perf_counter() - t0, 2)})
