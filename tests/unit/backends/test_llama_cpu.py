@@ -16,8 +16,13 @@ from nlrl.backends import _llama_cpu  # noqa: E402
 def test_guard_turns_extra_buffer_types_off_exactly_on_amx_builds(monkeypatch):
     from llama_cpp import llama_cpp as lib
 
+    def defaults():  # llama.cpp's defaults (an earlier test in the session may have guarded the real one)
+        params = lib.llama_model_params()
+        params.use_extra_bufts = True
+        return params
+
     monkeypatch.setattr(_llama_cpu, "_guarded", False)
-    monkeypatch.setattr(lib, "llama_model_default_params", lib.llama_model_default_params)
+    monkeypatch.setattr(lib, "llama_model_default_params", defaults)
     for amx in (False, True):
         monkeypatch.setattr(_llama_cpu, "has_amx", lambda amx=amx: amx)
         active = _llama_cpu.guard()
