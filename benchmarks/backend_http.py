@@ -74,7 +74,7 @@ class Server:
 
     def start(self, timeout_s: float = 120) -> float:
         t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", default_model_path(),
+        cmd = [sys.executable, "-m", "nlrl.backends.llama_server", "--model", default_model_path(),
                "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(self.port),
                "--n_ctx", "2048", "--n_threads", str(self.threads),
                "--n_threads_batch", str(self.threads), "--verbose", "False",

@@ -30,6 +30,7 @@ from pathlib import Path
 from llama_cpp import Llama
 
 from nlrl import Pipeline, SamplingParams
+from nlrl.backends._llama_cpu import guard as guard_cpu_buffers
 from nlrl.backends.llama import LlamaCppBackend, default_model_path
 from nlrl.tasks.prompts import build_prompt
 
@@ -41,6 +42,7 @@ RESULTS = Path(__file__).parent / "results" / "core.json"
 def decode_overhead(reps: int, max_tokens: int, threads: int) -> dict:
     prompt = build_prompt(QUESTION, "math").text
     stop = ["Question:"]
+    guard_cpu_buffers()  # the raw library too: AMX builds crash on the Gemma GGUF without it
     raw = Llama(model_path=default_model_path(), n_ctx=2048, n_threads=threads,
                 n_threads_batch=threads, verbose=False)
     backend = LlamaCppBackend(n_ctx=2048, n_threads=threads)

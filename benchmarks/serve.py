@@ -396,7 +396,7 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="nlrl-serve-bench-"))
     load0 = os.getloadavg()
     up_port, nl_port = free_port(), free_port()
-    upstream = Proc("llama-server", [sys.executable, "-m", "llama_cpp.server", "--model", default_model_path(),
+    upstream = Proc("llama-server", [sys.executable, "-m", "nlrl.backends.llama_server", "--model", default_model_path(),
                                      "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(up_port),
                                      "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1",
                                      "--verbose", "False", "--interrupt_requests", "False"],

@@ -1,6 +1,6 @@
 """Start and stop the OpenAI-compatible servers of the HTTP conformance matrix.
 
-* llama-cpp-python's server (``python -m llama_cpp.server``) with the embedded GGUF;
+* llama-cpp-python's server (``python -m llama_cpp.server``, through ``nlrl.backends.llama_server``) with the embedded GGUF;
 * the conformance server (``conformance_server.py``, FastAPI, native interleaved ``n``);
 * the LiteLLM proxy (``litellm[proxy]``) routing one model name to several upstream servers.
   LiteLLM pins much of its stack (pydantic, openai, fastapi, ...), so it never goes into the

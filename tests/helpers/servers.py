@@ -105,7 +105,7 @@ def start_llama_server(log_dir: Path, *, port: int | None = None, threads: int =
 
     port = port or free_port()
     log = log_dir / f"llama-server-{port}.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", default_model_path(),
+    cmd = [sys.executable, "-m", "nlrl.backends.llama_server", "--model", default_model_path(),
            "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port),
            "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
            "--verbose", "False", "--interrupt_requests", str(interrupt)]

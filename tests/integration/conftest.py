@@ -1,5 +1,5 @@
 """Real OpenAI-compatible servers for the integration tests: llama-cpp-python's own server
-(``python -m llama_cpp.server``) on free loopback ports, serving the embedded GGUF (started by
+(``python -m llama_cpp.server``, through ``nlrl.backends.llama_server``) on free loopback ports, serving the embedded GGUF (started by
 ``tests/helpers/servers.py``). Started once per test session, stopped (and waited for) at its end.
 """
 

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 from .._exceptions import ConfigError, ModelLoadError, PromptError
 from ._completion import CompletionBuilder
+from ._llama_cpu import guard as guard_cpu_buffers
 from ._llama_batch import PROMPT_CHUNK, BatchedSampler, reusable_prefix, token_logprob
 from .base import (
     Backend,
@@ -156,6 +157,7 @@ class LlamaCppBackend(Backend):
             raise ModelLoadError("llama-cpp-python is not installed: pip install llama-cpp-python",
                                  provider=self.name) from exc
         route_llama_log()
+        guard_cpu_buffers()  # before the first model loads: AMX builds crash otherwise
         threads = n_threads or default_threads()
         try:
             self._llm = Llama(

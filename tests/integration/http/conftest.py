@@ -60,7 +60,7 @@ def llama_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     server = start_llama(tmp_path_factory.mktemp("llama-default"), interrupt=True)
     yield Target("llama-cpp-python", server.url, {"completions": MODEL_ALIAS, "chat": MODEL_ALIAS},
                  info={"server": f"llama-cpp-python {llama_cpp.__version__} "
-                                 "(python -m llama_cpp.server, default settings)"})
+                                 "(python -m llama_cpp.server via nlrl.backends.llama_server, default settings)"})
     server.stop()
 
 
