@@ -261,7 +261,7 @@ class LearningRun:
 
     def _settings_match(self, saved: dict[str, Any], mine: dict[str, Any], key: str) -> bool:
         if key in ("hints", "restate", "select_epoch"):  # unset and the environment's default are one
-            return self.options[key] == (self.config.resolved(self.env)[key] if saved.get(key) is None
+            return self.options[key] == (LearnConfig().resolved(self.env)[key] if saved.get(key) is None
                                          else bool(saved[key]))
         return saved.get(key) == mine.get(key)
 
