@@ -46,14 +46,21 @@ SECTIONS: dict[str, dict[str, Any]] = {
     # fallback draws. Small batches: a maze cell's move must be learned exactly (one wrong cell
     # is a loop), and the action token's loss lags the target's mean loss (in the U-maze, 16
     # steps of batch 4 left one cell's first word at 1.4 nats with 0.24 per token overall).
+    # Cells that look alike (the U-maze's (2, 1) and (2, 3), double-T's mirror halves) are told
+    # apart by three maze defaults, named here: the prompt says the goal's direction in words
+    # (hints), the target's thought restates the position before the move (restate: longer
+    # targets, hence max_tokens 32), and each try keeps the epoch whose greedy moves match the
+    # training targets best (select_epoch), so more epochs cost decoding time but never a worse pick.
     "maze_double_t": {"env": "maze:double_t", "iterations": 3, "games": 25, "states": 26, "policy_rollouts": 1,
-                      "random_rollouts": 512, "rollout_moves": 60, "epochs": 4, "lr": 2e-3, "batch_size": 2,
-                      "max_tokens": 20, "retries": 0, "value_targets": False,
-                      "validation_games": 25, "retry_lr_factor": 0.25},
+                      "random_rollouts": 512, "rollout_moves": 60, "epochs": 6, "lr": 2e-3, "batch_size": 2,
+                      "max_tokens": 32, "retries": 0, "value_targets": False,
+                      "validation_games": 25, "retry_lr_factor": 0.25,
+                      "hints": True, "restate": True, "select_epoch": True},
     "maze_umaze": {"env": "maze:umaze", "iterations": 3, "games": 6, "states": 6, "policy_rollouts": 1,
-                   "random_rollouts": 64, "rollout_moves": 12, "epochs": 10, "lr": 2e-3, "batch_size": 1,
-                   "max_tokens": 20, "retries": 0, "value_targets": False,
-                   "validation_games": 6, "retry_lr_factor": 0.25},
+                   "random_rollouts": 64, "rollout_moves": 12, "epochs": 15, "lr": 2e-3, "batch_size": 1,
+                   "max_tokens": 32, "retries": 0, "value_targets": False,
+                   "validation_games": 6, "retry_lr_factor": 0.25,
+                   "hints": True, "restate": True, "select_epoch": True},
 }
 
 
@@ -65,6 +72,10 @@ def command(name: str, spec: dict[str, Any], work: Path) -> list[str]:
         if key in spec:  # the gate's settings: absent in sections measured before it existed
             args += ["--" + key.replace("_", "-"), str(spec[key])]
     args.append("--value-targets" if spec.get("value_targets", True) else "--no-value-targets")
+    for key in ("hints", "restate", "select_epoch"):  # absent: the environment's default
+        if key in spec:
+            flag = key.replace("_", "-")
+            args.append(f"--{flag}" if spec[key] else f"--no-{flag}")
     return args
 
 
@@ -80,6 +91,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                        train_loss_after=r["train"]["loss_after"], train_examples=r["train"]["examples"],
                        train_s=r["train"]["train_s"], s_per_example=r["train"]["s_per_example"],
                        evaluate_s=r["evaluate_s"], wall_s=r["wall_s"])
+            if "selected_epoch" in r["train"]:  # epoch selection on the targets' greedy moves
+                row.update(epoch_scores=r["train"]["epoch_scores"], selected_epoch=r["train"]["selected_epoch"])
             if "fallback_rollouts" in r:  # current-policy rollouts left out (the model fell back in them)
                 row["fallback_rollouts"] = r["fallback_rollouts"]
         if "validation" in r:
@@ -90,7 +103,9 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
                                       "rejected_because": t.get("rejected_because"),
                                       "validation": {k: t["validation"][k] for k in ("score", "fallbacks", "moves")}
                                       if "validation" in t else None,
-                                      "loss_after": t["train"]["loss_after"]} for t in r["gate"]["tries"]]}
+                                      "loss_after": t["train"]["loss_after"],
+                                      **{k: t["train"][k] for k in ("epoch_scores", "selected_epoch")
+                                         if k in t["train"]}} for t in r["gate"]["tries"]]}
         rows.append(row)
     return {"env": result["env"], "layout": result.get("layout"), "episodes": result["episodes"],
             "baselines": {k: {kk: v[kk] for kk in (*keys, "ci95") if kk in v} for k, v in result["baselines"].items()},

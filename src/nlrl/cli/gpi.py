@@ -68,6 +68,9 @@ def gpi(
     learn_estimator: str = typer.Option("mc", "--learn-estimator", help="--learn: mc (rollouts) or td (one step, then the model's V^L)."),
     validation_games: int = typer.Option(30, "--validation-games", help="--learn: episodes (seeds disjoint from the measured ones) that gate each trained adapter; 0: no gate."),
     retry_lr_factor: float = typer.Option(0.25, "--retry-lr-factor", help="--learn: a rejected adapter is retrained once from the kept one at lr times this."),
+    hints: Optional[bool] = typer.Option(None, "--hints/--no-hints", help="--learn: the policy prompt adds state facts in words (a maze goal's direction); default: on for mazes."),
+    restate: Optional[bool] = typer.Option(None, "--restate/--no-restate", help="--learn: the policy target's thought restates the position before the move; default: on for mazes."),
+    select_epoch: Optional[bool] = typer.Option(None, "--select-epoch/--no-select-epoch", help="--learn: keep the epoch whose greedy moves match the targets best, not the last; default: on for mazes."),
 ) -> None:
     """Run language GPI and write OUT/results.json and OUT/gpi.png."""
     from ..backends import SamplingParams
@@ -92,7 +95,8 @@ def gpi(
     if learn:
         _learn(env, iterations, out, n_episodes, rollouts, opponent, states, policy_rollouts, random_rollouts,
                rollout_moves, value_targets, epochs, lr, rank, max_tokens, retries, seed, model, backend,
-               threads, device, say, learn_estimator, batch_size, validation_games, retry_lr_factor)
+               threads, device, say, learn_estimator, batch_size, validation_games, retry_lr_factor,
+               hints=hints, restate=restate, select_epoch=select_epoch)
         return
     dataset = env[len("dataset:"):] if env.startswith("dataset:") else None
     if dataset is not None:
@@ -139,7 +143,9 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
            states: int, policy_rollouts: int, random_rollouts: int, rollout_moves: int, value_targets: bool,
            epochs: int, lr: float, rank: int, max_tokens: int, retries: int, seed: int, model: Optional[str],
            backend: Optional[str], threads: Optional[int], device: str, say: Any, estimator: str = "mc",
-           batch_size: int = 8, validation_games: int = 30, retry_lr_factor: float = 0.25) -> None:
+           batch_size: int = 8, validation_games: int = 30, retry_lr_factor: float = 0.25,
+           hints: Optional[bool] = None, restate: Optional[bool] = None,
+           select_epoch: Optional[bool] = None) -> None:
     """``--learn``: evaluate -> improve -> distil through the hf backend, in a resumable run dir."""
 
     from ..gpi.envs import make_env
@@ -158,7 +164,8 @@ def _learn(env: str, iterations: int, out: Path, episodes: Optional[int], rollou
                          rollout_moves=rollout_moves, value_targets=value_targets, epochs=epochs, lr=lr,
                          rank=rank, max_tokens=max_tokens, retries=retries, seed=seed, estimator=estimator,
                          batch_size=batch_size, validation_games=validation_games,
-                         retry_lr_factor=retry_lr_factor)
+                         retry_lr_factor=retry_lr_factor, hints=hints, restate=restate,
+                         select_epoch=select_epoch)
     out.mkdir(parents=True, exist_ok=True)
     try:
         import torch

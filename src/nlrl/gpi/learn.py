@@ -78,6 +78,10 @@ class LearnConfig:
     seed: int = 0
     validation_games: int = 30    # the gate's episodes (seeds disjoint from the measured ones); 0: no gate
     retry_lr_factor: float = 0.25  # a rejected try is retried once from the kept adapter at lr * this
+    # None: the environment's default (TextEnv.learn_defaults: on for mazes, off for tictactoe)
+    hints: bool | None = None         # the learn_policy prompt adds env.prompt_context (a maze goal's direction)
+    restate: bool | None = None       # the policy target's thought starts with env.position_words(state)
+    select_epoch: bool | None = None  # keep the epoch whose greedy moves match the policy targets best
 
     def __post_init__(self) -> None:
         for name in ("games", "rollouts", "states", "rollout_moves", "epochs", "rank", "batch_size", "max_tokens"):
@@ -101,6 +105,14 @@ class LearnConfig:
             raise ConfigError(f"learning setting validation_games must be an integer >= 0, got {v!r}")
         if not (isinstance(self.retry_lr_factor, (int, float)) and 0 < self.retry_lr_factor <= 1):
             raise ConfigError(f"learning setting retry_lr_factor must be in (0, 1], got {self.retry_lr_factor!r}")
+        for name in ("hints", "restate", "select_epoch"):
+            if getattr(self, name) not in (None, True, False):
+                raise ConfigError(f"learning setting {name} must be true, false or unset, got {getattr(self, name)!r}")
+
+    def resolved(self, env: TextEnv) -> dict[str, bool]:
+        """``hints``, ``restate`` and ``select_epoch`` with the environment's defaults filled in."""
+        return {k: bool(env.learn_defaults.get(k, False)) if getattr(self, k) is None else bool(getattr(self, k))
+                for k in ("hints", "restate", "select_epoch")}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,6 +250,7 @@ class LearningRun:
         self.ledger = Ledger()
         self.distiller: Distiller | None = None
         self.dataset: dict[tuple[str, str], dict[str, Any]] = {}
+        self.options = self.config.resolved(env)
 
     # ---- the run directory ----------------------------------------------------------------------
 
@@ -246,12 +259,18 @@ class LearningRun:
                 "opponent": getattr(self.env, "opponent", None), "model": getattr(self.backend, "model_name", "?"),
                 **self.config.to_dict()}
 
+    def _settings_match(self, saved: dict[str, Any], mine: dict[str, Any], key: str) -> bool:
+        if key in ("hints", "restate", "select_epoch"):  # unset and the environment's default are one
+            return self.options[key] == (LearnConfig().resolved(self.env)[key] if saved.get(key) is None
+                                         else bool(saved[key]))
+        return saved.get(key) == mine.get(key)
+
     def _check_settings(self) -> None:
         path = self.out / "config.json"
         mine = self._settings()
         if path.is_file():
             saved = json.loads(path.read_text(encoding="utf-8"))
-            diff = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+            diff = sorted(k for k in set(saved) | set(mine) if not self._settings_match(saved, mine, k))
             if diff:
                 raise ConfigError(f"{self.out} holds a run with other settings ({', '.join(diff)}); "
                                   "use another --out or the same settings to resume it")
@@ -291,7 +310,8 @@ class LearningRun:
     def _policy(self, iteration: int) -> LanguagePolicy:
         caller = JsonCaller(self.backend, ledger=self.ledger, retries=self.config.retries, temperature=0.0,
                             max_tokens=self.config.max_tokens, seed=self.config.seed * 1000 + iteration)
-        return LanguagePolicy(caller, self.env, prompts=self.prompts, kind="learn_policy", legal_only=True)
+        return LanguagePolicy(caller, self.env, prompts=self.prompts, kind="learn_policy", legal_only=True,
+                              hints=self.options["hints"])
 
     def _value(self, state: Hashable) -> Evaluation:
         """V^L(s) from the current model (the ``learn_value`` prompt), for the TD variant."""
@@ -349,13 +369,36 @@ class LearningRun:
         desc = self.env.describe(report.state)
         rows = [{"kind": "policy", "key": key, "iteration": iteration, "source": "rollouts",
                  "prompt": policy.prompt(report.state) + THOUGHT_PREFIX,
-                 "target": json_target(thought=report.reasoning, action=report.best)}]
+                 "target": json_target(thought=self._thought(report), action=report.best)}]
         if self.config.value_targets:
             rows.append({"kind": "value", "key": key, "iteration": iteration, "source": report.value.source,
                          "prompt": self.prompts.render("learn_value", state=desc) + THOUGHT_PREFIX,
                          "target": json_target(thought=report.value.thought,
                                                final_evaluation=report.value.final)})
         return rows
+
+    def _thought(self, report: StateReport) -> str:
+        """The policy target's chain of thought: the reasoning, after the restated position
+        (``restate``) so that what tells look-alike states apart sits next to the decision."""
+        where = self.env.position_words(report.state) if self.options["restate"] else ""
+        return f"{where}: {report.reasoning}" if where else report.reasoning
+
+    def decision_accuracy(self, iteration: int) -> float:
+        """The fraction of the data set's policy targets whose state the model, greedily, answers
+        with the target's action (its own parsed legal answer; a fallback counts as wrong). This
+        is fit to the training targets, not to any measured episode (epoch selection)."""
+        rows = [r for (kind, _), r in self.dataset.items() if kind == "policy"]
+        if not rows:
+            return 0.0
+        policy = self._policy(iteration)  # a fresh one: nothing remembered from other weights
+        rng = random.Random(0)
+        right = 0
+        for r in rows:
+            state = self.env.state_from_json(json.loads(r["key"]))
+            want = json.loads(THOUGHT_PREFIX + r["target"])["action"]
+            d = policy.act(self.env, state, rng)
+            right += d.source == "model" and d.action == want
+        return right / len(rows)
 
     def _target_tokens(self, rows: list[dict[str, Any]]) -> list[int]:
         """Tokens each target takes after its prompt (what greedy decoding must produce)."""
@@ -469,7 +512,8 @@ class LearningRun:
         loss_before = distiller.loss(new_ex)
         self._say(f"iteration {it} try {n}: training on {len(all_ex)} targets ({len(new_ex)} new; "
                   f"loss on new {loss_before:.3f}; lr {lr:g}; from {start})")
-        fit = distiller.fit(all_ex, progress=self._say)
+        select = (lambda: self.decision_accuracy(it)) if self.options["select_epoch"] else None
+        fit = distiller.fit(all_ex, progress=self._say, select=select)
         loss_after = distiller.loss(new_ex)
         by_kind = {kind: round(distiller.loss([e for e in new_ex if e.kind == kind]), 4)
                    for kind in sorted({e.kind for e in new_ex})}

@@ -80,11 +80,13 @@ class LanguagePolicy:
     ``legal_only`` is the legal-move mask: an answer whose action is not legal in the state is a
     parse failure too (retried, then the counted fallback), so an illegal move is never played.
     ``kind`` names the prompt template (``"learn_policy"`` is the short one a trained model reads).
+    ``hints`` adds the environment's :meth:`~nlrl.gpi.envs.base.TextEnv.prompt_context` (facts
+    about the state, e.g. a maze goal's direction) for templates that use them.
     """
 
     def __init__(self, caller: JsonCaller, env: TextEnv, *, prompts: PromptSet | None = None,
                  memoize: bool = True, max_tokens: int | None = None, kind: str = "policy",
-                 legal_only: bool = False) -> None:
+                 legal_only: bool = False, hints: bool = False) -> None:
         self.caller = caller
         self.env = env
         self.kind = kind
@@ -92,6 +94,7 @@ class LanguagePolicy:
         self.memoize = memoize
         self.max_tokens = max_tokens
         self.legal_only = legal_only
+        self.hints = hints
         self._memo: dict[str, PolicyDecision] = {}
         self.failures: list[dict[str, Any]] = []
 
@@ -100,8 +103,9 @@ class LanguagePolicy:
         self._memo.clear()
 
     def prompt(self, state: Hashable) -> str:
+        extra = self.env.prompt_context(state) if self.hints else {}
         return self.prompts.render(self.kind, state=self.env.describe(state),
-                                   legal=self.env.legal_actions(state))
+                                   legal=self.env.legal_actions(state), **extra)
 
     def _validate(self, value: dict[str, Any]) -> dict[str, Any]:
         action = self.env.normalize_action(value["action"])

@@ -200,8 +200,24 @@ class Distiller:
                 total, count = total + float(loss), count + n
         return total / max(count, 1)
 
-    def fit(self, examples: Sequence[Example], *, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-        """``epochs`` passes over ``examples`` (shuffled); returns the losses and the time taken."""
+    def _trainable_state(self) -> dict[str, Any]:
+        return {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        with self._torch.no_grad():
+            for n, p in self.model.named_parameters():
+                if n in state:
+                    p.copy_(state[n])
+
+    def fit(self, examples: Sequence[Example], *, progress: Callable[[str], None] | None = None,
+            select: Callable[[], float] | None = None) -> dict[str, Any]:
+        """``epochs`` passes over ``examples`` (shuffled); returns the losses and the time taken.
+
+        ``select`` (epoch selection): called after each epoch with the model in eval mode, it
+        scores the weights (e.g. the fraction of training states whose greedy move is the
+        target's); the best-scoring epoch's weights are kept (ties: the lower epoch loss, then
+        the earlier epoch), not the last. The scores are in ``epoch_scores``, the choice in
+        ``selected_epoch`` (1-based)."""
         if not examples:
             raise ConfigError("nothing to train on: no examples")
         say = progress or (lambda _m: None)
@@ -209,6 +225,8 @@ class Distiller:
         rng = random.Random(self.seed)
         order = list(examples)
         steps, curve = 0, []
+        scores: list[float] = []
+        best: tuple[tuple[float, float], int, dict[str, Any]] | None = None
         self.model.train()
         try:
             for epoch in range(self.epochs):
@@ -221,14 +239,28 @@ class Distiller:
                     self._opt.zero_grad(set_to_none=True)
                     epoch_loss, epoch_tokens, steps = epoch_loss + float(loss.detach()), epoch_tokens + n, steps + 1
                 curve.append(round(epoch_loss / max(epoch_tokens, 1), 4))
-                say(f"  epoch {epoch + 1}/{self.epochs}: loss {curve[-1]} ({len(order)} examples, "
+                note = ""
+                if select is not None:
+                    self.model.eval()
+                    scores.append(round(float(select()), 4))
+                    self.model.train()
+                    key = (scores[-1], -curve[-1])
+                    if best is None or key > best[0]:
+                        best = (key, epoch + 1, self._trainable_state())
+                    note = f", selection score {scores[-1]}"
+                say(f"  epoch {epoch + 1}/{self.epochs}: loss {curve[-1]}{note} ({len(order)} examples, "
                     f"{time.perf_counter() - started:.0f}s)")
         finally:
             self.model.eval()
+        selected = {}
+        if best is not None:
+            self._restore(best[2])
+            selected = {"epoch_scores": scores, "selected_epoch": best[1]}
+            say(f"  kept epoch {best[1]} (selection score {best[0][0]}, loss {-best[0][1]})")
         if not all(math.isfinite(x) for x in curve):
             raise ConfigError(f"training diverged (epoch losses {curve}); lower the learning rate")
         return {"examples": len(order), "epochs": self.epochs, "steps": steps, "epoch_loss": curve,
-                "train_s": round(time.perf_counter() - started, 2),
+                **selected, "train_s": round(time.perf_counter() - started, 2),
                 "s_per_example": round((time.perf_counter() - started) / (len(order) * self.epochs), 3)}
 
     def save(self, path: str | Path) -> Path:

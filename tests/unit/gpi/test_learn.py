@@ -380,3 +380,89 @@ def test_policy_rollouts_count_only_the_policys_own_moves():
     # without random rollouts the fallen-back ones are all there is: kept
     alone = RolloutEvaluator(maze, policy_rollouts=2, random_rollouts=0, max_moves=12)
     assert all(len(a.returns["policy"]) == 2 for a in alone.evaluate(far, _FallsBack(), random.Random(0)).actions)
+
+
+# ---- telling look-alike maze cells apart: hints, restated positions, epoch selection ------------------
+
+
+def _selecting_fit(backend, scores):
+    """Fit with scripted selection scores; returns the fit and the target loss seen at each epoch."""
+    examples = [Example(f"Board {i}: " + '{"thought": "', json_target(thought=f"{i} wins", action=str(i)))
+                for i in range(1, 5)]
+    d = Distiller(backend, rank=4, lr=1e-2, epochs=len(scores), batch_size=4)
+    seen, queue = [], list(scores)
+
+    def select():
+        assert not d.model.training  # scored as the policy plays: eval mode
+        seen.append(d.loss(examples))
+        return queue.pop(0)
+
+    fit = d.fit(examples, select=select)
+    return fit, seen, d.loss(examples)
+
+
+def test_epoch_selection_keeps_the_best_scoring_epochs_weights(backend):
+    fit, seen, final = _selecting_fit(backend, [0.25, 0.75, 0.5, 0.5])
+    assert fit["epoch_scores"] == [0.25, 0.75, 0.5, 0.5] and fit["selected_epoch"] == 2
+    assert final == pytest.approx(seen[1], abs=1e-5) and abs(final - seen[-1]) > 1e-4  # not the last epoch's
+
+
+def test_epoch_selection_breaks_ties_by_the_lower_epoch_loss(backend):
+    fit, seen, final = _selecting_fit(backend, [0.5, 0.5, 0.5])
+    best = min(range(3), key=lambda i: (fit["epoch_loss"][i], i))
+    assert fit["selected_epoch"] == best + 1 and final == pytest.approx(seen[best], abs=1e-5)
+    plain = Distiller(backend, rank=4, epochs=1, batch_size=4).fit([Example("a", "b")])
+    assert "selected_epoch" not in plain and "epoch_scores" not in plain
+
+
+def test_maze_defaults_restate_the_position_and_hint_the_goal_tictactoe_unchanged(backend, tmp_path):
+    maze, ttt = make_env("maze:umaze"), make_env("tictactoe")
+    assert LearnConfig().resolved(maze) == {"hints": True, "restate": True, "select_epoch": True}
+    assert LearnConfig().resolved(ttt) == {"hints": False, "restate": False, "select_epoch": False}
+    assert LearnConfig(select_epoch=False).resolved(maze)["select_epoch"] is False
+    with pytest.raises(ConfigError, match="hints"):
+        LearnConfig(hints="yes")
+    run = LearningRun(maze, backend, tmp_path / "m", LearnConfig(**{**SMALL, "max_tokens": 32}))
+    result = run.run(iterations=1)
+    rows = [json.loads(line) for line in (tmp_path / "m" / "dataset.jsonl").read_text().splitlines()]
+    for r in (r for r in rows if r["kind"] == "policy"):
+        row, col, _ = json.loads(r["key"])
+        assert r["target"].startswith(f"row {row}, column {col}: ")
+        assert f"You: row {row}, column {col}." in r["prompt"] and "The goal is " in r["prompt"]
+    train = result["iterations"][1]["train"]
+    assert len(train["epoch_scores"]) == SMALL["epochs"] and 1 <= train["selected_epoch"] <= SMALL["epochs"]
+    assert all(0 <= s <= 1 for s in train["epoch_scores"])
+    # a run directory saved before these settings existed (keys absent) resumes with the defaults
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    for key in ("hints", "restate", "select_epoch"):
+        config.pop(key)
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    LearningRun(maze, backend, tmp_path / "m", LearnConfig(**{**SMALL, "max_tokens": 32}))._check_settings()
+    with pytest.raises(ConfigError, match="restate"):
+        LearningRun(maze, backend, tmp_path / "m", LearnConfig(**{**SMALL, "max_tokens": 32},
+                                                                restate=False))._check_settings()
+    t = LearningRun(ttt, backend, tmp_path / "t", LearnConfig(**SMALL))
+    assert not any(t.options.values())
+    assert t._policy(0).prompt(Board()) == LanguagePolicyPrompt(ttt)
+
+
+def LanguagePolicyPrompt(env):  # noqa: N802  (the learn prompt as it was before hints existed)
+    from nlrl.gpi.templates import load_prompts
+
+    return load_prompts(env.name).render("learn_policy", state=env.describe(Board()), legal=env.legal_actions(Board()))
+
+
+def test_decision_accuracy_counts_the_models_own_target_moves(tmp_path):
+    from nlrl.backends.scripted import ScriptedBackend
+    from nlrl.gpi.envs.maze import MazeState
+
+    def answer(prompt, _i):  # "down" everywhere; an unparsable answer at (1, 1)
+        return "lost" if "You: row 1, column 1." in prompt else 'row: down", "action": "down"}\n'
+
+    env = make_env("maze:umaze")
+    run = LearningRun(env, ScriptedBackend(answer), tmp_path, LearnConfig(games=6, validation_games=0))
+    for cell, move in (((2, 1), "up"), ((2, 3), "down"), ((1, 1), "right"), ((1, 3), "down")):
+        key = run._key(MazeState(*cell))
+        run.dataset[("policy", key)] = {"key": key, "target": json_target(thought="x", action=move)}
+        run.dataset[("value", key)] = {"key": key, "target": json_target(thought="x", final_evaluation="far")}
+    assert run.decision_accuracy(1) == 0.5  # (2, 3) and (1, 3) right; (2, 1) wrong; (1, 1) a fallback

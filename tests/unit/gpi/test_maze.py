@@ -145,3 +145,29 @@ def test_normalize_action():
     assert env.normalize_action("Move Up\n") == "up"
     assert env.normalize_action("right") == "right"
     assert env.normalize_action("north") is None and env.normalize_action(3) is None
+
+
+def test_goal_direction_in_words_and_in_the_learned_policy_prompt_only_with_hints():
+    from nlrl.backends.scripted import ScriptedBackend
+    from nlrl.gpi.llm import JsonCaller
+    from nlrl.gpi.policy import LanguagePolicy
+
+    env = make_env("maze:umaze")  # goal (3, 3)
+    assert env.goal_direction(MazeState(2, 1)) == "1 row down, 2 columns right"
+    assert env.goal_direction(MazeState(1, 3)) == "2 rows down"
+    assert env.goal_direction(MazeState(3, 1)) == "2 columns right"
+    assert make_env("maze:double_t").goal_direction(MazeState(1, 8)) == "7 rows down, 2 columns left"
+    assert env.position_words(MazeState(2, 1)) == "row 2, column 1"
+    caller = JsonCaller(ScriptedBackend())
+    hinted = LanguagePolicy(caller, env, kind="learn_policy", hints=True).prompt(MazeState(2, 1))
+    plain = LanguagePolicy(caller, env, kind="learn_policy").prompt(MazeState(2, 1))
+    assert "The goal is 1 row down, 2 columns right from you.\nOpen moves: up, down\n" in hinted
+    assert plain == hinted.replace(" The goal is 1 row down, 2 columns right from you.", "")
+    # the two U-maze cells that differ only by a column number now differ in words
+    assert "2 columns right" in hinted and "The goal is 1 row down from you." in \
+        LanguagePolicy(caller, env, kind="learn_policy", hints=True).prompt(MazeState(2, 3))
+    # other prompts and environments are untouched
+    assert LanguagePolicy(caller, env, hints=True).prompt(MazeState(2, 1)) == \
+        LanguagePolicy(caller, env).prompt(MazeState(2, 1))
+    ttt = make_env("tictactoe")
+    assert ttt.prompt_context(ttt.reset(random.Random(0))) == {} and ttt.learn_defaults == {}

@@ -121,6 +121,20 @@ class TextEnv(ABC):
         """Inverse of :meth:`state_to_json`."""
         raise NotImplementedError(f"{self.name} cannot load states")
 
+    #: learning GPI's per-environment defaults for the LearnConfig settings left at None
+    #: (``hints``, ``restate``, ``select_epoch``); an environment without them gets False
+    learn_defaults: dict[str, bool] = {}
+
+    def prompt_context(self, state: Hashable) -> dict[str, Any]:
+        """Extra observation facts for prompts that ask for them (``learn_policy`` templates with
+        ``hints``): functions of the state only, named by the template's variables."""
+        return {}
+
+    def position_words(self, state: Hashable) -> str:
+        """The state's position restated at the start of a learned thought (``restate``); ""
+        when the environment has no such words."""
+        return ""
+
     def returns_words(self, returns: Sequence[float]) -> str:
         """Rollout returns of one action in a few words ("wins 9/16, loses 2/16")."""
         return f"mean return {sum(returns) / len(returns):+.1f} over {len(returns)}" if returns else "no rollouts"

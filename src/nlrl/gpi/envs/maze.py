@@ -282,6 +282,29 @@ class MazeEnv(TextEnv):
 
     # ---- learning GPI ---------------------------------------------------------------------------
 
+    # Cells that look alike (the U-maze's two columns, double-T's mirror halves) differ in the
+    # observation only by a number; the trained model learns them apart when the goal's direction
+    # is said in words (hints), its thought restates the position before the move (restate), and
+    # training keeps the epoch whose greedy moves match the targets best (select_epoch).
+    learn_defaults = {"hints": True, "restate": True, "select_epoch": True}
+
+    def goal_direction(self, state: Hashable) -> str:
+        """Where the goal lies from the agent, in words: "2 rows down, 1 column left"."""
+        s = _state(state)
+        dr, dc = self.goal[0] - s.row, self.goal[1] - s.col
+        parts = []
+        if dr:
+            parts.append(f"{abs(dr)} row{'s' if abs(dr) > 1 else ''} {'down' if dr > 0 else 'up'}")
+        if dc:
+            parts.append(f"{abs(dc)} column{'s' if abs(dc) > 1 else ''} {'right' if dc > 0 else 'left'}")
+        return ", ".join(parts) or "here"
+
+    def prompt_context(self, state: Hashable) -> dict[str, Any]:
+        return {"goal_direction": self.goal_direction(state)}
+
+    def position_words(self, state: Hashable) -> str:
+        return self._where(_state(state).cell)
+
     def state_to_json(self, state: Hashable) -> Any:
         s = _state(state)
         return [s.row, s.col, s.steps]
