@@ -10,6 +10,7 @@ pytest.importorskip("gguf")
 torch = pytest.importorskip("torch")
 
 from nlrl.backends import SamplingParams  # noqa: E402
+from nlrl.backends.llama import default_model_path  # noqa: E402
 from nlrl.gpi.learn import json_target  # noqa: E402
 from nlrl.gpi.llm import THOUGHT_PREFIX  # noqa: E402
 from nlrl.gpi.train import Distiller, Example, load_embedded_hf  # noqa: E402
@@ -23,6 +24,9 @@ def test_embedded_model_learns_a_target_and_generates_through_the_adapter(tmp_pa
     backend = load_embedded_hf("cpu")
     try:
         assert backend.model.num_parameters() > 2e8  # the dequantised 270M model
+        # the GGUF itself, whether dequantised now or loaded from its cached copy: a learning
+        # run's saved settings name it, and a resume compares them
+        assert backend.model_name == default_model_path()
         prompt = "Tic-tac-toe. Pick a cell. JSON on one line.\nBoard: empty\n" + THOUGHT_PREFIX
         ex = [Example(prompt, json_target(thought="5 wins 90%", action="5"))]
         greedy = SamplingParams(max_tokens=12, stop=["\n"])

@@ -137,7 +137,9 @@ class HFBackend(Backend):
     ``"auto"`` | ``"float32"`` | ``"bfloat16"`` | ``"float16"``. ``chat``: whether prompts should go
     through the chat template (default: the tokenizer has one). ``tokenizer``: another hub id or
     directory to load the tokenizer from, or a tokenizer object. ``gguf_file``: a GGUF file in the
-    ``model`` directory, dequantised by transformers (needs the ``gguf`` package).
+    ``model`` directory, dequantised by transformers (needs the ``gguf`` package). ``name``: what
+    ``model_name`` reports (default: the GGUF file where one is read, else ``model``), e.g. the
+    original a converted copy was made from.
 
     ``decode``: how the n rows are stepped after the prefill.
 
@@ -170,6 +172,7 @@ class HFBackend(Backend):
         decode: str = "auto",
         compile: bool = False,
         gguf_file: str | None = None,
+        name: str | None = None,
     ) -> None:
         if not model:
             raise ConfigError("the hf backend needs --model: a hub id or a local model directory")
@@ -215,7 +218,8 @@ class HFBackend(Backend):
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"cannot load hf model {ref}: {exc}", provider=self.name) from exc
         self.model.to(self.device).eval()
-        self._ref = ref
+        # what model_name reports: the GGUF file itself where one was read, else the reference
+        self._ref = name or (str(local / gguf_file) if gguf_file and local.is_dir() else ref)
         self.chat = bool(getattr(self.tokenizer, "chat_template", None)) if chat is None else chat
         eos = getattr(self.model.generation_config, "eos_token_id", None)
         eos = eos if isinstance(eos, (list, tuple)) else [eos]

@@ -66,7 +66,9 @@ def load_embedded_hf(device: str = "auto", *, cache: bool = True) -> Any:
     path = Path(default_model_path())
     saved = default_run_dir() / "hf" / f"{path.stem}-{path.stat().st_size}"
     if cache and (saved / "config.json").is_file():
-        return HFBackend(str(saved), device=device, dtype="float32", chat=False)
+        # named after the GGUF it was converted from, as a fresh load is: a learning run started
+        # before the copy existed must resume with it (its saved settings name the model)
+        return HFBackend(str(saved), device=device, dtype="float32", chat=False, name=str(path))
     try:
         import gguf  # noqa: F401  (transformers reads the GGUF with it)
     except ImportError as exc:

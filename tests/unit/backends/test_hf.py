@@ -300,3 +300,9 @@ def test_settings_reach_the_hf_backend(tiny_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("NLRL_DECODE", "graph")
     with pytest.raises(ConfigError, match="needs a CUDA device"):
         open_backend("hf", str(tiny_dir), None, tmp_path)
+
+
+def test_model_name_is_the_reference_or_the_given_name(tiny_dir):
+    # A converted copy reports the model it was converted from (the GPI learner resumes by name).
+    assert HFBackend(str(tiny_dir), device="cpu").model_name == str(tiny_dir)
+    assert HFBackend(str(tiny_dir), device="cpu", name="gemma.gguf").model_name == "gemma.gguf"
