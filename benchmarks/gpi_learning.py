@@ -62,11 +62,16 @@ SECTIONS: dict[str, dict[str, Any]] = {
                    "validation_games": 6, "retry_lr_factor": 0.25,
                    "hints": True, "restate": True, "select_epoch": True},
 }
+# Ablations: which of the maze defaults the result needs. One iteration each (all of double-T's
+# gain came in its iteration 1), without the goal-direction hint; run on two threads on an
+# otherwise idle machine.
+SECTIONS.update({f"{name}_no_hints": {**SECTIONS[name], "iterations": 1, "hints": False, "threads": 2}
+                 for name in ("maze_double_t", "maze_umaze")})
 
 
 def command(name: str, spec: dict[str, Any], work: Path) -> list[str]:
     args = [sys.executable, "-c", "import sys; from nlrl.cli import main; sys.argv[0] = 'nlrl'; main()", "gpi", "--env", spec["env"], "--learn",
-            "--iterations", str(spec["iterations"]), "--out", str(work / name), "--threads", "1"]
+            "--iterations", str(spec["iterations"]), "--out", str(work / name), "--threads", str(spec.get("threads", 1))]
     for key in ("games", "states", "policy_rollouts", "random_rollouts", "rollout_moves", "epochs", "lr",
                 "batch_size", "max_tokens", "retries", "validation_games", "retry_lr_factor"):
         if key in spec:  # the gate's settings: absent in sections measured before it existed
@@ -145,6 +150,8 @@ def main() -> None:
     }
     if args.out.is_file():  # keep sections not rerun this time
         old = json.loads(args.out.read_text(encoding="utf-8"))
+        if old.get("note"):
+            out["note"] = old["note"]
         out["sections"].update(old.get("sections", {}))
         out["summary"].update(old.get("summary", {}))
         for name in set(out["summary"]) - set(args.sections):
@@ -168,9 +175,10 @@ def main() -> None:
         png = args.work / name / "gpi.png"
         if png.is_file():
             shutil.copy(png, RESULTS / f"gpi_learning_{name}.png")
-    out["wall_s"] = round(time.time() - started, 1)
-    if args.note:
-        out["note"] = args.note
+    # a collection runs nothing: each section's wall_s is its run's
+    out["wall_s"] = None if args.collect else round(time.time() - started, 1)
+    if args.note:  # appended to the notes of earlier invocations
+        out["note"] = " ".join(n for n in (out.get("note"), args.note) if n)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
