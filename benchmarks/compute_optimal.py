@@ -386,6 +386,19 @@ def plot(out: dict, fixed: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def by_level(rows: Any, levels: Sequence[int]) -> dict[str, dict]:
+    """Accuracy summaries of graded rows (each with a ``level``), one per level."""
+    rows = list(rows)
+    return {str(lv): S.summarize([r for r in rows if r["level"] == lv]) for lv in levels}
+
+
+def fixed_results(fixed: dict, levels: Sequence[int]) -> dict:
+    """The fixed strategies' figures as the graded-set result files record them: the choice, its
+    dev and test summaries, and its test accuracy per level."""
+    return {lab: {"choice": v["choice"], "dev": v["dev_summary"], "test": v["test_summary"],
+                  "test_by_level": by_level(v["test"].values(), levels)} for lab, v in fixed.items()}
+
+
 def auto_goal(auto_out: Sequence[dict]) -> dict:
     """Issue #16's "auto at least as accurate as the best fixed strategy" goal, decided from
     ``auto``'s test rows (each with ``fixed_picked_on_dev`` and, where one fits, the hindsight

@@ -549,10 +549,7 @@ def _main(args: argparse.Namespace, command: str, splits: tuple, n_train: int, s
         "auto": auto_out,
         "self_consistency_16_target": target,
         "batch": batch,
-        "fixed": {lab: {"choice": v["choice"], "dev": v["dev_summary"], "test": v["test_summary"],
-                        "test_by_level": {str(level): S.summarize([r for r in v["test"].values() if r["level"] == level])
-                                          for level in LEVELS}}
-                  for lab, v in fixed.items()},
+        "fixed": C.fixed_results(fixed, LEVELS),
         "ablations": {lab: {"choice": v["choice"], "test": v["test_summary"],
                             "note": f"the first {args.ablation_per_level} test questions of each level only; "
                                     "not a table candidate"} for lab, v in ablated.items()},

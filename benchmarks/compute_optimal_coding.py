@@ -271,12 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         "auto": auto_out,
         "comparisons": comparisons,
         "batch": batch,
-        "fixed": {lab: {"choice": v["choice"], "dev": v["dev_summary"], "test": v["test_summary"],
-                        "test_by_level": {str(lv): S.summarize([r for r in v["test"].values() if r["level"] == lv])
-                                          for lv in levels}}
-                  for lab, v in fixed.items()},
-        "auto_by_level": {str(b): {str(lv): S.summarize([r for r in rows.values() if r["level"] == lv]) for lv in levels}
-                          for b, rows in auto_rows.items()},
+        "fixed": C.fixed_results(fixed, levels),
+        "auto_by_level": {str(b): C.by_level(rows.values(), levels) for b, rows in auto_rows.items()},
     }
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     plot(out, PLOT)
